@@ -1,0 +1,23 @@
+# The README's two commands: `make demo` and `make test`. Both set up .venv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+# torch from this machine's disk where it lies there; override for other platforms (e.g. a CPU build).
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+
+BIN := $(VENV)/bin
+
+$(BIN)/nstbatch: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+.PHONY: install demo test
+install: $(BIN)/nstbatch
+
+demo: install
+	$(BIN)/nstbatch run --inputs examples/photos --style examples/styles/starry_night_vangogh.jpg --output out/demo
+
+test: install
+	$(BIN)/python -m pytest -q

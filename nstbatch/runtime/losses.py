@@ -1,0 +1,60 @@
+"""The terms of the Gatys objective, each a tiny module that holds its target as a buffer."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .gram import at_least_float32, gram
+
+
+def _energy(target: torch.Tensor) -> float:
+    """Mean square of a target, the unit its loss is measured in when normalised."""
+    return max(float(torch.mean(target.float() ** 2)), 1e-12)
+
+
+class ContentLoss(nn.Module):
+    """Mean squared error between activations and the content photo's activations.
+
+    With ``normalize`` the error is divided by the target's mean square, so the weight is
+    dimensionless: 1.0 means "as far off as the activations are large".
+    """
+
+    def __init__(self, target: torch.Tensor, weight: float = 1.0, normalize: bool = True):
+        super().__init__()
+        self.register_buffer("target", target.detach())
+        self.weight = weight / _energy(target) if normalize else weight
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.weight * torch.mean((features.to(at_least_float32(features.dtype)) - self.target) ** 2)
+
+
+class StyleLoss(nn.Module):
+    """Mean squared error between Gram matrices, G = F Fᵀ / (C·H·W).
+
+    Several paintings are blended by blending their Gram targets: for blend weights that sum to 1,
+    Σ wᵢ‖G − Aᵢ‖² and ‖G − Σ wᵢAᵢ‖² differ by a constant, so the gradient is the same at a fifth of
+    the cost.
+
+    With ``normalize`` the error is divided by the target Gram's mean square. Raw Gram errors of
+    VGG-19 layers span four orders of magnitude (relu4_1 ~1e6, relu1_1 ~1e2 for the Caffe weights),
+    so equal raw weights let one layer decide the look; normalised, each layer counts alike and the
+    same weights suit either weight release.
+    """
+
+    def __init__(self, target_gram: torch.Tensor, weight: float = 1.0, gram_backend: str = "auto",
+                 normalize: bool = True):
+        super().__init__()
+        self.register_buffer("target", target_gram.detach())
+        self.weight = weight / _energy(target_gram) if normalize else weight
+        self.gram_backend = gram_backend
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.weight * torch.mean((gram(features, self.gram_backend) - self.target) ** 2)
+
+
+def total_variation(image: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between neighbouring pixels (an image in [0, 1])."""
+    dx = image[..., :, 1:] - image[..., :, :-1]
+    dy = image[..., 1:, :] - image[..., :-1, :]
+    return torch.mean(dx**2) + torch.mean(dy**2)

@@ -1,0 +1,206 @@
+"""The optimisation loop: pixels of one image against content, style and smoothness terms.
+
+One function, ``optimize``, serves stylisation, content reconstruction (content terms only) and
+texture synthesis (style terms only); it reports through a callback and never prints or writes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from ..errors import UsageError
+from .gram import gram
+from .losses import ContentLoss, StyleLoss, total_variation
+from .vgg import VGG19Features, check_layers
+
+DEFAULT_CONTENT_LAYERS = ("relu4_2",)
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "noise", "style")  # or a path to an image file
+
+
+@dataclass
+class Options:
+    """Everything that decides the picture, apart from the images themselves."""
+
+    iterations: int = 300  # evaluations of the objective (forward + backward), line search included
+    optimizer: str = "lbfgs"
+    learning_rate: float = 0.02  # Adam only; L-BFGS takes unit steps along its quasi-Newton direction
+    content_layers: tuple = DEFAULT_CONTENT_LAYERS
+    style_layers: tuple = DEFAULT_STYLE_LAYERS
+    style_layer_weights: tuple | None = None  # one per style layer; default: equal
+    content_weight: float = 1.0
+    style_weight: float = 3.0
+    tv_weight: float = 0.0
+    normalize: bool = True  # measure each term relative to its target's size (see losses.py)
+    init: str = "content"
+    seed: int = 0
+    pooling: str = "max"
+    gram_backend: str = "auto"
+
+    def check(self) -> None:
+        if self.iterations < 1:
+            raise UsageError(f"iterations must be at least 1, not {self.iterations}")
+        if self.optimizer not in OPTIMIZERS:
+            raise UsageError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not '{self.optimizer}'")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise UsageError(f"{name.replace('_', '-')} must be a finite number >= 0, not {value}")
+        check_layers(self.content_layers)
+        check_layers(self.style_layers)
+        if self.style_layer_weights is not None and len(self.style_layer_weights) != len(self.style_layers):
+            raise UsageError(
+                f"{len(self.style_layer_weights)} style layer weights for {len(self.style_layers)} style layers"
+            )
+
+
+@dataclass
+class Step:
+    """What the callback sees after each evaluation of the objective."""
+
+    iteration: int  # 1-based count of evaluations so far
+    total: int  # the iteration budget
+    losses: dict[str, float]
+    image: torch.Tensor  # the image just evaluated, 1 x 3 x H x W in [0, 1] (do not modify)
+
+
+@dataclass
+class Result:
+    image: torch.Tensor  # 1 x 3 x H x W, clamped to [0, 1], on the CPU
+    losses: dict[str, float]  # of the returned image
+    iterations: int
+    seconds: float
+    history: list[float] = field(default_factory=list)  # total loss after each evaluation
+
+
+def content_targets(vgg: VGG19Features, content: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    with torch.no_grad():
+        return {name: act.float() for name, act in vgg(content, layers).items()}
+
+
+def style_targets(vgg: VGG19Features, styles: list[torch.Tensor], blend: list[float], layers) -> dict[str, torch.Tensor]:
+    """Gram targets of one or more paintings, blended with weights that are normalised to sum to 1."""
+    if len(blend) != len(styles):
+        raise UsageError(f"{len(blend)} blend weights for {len(styles)} styles")
+    if any(w < 0 for w in blend) or sum(blend) <= 0:
+        raise UsageError(f"style blend weights must be >= 0 and not all zero, not {blend}")
+    total = sum(blend)
+    targets: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for style, weight in zip(styles, blend):
+            for name, act in vgg(style, layers).items():
+                g = gram(act)[0] * (weight / total)
+                targets[name] = targets[name] + g if name in targets else g
+    return targets
+
+
+def initial_image(init: str | torch.Tensor, content: torch.Tensor | None, style: torch.Tensor | None,
+                  shape: tuple, seed: int) -> torch.Tensor:
+    """The starting pixels: a copy of the content or style image, seeded noise, or a given tensor."""
+    if isinstance(init, torch.Tensor):
+        start = init
+    elif init == "content" and content is not None:
+        start = content
+    elif init == "style" and style is not None:
+        start = style
+    elif init == "noise":
+        generator = torch.Generator().manual_seed(seed)
+        # Mid-grey plus mild noise: far from any content, but inside the range VGG was trained on.
+        return (0.5 + 0.1 * torch.randn(shape, generator=generator)).clamp(0, 1)
+    else:
+        raise UsageError(f"cannot initialise from '{init}' here: no {init} image")
+    if tuple(start.shape[-2:]) != tuple(shape[-2:]):
+        start = torch.nn.functional.interpolate(start, size=shape[-2:], mode="bicubic", align_corners=False,
+                                                antialias=True)
+    return start.detach().clone().clamp(0, 1)
+
+
+def optimize(
+    vgg: VGG19Features,
+    init: torch.Tensor,
+    opts: Options,
+    content: dict[str, torch.Tensor] | None = None,
+    style: dict[str, torch.Tensor] | None = None,
+    extra_loss: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    callback: Callable[[Step], None] | None = None,
+) -> Result:
+    """Minimise the weighted objective over the pixels of ``init`` for ``opts.iterations`` evaluations.
+
+    ``content`` maps layers to target activations, ``style`` maps layers to target Grams; either may
+    be None (texture synthesis, reconstruction). Returns the best image evaluated, so the losses
+    reported are exactly those of the picture returned.
+    """
+    opts.check()
+    device = next(vgg.buffers()).device
+    content_terms = {
+        name: ContentLoss(target.to(device), opts.content_weight, opts.normalize) for name, target in (content or {}).items()
+    }
+    layer_weights = opts.style_layer_weights or (1.0,) * len(opts.style_layers)
+    style_weight_of = dict(zip(opts.style_layers, layer_weights))
+    style_terms = {
+        name: StyleLoss(target.to(device), opts.style_weight * style_weight_of.get(name, 1.0),
+                        opts.gram_backend, opts.normalize)
+        for name, target in (style or {}).items()
+    }
+    layers = list(content_terms) + [n for n in style_terms if n not in content_terms]
+    if not layers:
+        raise UsageError("nothing to optimise: no content and no style target")
+
+    image = init.detach().to(device=device, dtype=torch.float32).clone().requires_grad_(True)
+    if opts.optimizer == "lbfgs":
+        # No line search: one evaluation per iteration, like the reference implementations, so that
+        # the iteration budget is exact. The tolerances are off so the budget, not a heuristic, ends it.
+        optimizer = torch.optim.LBFGS([image], lr=1.0, history_size=100, tolerance_grad=0.0, tolerance_change=0.0)
+    else:
+        optimizer = torch.optim.Adam([image], lr=opts.learning_rate)
+
+    best = {"total": math.inf, "losses": {}, "image": None}
+    history: list[float] = []
+    start = time.perf_counter()
+
+    def closure():
+        optimizer.zero_grad(set_to_none=True)
+        features = vgg(image, layers)
+        parts = {
+            "content": sum((t(features[n]) for n, t in content_terms.items()), image.new_zeros(())),
+            "style": sum((t(features[n]) for n, t in style_terms.items()), image.new_zeros(())),
+            "tv": opts.tv_weight * total_variation(image) if opts.tv_weight else image.new_zeros(()),
+        }
+        if extra_loss is not None:
+            parts["temporal"] = extra_loss(image)
+        total = sum(parts.values())
+        total.backward()
+        losses = {k: float(v.detach()) for k, v in parts.items()}
+        losses["total"] = float(total.detach())
+        if not math.isfinite(losses["total"]):
+            raise FloatingPointError(f"the objective became {losses['total']}; lower the weights or the learning rate")
+        history.append(losses["total"])
+        if losses["total"] < best["total"]:
+            best.update(total=losses["total"], losses=losses, image=image.detach().clone())
+        if callback is not None:
+            callback(Step(len(history), opts.iterations, losses, image.detach()))
+        return total
+
+    while len(history) < opts.iterations:
+        if opts.optimizer == "lbfgs":
+            remaining = opts.iterations - len(history)
+            optimizer.param_groups[0].update(max_iter=remaining, max_eval=remaining)
+            optimizer.step(closure)
+        else:
+            optimizer.step(closure)
+            with torch.no_grad():
+                image.clamp_(0, 1)  # Adam takes small steps, so clamping keeps it in range at no cost
+
+    return Result(
+        image=best["image"].clamp(0, 1).cpu(),
+        losses=best["losses"],
+        iterations=len(history),
+        seconds=time.perf_counter() - start,
+        history=history,
+    )

@@ -1,0 +1,104 @@
+"""A style-transfer engine for one set of paintings: the network, the style targets, the options.
+
+It computes each painting's Gram targets once per working size, so a folder of photos pays for
+them once, and turns a content tensor into a stylised one through ``stylize.optimize``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import UsageError
+from .color import preserve_colors
+from .gram import backend_in_use
+from .stylize import Options, Result, Step, content_targets, initial_image, optimize, style_targets
+from .vgg import load_vgg19
+
+log = logging.getLogger("nstbatch")
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' is CUDA when a GPU is usable, else the CPU; asking for CUDA without one is a usage error."""
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise UsageError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), not '{device}'")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError("--device cuda was asked for, but torch sees no CUDA GPU here; use --device cpu")
+    return torch.device(device)
+
+
+def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
+    h, w = image.shape[-2:]
+    scale = long_side / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if size == (h, w):
+        return image
+    return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+
+
+class StyleTransfer:
+    def __init__(
+        self,
+        styles: list[torch.Tensor] | None,
+        options: Options | None = None,
+        blend: list[float] | None = None,
+        style_scale: float = 1.0,
+        keep_colors: bool = False,
+        device: str = "auto",
+        weights=None,
+    ):
+        self.options = options or Options()
+        self.options.check()
+        self.styles = styles or []
+        self.blend = blend or [1.0] * len(self.styles)
+        if len(self.blend) != len(self.styles):
+            raise UsageError(f"--style-blend has {len(self.blend)} weights for {len(self.styles)} styles")
+        if style_scale <= 0:
+            raise UsageError(f"style scale must be > 0, not {style_scale}")
+        self.style_scale = style_scale
+        self.keep_colors = keep_colors
+        self.device = resolve_device(device)
+        self.vgg = load_vgg19(weights, self.options.pooling, self.device)
+        self._style_cache: dict[int, dict[str, torch.Tensor]] = {}
+        log.info("device %s, gram backend %s, weights %s", self.device, backend_in_use(self.device), self.vgg.weights_source)
+
+    def style_targets(self, content_long_side: int) -> dict[str, torch.Tensor]:
+        """Blended Gram targets with each painting's long side at ``style_scale`` x the content's."""
+        long_side = max(16, round(content_long_side * self.style_scale))
+        if long_side not in self._style_cache:
+            resized = [resize_long_side(s, long_side).to(self.device) for s in self.styles]
+            self._style_cache[long_side] = style_targets(self.vgg, resized, self.blend, self.options.style_layers)
+        return self._style_cache[long_side]
+
+    def __call__(self, content: torch.Tensor, init: torch.Tensor | str | None = None, callback=None) -> Result:
+        """Stylise ``content`` (1 x 3 x H x W in [0, 1]) at its own size."""
+        opts = self.options
+        content = content.to(self.device)
+        targets = content_targets(self.vgg, content, opts.content_layers) if opts.content_weight > 0 else None
+        style = self.style_targets(max(content.shape[-2:])) if self.styles and opts.style_weight > 0 else None
+        style_image = self.styles[0] if self.styles else None
+        start = initial_image(init if init is not None else opts.init, content, style_image, tuple(content.shape), opts.seed)
+        result = optimize(self.vgg, start, opts, targets, style, callback=callback)
+        if self.keep_colors:
+            result.image = preserve_colors(result.image, content.cpu())
+        return result
+
+
+def reconstruct(content: torch.Tensor, layer: str, options: Options, device="auto", weights=None,
+                callback=None) -> Result:
+    """Content reconstruction: from noise, match ``content``'s activations at one layer."""
+    opts = Options(**{**options.__dict__, "content_layers": (layer,), "style_weight": 0.0, "init": "noise"})
+    return StyleTransfer(None, opts, device=device, weights=weights)(content, callback=callback)
+
+
+def synthesize_texture(style: torch.Tensor, options: Options, device="auto", weights=None, callback=None) -> Result:
+    """Texture synthesis: from noise, match the painting's Gram matrices only, at the painting's size."""
+    opts = Options(**{**options.__dict__, "content_weight": 0.0, "init": "noise"})
+    engine = StyleTransfer([style], opts, device=device, weights=weights)
+    return engine(style, callback=callback)

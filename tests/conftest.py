@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny synthetic pictures (no test depends on ../shared/data) and one loaded VGG-19."""
+
+import math
+
+import pytest
+import torch
+
+from nstbatch.batch.images import save_image
+from nstbatch.runtime.vgg import load_vgg19
+
+
+def photo_like(h=40, w=48, seed=0):
+    """A smooth picture with edges: gradients, a disc and a bar, like a tiny photo."""
+    y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    disc = (((x - 0.35) ** 2 + (y - 0.5) ** 2) < 0.05).float()
+    bar = ((x > 0.65) & (x < 0.8)).float()
+    g = torch.Generator().manual_seed(seed)
+    img = torch.stack([0.2 + 0.6 * x * (1 - disc) + 0.7 * disc, 0.3 + 0.5 * y - 0.2 * bar, 0.5 + 0.4 * bar - 0.3 * disc])
+    return (img + 0.02 * torch.randn(img.shape, generator=g)).clamp(0, 1).unsqueeze(0)
+
+
+def painting_like(h=40, w=40):
+    """Diagonal coloured stripes: a strong, easily recognised texture."""
+    y, x = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+    s = torch.sin((x + y) * 2 * math.pi / 7)
+    return torch.stack([0.5 + 0.5 * s, 0.5 - 0.4 * s, 0.3 + 0.2 * torch.cos(x * 0.9)]).clamp(0, 1).unsqueeze(0)
+
+
+@pytest.fixture(scope="session")
+def vgg():
+    return load_vgg19()
+
+
+@pytest.fixture
+def photo():
+    return photo_like()
+
+
+@pytest.fixture
+def painting():
+    return painting_like()
+
+
+@pytest.fixture
+def files(tmp_path):
+    """A photo folder with a subfolder, and a painting, as files."""
+    inputs = tmp_path / "in"
+    save_image(photo_like(40, 48, 0), inputs / "a.png")
+    save_image(photo_like(36, 32, 1), inputs / "sub" / "b.jpg")
+    style = save_image(painting_like(), tmp_path / "style.png")
+    return inputs, style

@@ -1,0 +1,134 @@
+"""The nstbatch command end to end, through typer's CliRunner, on tiny images."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from nstbatch import __version__
+from nstbatch.batch.images import load_image, save_image
+from nstbatch.cli import app
+
+from conftest import photo_like
+
+FAST = ["--size", "32", "--iterations", "3", "--device", "cpu", "--quiet"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def manifest(out):
+    return [json.loads(line) for line in (out / "nstbatch-manifest.jsonl").read_text().splitlines()]
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_run_folder_mirrors_tree_and_writes_manifest(files, tmp_path):
+    inputs, style = files
+    out = tmp_path / "out"
+    result = invoke("run", "--inputs", inputs, "--style", style, "--output", out, *FAST)
+    assert result.exit_code == 0, result.output
+    assert "2 done, 0 skipped (already there), 0 failed" in result.output
+    assert load_image(out / "a.png").shape == (1, 3, 27, 32)
+    assert load_image(out / "sub" / "b.png").shape == (1, 3, 32, 28)
+    rows = manifest(out)
+    assert [r["status"] for r in rows] == ["done", "done"]
+    assert rows[0]["losses"]["total"] > 0 and rows[0]["options"]["iterations"] == 3 and rows[0]["seconds"] > 0
+
+
+def test_rerun_skips_and_overwrite_redoes(files, tmp_path):
+    inputs, style = files
+    out = tmp_path / "out"
+    assert invoke("run", "-i", inputs, "-s", style, "-o", out, *FAST).exit_code == 0
+    first = (out / "a.png").stat().st_mtime_ns
+    again = invoke("run", "-i", inputs, "-s", style, "-o", out, *FAST)
+    assert again.exit_code == 0 and "0 done, 2 skipped" in again.output
+    assert (out / "a.png").stat().st_mtime_ns == first
+    redo = invoke("run", "-i", inputs, "-s", style, "-o", out, "--overwrite", *FAST)
+    assert redo.exit_code == 0 and "2 done, 0 skipped" in redo.output
+    assert (out / "a.png").stat().st_mtime_ns != first
+    assert [r["status"] for r in manifest(out)] == ["done", "done", "skipped", "skipped", "done", "done"]
+
+
+def test_bad_inputs_fail_alone_and_exit_1(files, tmp_path):
+    inputs, style = files
+    (inputs / "empty.png").write_bytes(b"")
+    (inputs / "words.jpg").write_text("not a picture")
+    good = (inputs / "a.png").read_bytes()
+    (inputs / "cut.png").write_bytes(good[: len(good) // 2])
+    save_image(photo_like(60, 60), inputs / "huge.png")  # 3,600 pixels
+    out = tmp_path / "out"
+    result = invoke("run", "-i", inputs, "-s", style, "-o", out, "--max-pixels", 2000, *FAST)
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert any("empty.png" in l and "empty (0 bytes)" in l for l in lines)
+    assert any("words.jpg" in l and "not an image" in l for l in lines)
+    assert any("cut.png" in l and "truncated" in l for l in lines)
+    assert any("huge.png" in l and "over the limit" in l for l in lines)
+    assert "2 done, 0 skipped (already there), 4 failed" in result.output
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["a.png", "nstbatch-manifest.jsonl", "sub/b.png"]  # nothing partial, no temporary files
+    failed = [r for r in manifest(out) if r["status"] == "failed"]
+    assert len(failed) == 4 and all(r["error"] for r in failed)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--style", "missing.jpg"], "missing.jpg: does not exist"),
+    (["--style", "STYLE", "--style-blend", "abc"], "expected numbers"),
+    (["--style", "STYLE", "--style-blend", "0.5,0.5"], "2 weights for 1 styles"),
+    (["--style", "STYLE", "--device", "cuda"], "no CUDA GPU"),
+    (["--style", "STYLE", "--format", "gif"], "--format"),
+    (["--style", "STYLE", "--content-layers", "relu9_1"], "unknown VGG-19 layer"),
+    (["--style", "STYLE", "--weights", "nope.pth"], "no such weights file"),
+    (["--style", "STYLE", "--init", "nope.png"], "--init"),
+])
+def test_usage_errors_exit_2_before_any_work(files, tmp_path, args, message):
+    inputs, style = files
+    args = [str(style) if a == "STYLE" else a for a in args]
+    out = tmp_path / "out"
+    result = invoke("run", "-i", inputs, "-o", out, "--size", 32, "--iterations", 2, "--quiet", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not out.exists()
+
+
+def test_bad_style_file_is_usage_error(files, tmp_path):
+    inputs, _ = files
+    (tmp_path / "style.txt").write_text("no")
+    result = invoke("run", "-i", inputs, "-s", tmp_path / "style.txt", "-o", tmp_path / "out", *FAST)
+    assert result.exit_code == 2 and "style.txt" in result.output and "not an image" in result.output
+
+
+def test_no_images_found(tmp_path):
+    (tmp_path / "in").mkdir()
+    save_image(photo_like(), tmp_path / "s.png")
+    result = invoke("run", "-i", tmp_path / "in", "-s", tmp_path / "s.png", "-o", tmp_path / "out", *FAST)
+    assert result.exit_code == 2 and "no images found" in result.output
+
+
+def test_blend_format_snapshots_and_progress(files, tmp_path):
+    inputs, style = files
+    second = save_image(photo_like(30, 30, 5), tmp_path / "style2.png")
+    out = tmp_path / "out"
+    result = invoke("run", "-i", inputs / "a.png", "-s", style, "-s", second, "--style-blend", "0.7,0.3",
+                    "-o", out, "--format", "jpg", "--save-every", 2, "--size", 32, "--iterations", 4,
+                    "--device", "cpu", "--preserve-colors")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["a.iter0002.jpg", "a.iter0004.jpg", "a.jpg", "nstbatch-manifest.jsonl"]
+    assert "files" in result.output and "1 done" in result.output  # the progress display was drawn
+
+
+def test_reconstruct_and_texture(tmp_path):
+    photo = save_image(photo_like(), tmp_path / "p.png")
+    rec = invoke("reconstruct", "--content", photo, "--layer", "relu2_1", "-o", tmp_path / "r.png", *FAST)
+    assert rec.exit_code == 0, rec.output
+    assert load_image(tmp_path / "r.png").shape == (1, 3, 27, 32)
+    tex = invoke("texture", "--style", photo, "-o", tmp_path / "t.png", *FAST)
+    assert tex.exit_code == 0, tex.output
+    assert load_image(tmp_path / "t.png").shape == (1, 3, 27, 32)
+    bad = invoke("reconstruct", "--content", photo, "--layer", "relu7_1", "-o", tmp_path / "x.png", *FAST)
+    assert bad.exit_code == 2 and "relu7_1" in bad.output and not (tmp_path / "x.png").exists()

@@ -1,0 +1,100 @@
+import math
+
+import pytest
+import torch
+
+from nstbatch.errors import UsageError
+from nstbatch.runtime.stylize import Options, content_targets, initial_image, optimize, style_targets
+from nstbatch.runtime.transfer import StyleTransfer, reconstruct, synthesize_texture
+
+
+def psnr(a, b):
+    return 10 * math.log10(1.0 / float(torch.mean((a - b) ** 2)))
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_loop_lowers_the_objective_and_counts_every_evaluation(vgg, photo, painting, optimizer):
+    opts = Options(iterations=25, optimizer=optimizer, learning_rate=0.05)
+    steps = []
+    result = optimize(vgg, photo, opts, content_targets(vgg, photo, opts.content_layers),
+                      style_targets(vgg, [painting], [1.0], opts.style_layers), callback=steps.append)
+    assert [s.iteration for s in steps] == list(range(1, 26))
+    assert result.iterations == 25 and len(result.history) == 25
+    assert result.history[-1] < 0.5 * result.history[0]
+    assert result.losses["total"] == min(result.history)  # the best evaluated image is returned
+    assert result.image.shape == photo.shape and 0 <= result.image.min() and result.image.max() <= 1
+
+
+def test_reported_losses_belong_to_the_returned_image(vgg, photo, painting):
+    opts = Options(iterations=12)
+    content = content_targets(vgg, photo, opts.content_layers)
+    style = style_targets(vgg, [painting], [1.0], opts.style_layers)
+    result = optimize(vgg, photo, opts, content, style)
+    again = optimize(vgg, result.image, Options(iterations=1), content, style)
+    assert again.history[0] == pytest.approx(result.losses["total"], rel=1e-4)
+
+
+def test_same_seed_same_picture(vgg, photo):
+    opts = Options(iterations=8, init="noise", seed=3, style_weight=0.0)
+    a = StyleTransfer(None, opts)(photo).image
+    b = StyleTransfer(None, opts)(photo).image
+    c = StyleTransfer(None, Options(iterations=8, init="noise", seed=4, style_weight=0.0))(photo).image
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_reconstruction_from_relu1_1_gets_close_to_the_photo(photo):
+    noise = initial_image("noise", None, None, tuple(photo.shape), seed=0)
+    result = reconstruct(photo, "relu1_1", Options(iterations=150))
+    assert psnr(noise, photo) < 15
+    assert psnr(result.image, photo) > 28
+
+
+def test_texture_synthesis_matches_the_painting_statistics(vgg, painting):
+    result = synthesize_texture(painting, Options(iterations=60))
+    assert result.history[-1] < 0.1 * result.history[0]
+    assert result.losses["content"] == 0
+    # The synthesised texture is not a copy of the painting: it has its statistics, not its layout.
+    assert psnr(result.image, painting) < 20
+
+
+def test_stronger_style_weight_moves_further_from_the_photo(photo, painting):
+    weak = StyleTransfer([painting], Options(iterations=20, style_weight=0.3))(photo).image
+    strong = StyleTransfer([painting], Options(iterations=20, style_weight=30))(photo).image
+    assert psnr(strong, photo) < psnr(weak, photo)
+
+
+def test_style_targets_are_computed_once_per_size(photo, painting, monkeypatch):
+    engine = StyleTransfer([painting], Options(iterations=2))
+    calls = []
+    real = engine.vgg.forward
+    monkeypatch.setattr(engine.vgg, "forward", lambda x, layers: calls.append(tuple(layers)) or real(x, layers))
+    engine(photo)
+    engine(photo.flip(-1))
+    style_calls = [c for c in calls if c == tuple(engine.options.style_layers)]
+    assert len(style_calls) == 1
+
+
+def test_blend_of_one_style_with_itself_is_that_style(vgg, painting):
+    layers = ["relu1_1", "relu3_1"]
+    one = style_targets(vgg, [painting], [1.0], layers)
+    two = style_targets(vgg, [painting, painting], [0.7, 0.3], layers)
+    for name in layers:
+        torch.testing.assert_close(one[name], two[name])
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"iterations": 0}, "iterations"),
+    ({"optimizer": "sgd"}, "optimizer"),
+    ({"style_weight": -1.0}, "style-weight"),
+    ({"content_layers": ("relu9_9",)}, "relu9_9"),
+    ({"style_layer_weights": (1.0,)}, "style layer weights"),
+])
+def test_bad_options_are_usage_errors(change, message):
+    with pytest.raises(UsageError, match=message):
+        Options(**change).check()
+
+
+def test_blend_length_must_match(painting):
+    with pytest.raises(UsageError, match="2 weights for 1 styles"):
+        StyleTransfer([painting], Options(), blend=[0.5, 0.5])
