@@ -22,6 +22,7 @@ DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 OPTIMIZERS = ("lbfgs", "adam")
 INITS = ("content", "noise", "style")  # or a path to an image file
+GREY_LEVELS = 255.0
 
 
 @dataclass
@@ -152,13 +153,17 @@ def optimize(
     if not layers:
         raise UsageError("nothing to optimise: no content and no style target")
 
-    image = init.detach().to(device=device, dtype=torch.float32).clone().requires_grad_(True)
+    # The variable is the image in grey levels (0..255), not [0, 1]. torch's L-BFGS without line search
+    # is not scale-invariant (its first step is min(1, 1/‖g‖₁) and its curvature test is absolute): in
+    # [0, 1] units it stalls on objectives of ~1e7 (pastiche's weights) after a few steps, while in
+    # grey levels it converges, and on our normalised objective both units give the same curve.
+    pixels = (init.detach().to(device=device, dtype=torch.float32) * GREY_LEVELS).requires_grad_(True)
     if opts.optimizer == "lbfgs":
         # No line search: one evaluation per iteration, like the reference implementations, so that
         # the iteration budget is exact. The tolerances are off so the budget, not a heuristic, ends it.
-        optimizer = torch.optim.LBFGS([image], lr=1.0, history_size=100, tolerance_grad=0.0, tolerance_change=0.0)
+        optimizer = torch.optim.LBFGS([pixels], lr=1.0, history_size=100, tolerance_grad=0.0, tolerance_change=0.0)
     else:
-        optimizer = torch.optim.Adam([image], lr=opts.learning_rate)
+        optimizer = torch.optim.Adam([pixels], lr=opts.learning_rate * GREY_LEVELS)
 
     best = {"total": math.inf, "losses": {}, "image": None}
     history: list[float] = []
@@ -166,6 +171,7 @@ def optimize(
 
     def closure():
         optimizer.zero_grad(set_to_none=True)
+        image = pixels / GREY_LEVELS
         features = vgg(image, layers)
         parts = {
             "content": sum((t(features[n]) for n, t in content_terms.items()), image.new_zeros(())),
@@ -195,7 +201,7 @@ def optimize(
         else:
             optimizer.step(closure)
             with torch.no_grad():
-                image.clamp_(0, 1)  # Adam takes small steps, so clamping keeps it in range at no cost
+                pixels.clamp_(0, GREY_LEVELS)  # Adam takes small steps, so clamping keeps it in range at no cost
 
     return Result(
         image=best["image"].clamp(0, 1).cpu(),
