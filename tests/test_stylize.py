@@ -51,7 +51,7 @@ def test_reconstruction_from_relu1_1_gets_close_to_the_photo(photo):
     noise = initial_image("noise", None, None, tuple(photo.shape), seed=0)
     result = reconstruct(photo, "relu1_1", Options(iterations=150))
     assert psnr(noise, photo) < 15
-    assert psnr(result.image, photo) > 28
+    assert psnr(result.image, photo) > 33  # 38.6 dB measured; 13.4 when L-BFGS starved of curvature
 
 
 def test_texture_synthesis_matches_the_painting_statistics(vgg, painting):
