@@ -119,6 +119,7 @@ def run(
     from .batch.discover import discover
     from .batch.progress import QuietReporter, RichReporter
     from .batch.runner import Settings, run_batch
+    from .runtime.gram import backend_in_use
     from .runtime.stylize import INITS
     from .runtime.transfer import StyleTransfer
 
@@ -149,7 +150,7 @@ def run(
         if not quiet:
             todo = sum(job.status == "todo" for job in jobs)
             reporter.message(f"nstbatch: {len(jobs)} inputs, {todo} to do; {size} px, {options.iterations} iterations, "
-                             f"device {engine.device}")
+                             f"device {engine.device}, gram {backend_in_use(engine.device)}")
         summary = run_batch(jobs, engine, settings, output, reporter)
         reporter.message(f"{summary.line()}; results in {output}")
     raise typer.Exit(summary.exit_code)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .gram import at_least_float32, gram
+from .gram import at_least_float32, style_loss
 
 
 def _energy(target: torch.Tensor) -> float:
@@ -50,7 +50,7 @@ class StyleLoss(nn.Module):
         self.gram_backend = gram_backend
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.weight * torch.mean((gram(features, self.gram_backend) - self.target) ** 2)
+        return style_loss(features, self.target, self.weight, self.gram_backend)
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:
