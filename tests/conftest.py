@@ -1,12 +1,21 @@
 """Shared fixtures: tiny synthetic pictures (no test depends on ../shared/data) and one loaded VGG-19."""
 
 import math
+import os
 
-import pytest
 import torch
 
-from nstbatch.batch.images import save_image
-from nstbatch.runtime.vgg import load_vgg19
+# Without a GPU, Triton kernels run under Triton's interpreter. The variable must be set before
+# anything imports triton: torch's optimisers and torchvision pull it in through torch._dynamo, and
+# Triton's own helpers (tl.sum's combiner, ...) are fixed as compiled or interpreted at that import.
+# With a GPU the same tests run the compiled kernels on CUDA tensors.
+if not torch.cuda.is_available():
+    os.environ["TRITON_INTERPRET"] = "1"
+
+import pytest  # noqa: E402
+
+from nstbatch.batch.images import save_image  # noqa: E402
+from nstbatch.runtime.vgg import load_vgg19  # noqa: E402
 
 
 def photo_like(h=40, w=48, seed=0):

@@ -1,11 +1,8 @@
-"""The Triton Gram and fused style loss, run on the CPU by Triton's interpreter, against float64 torch.
+"""The Triton Gram and fused style loss against float64 torch.
 
-The test sets TRITON_INTERPRET itself (Triton reads it when the kernels are decorated, so the op
-module is reloaded under it) and puts things back afterwards.
+Without a GPU the kernels run on the CPU under Triton's interpreter (conftest.py sets
+TRITON_INTERPRET before anything imports triton); with one, compiled, on CUDA tensors.
 """
-
-import importlib
-import os
 
 import pytest
 import torch
@@ -26,37 +23,32 @@ POSITIONS = {1: (1, 1), 17: (1, 17), 1000: (25, 40), 4099: (1, 4099)}  # H x W; 
 BATCHES = [1, 2]
 
 
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+
+
 @pytest.fixture(scope="module")
 def ops():
-    saved = os.environ.get("TRITON_INTERPRET")
-    os.environ["TRITON_INTERPRET"] = "1"
     from nstbatch.runtime import gram_triton
 
-    module = importlib.reload(gram_triton)
-    assert module.INTERPRET
-    yield module
-    if saved is None:
-        del os.environ["TRITON_INTERPRET"]
-    else:
-        os.environ["TRITON_INTERPRET"] = saved
-    importlib.reload(gram_triton)
+    assert gram_triton.INTERPRET == (DEVICE == "cpu"), "TRITON_INTERPRET must be set before triton is imported"
+    return gram_triton
 
 
 def features(b, c, n, dtype, seed=0):
     h, w = POSITIONS[n]
     g = torch.Generator().manual_seed(seed + 97 * c + n)
     # Post-ReLU-like features: non-negative, so G has no cancellation to hide errors behind.
-    return torch.randn(b, c, h, w, generator=g).relu().to(dtype)
+    return torch.randn(b, c, h, w, generator=g).relu().to(dtype=dtype, device=DEVICE)
 
 
 def reference_gram(x):
     b, c, h, w = x.shape
-    flat = x.double().reshape(b, c, h * w)
+    flat = x.cpu().double().reshape(b, c, h * w)  # differentiable: the reference gradients come through it
     return flat @ flat.transpose(1, 2) / (c * h * w)
 
 
 def assert_close(got, ref, rtol, what):
-    got, ref = got.detach().double(), ref.detach().double()
+    got, ref = got.detach().cpu().double(), ref.detach().cpu().double()
     err = float((got - ref).abs().max())
     bound = rtol * float(ref.abs().max()) + 1e-30
     assert err <= bound, f"{what}: max error {err:.3g} over bound {bound:.3g}"
@@ -74,8 +66,8 @@ def test_gram_forward_and_gradient(ops, c, n, b, dtype):
     assert torch.equal(g, g.transpose(1, 2))  # mirrored, not computed twice with different rounding
 
     upstream = torch.randn(b, c, c, generator=torch.Generator().manual_seed(1))  # not symmetric on purpose
-    (grad,) = torch.autograd.grad(g, x, upstream)
-    x64 = x.detach().double().requires_grad_(True)
+    (grad,) = torch.autograd.grad(g, x, upstream.to(DEVICE))
+    x64 = x.detach().cpu().double().requires_grad_(True)
     (ref,) = torch.autograd.grad(reference_gram(x64), x64, upstream.double())
     assert grad.dtype == dtype
     assert_close(grad, ref, TOLERANCE[dtype]["grad"], "d gram / dx")
@@ -87,14 +79,14 @@ def test_gram_forward_and_gradient(ops, c, n, b, dtype):
 @pytest.mark.parametrize("c", CHANNELS)
 def test_fused_style_loss_against_float64(ops, c, n, b, dtype):
     x = features(b, c, n, dtype).requires_grad_(True)
-    target = reference_gram(features(1, c, n, torch.float32, seed=5))[0].float()
+    target = reference_gram(features(1, c, n, torch.float32, seed=5))[0].float().to(DEVICE)
     # dL/dx carries 1/(b·c³·n); this weight keeps it O(1), inside float16's range, as the loop's
     # rescaled objective does.
     weight = 0.7 * b * c**3 * n
     loss = ops.style_loss(x, target, weight)
     (grad,) = torch.autograd.grad(2.5 * loss, x)  # an upstream factor checks the chain rule too
 
-    x64 = x.detach().double().requires_grad_(True)
+    x64 = x.detach().cpu().double().requires_grad_(True)
     ref_loss = weight * torch.mean((reference_gram(x64) - target.double()) ** 2)
     (ref_grad,) = torch.autograd.grad(2.5 * ref_loss, x64)
     assert_close(loss, ref_loss, TOLERANCE[dtype]["loss"], "loss")
@@ -104,7 +96,7 @@ def test_fused_style_loss_against_float64(ops, c, n, b, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_fused_loss_matches_unfused_torch(ops, dtype):
     x = features(2, 64, 1000, dtype).requires_grad_(True)
-    target = reference_gram(features(1, 64, 1000, torch.float32, seed=3))[0].float()
+    target = reference_gram(features(1, 64, 1000, torch.float32, seed=3))[0].float().to(DEVICE)
     weight = 3.0 * 2 * 64**3 * 1000  # gradients of order 1, see above
     fused = ops.style_loss(x, target, weight)
     unfused = dispatch.style_loss(x, target, weight, backend="torch")
@@ -117,7 +109,7 @@ def test_fused_loss_matches_unfused_torch(ops, dtype):
 def test_per_image_targets(ops):
     x = features(2, 3, 17, torch.float32)
     targets = torch.stack([reference_gram(features(1, 3, 17, torch.float32, seed=s))[0] for s in (1, 2)]).float()
-    got = ops.style_loss(x, targets, 1.0)
+    got = ops.style_loss(x, targets.to(DEVICE), 1.0)
     ref = torch.mean((reference_gram(x) - targets.double()) ** 2)
     assert_close(got, ref, 1e-5, "loss with a target per image")
 
@@ -126,7 +118,7 @@ def test_dispatch_through_style_loss_module(ops):
     from nstbatch.runtime.losses import StyleLoss
 
     x = features(1, 64, 1000, torch.float32).requires_grad_(True)
-    target = reference_gram(features(1, 64, 1000, torch.float32, seed=9)).float()
+    target = reference_gram(features(1, 64, 1000, torch.float32, seed=9)).float().to(DEVICE)
     via_triton = StyleLoss(target, 2.0, gram_backend="triton")(x)
     via_torch = StyleLoss(target, 2.0, gram_backend="torch")(x)
     assert_close(via_triton, via_torch, 1e-5, "StyleLoss")
@@ -141,6 +133,7 @@ def test_auto_uses_torch_on_the_cpu_and_says_so():
 
 
 def test_triton_refuses_cpu_tensors_without_the_interpreter(ops, monkeypatch):
+    # Pretends the interpreter is off: a CPU tensor must then be refused with a clear reason.
     monkeypatch.setattr(ops, "INTERPRET", False)
     with pytest.raises(RuntimeError, match="needs a CUDA tensor"):
         ops.gram(torch.rand(1, 4, 3, 3))
