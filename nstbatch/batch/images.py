@@ -7,7 +7,6 @@ back a grey-bottomed picture, while Pillow raises, which is what a batch must re
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from ..atomic import atomic_path
 from ..errors import ImageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -94,23 +94,15 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
 def save_image(image: torch.Tensor, path) -> Path:
     """Write ``image`` (1 x 3 x H x W in [0, 1]) to ``path`` atomically: a crash never leaves half a file.
 
-    The format follows the suffix (.png, .jpg, ...). The picture goes to a temporary file in the same
-    folder, is flushed to disk, then renamed over the destination in one step.
+    The format follows the suffix (.png, .jpg, ...). The picture is flushed to disk before the rename.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: unknown image format '{path.suffix}'")
     options = {"quality": 95} if fmt == "JPEG" else {}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            tensor_to_pil(image).save(f, format=fmt, **options)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        tensor_to_pil(image).save(f, format=fmt, **options)
+        f.flush()
+        os.fsync(f.fileno())
     return path
