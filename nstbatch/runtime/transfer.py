@@ -30,6 +30,8 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError("--device cuda was asked for, but torch sees no CUDA GPU here; use --device cpu")
+    if device.startswith("cuda"):
+        torch.backends.cudnn.benchmark = True  # one image size per batch: autotuning pays after a step
     return torch.device(device)
 
 
@@ -52,6 +54,8 @@ class StyleTransfer:
         keep_colors: bool = False,
         device: str = "auto",
         weights=None,
+        targets: str = "torch",
+        providers: list[str] | None = None,
     ):
         self.options = options or Options()
         self.options.check()
@@ -65,22 +69,36 @@ class StyleTransfer:
         self.keep_colors = keep_colors
         self.device = resolve_device(device)
         self.vgg = load_vgg19(weights, self.options.pooling, self.device)
+        # Targets are forward-only: onnxruntime can compute them; the loop's gradients stay in torch.
+        if targets == "onnx":
+            from .session import FeatureSession
+
+            layers = tuple(self.options.content_layers) + tuple(self.options.style_layers)
+            self.target_features = FeatureSession(layers, weights=weights, pooling=self.options.pooling,
+                                                  providers=providers)
+        elif targets == "torch":
+            self.target_features = self.vgg
+        else:
+            raise UsageError(f"--targets must be torch or onnx, not '{targets}'")
+        self.targets = targets
         self._style_cache: dict[int, dict[str, torch.Tensor]] = {}
-        log.info("device %s, gram backend %s, weights %s", self.device, backend_in_use(self.device), self.vgg.weights_source)
+        log.info("device %s, gram backend %s, targets by %s, weights %s", self.device, backend_in_use(self.device),
+                 targets, self.vgg.weights_source)
 
     def style_targets(self, content_long_side: int) -> dict[str, torch.Tensor]:
         """Blended Gram targets with each painting's long side at ``style_scale`` x the content's."""
         long_side = max(16, round(content_long_side * self.style_scale))
         if long_side not in self._style_cache:
             resized = [resize_long_side(s, long_side).to(self.device) for s in self.styles]
-            self._style_cache[long_side] = style_targets(self.vgg, resized, self.blend, self.options.style_layers)
+            self._style_cache[long_side] = style_targets(self.target_features, resized, self.blend,
+                                                         self.options.style_layers)
         return self._style_cache[long_side]
 
     def __call__(self, content: torch.Tensor, init: torch.Tensor | str | None = None, callback=None) -> Result:
         """Stylise ``content`` (1 x 3 x H x W in [0, 1]) at its own size."""
         opts = self.options
         content = content.to(self.device)
-        targets = content_targets(self.vgg, content, opts.content_layers) if opts.content_weight > 0 else None
+        targets = content_targets(self.target_features, content, opts.content_layers) if opts.content_weight > 0 else None
         style = self.style_targets(max(content.shape[-2:])) if self.styles and opts.style_weight > 0 else None
         style_image = self.styles[0] if self.styles else None
         start = initial_image(init if init is not None else opts.init, content, style_image, tuple(content.shape), opts.seed)

@@ -97,5 +97,9 @@ def load_vgg19(weights_path=None, pooling: str = "max", device="cpu") -> VGG19Fe
 
     key = (str(weights_path), pooling, str(device))
     if key not in _cache:
-        _cache[key] = VGG19Features(load_weights(weights_path), pooling).to(device).eval()
+        features = VGG19Features(load_weights(weights_path), pooling).to(device).eval()
+        if torch.device(device).type == "cuda":
+            # cuDNN's fastest convolutions, in half precision above all, want NHWC weights.
+            features = features.to(memory_format=torch.channels_last)
+        _cache[key] = features
     return _cache[key]

