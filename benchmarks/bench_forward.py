@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 import torch
+from _results import RESULTS, cpu_name, publish
 
 from nstbatch.exporter import ExportSpec, export, validate
 from nstbatch.runtime.info import provider_status
 from nstbatch.runtime.providers import PREFERENCE, create_session
 from nstbatch.runtime.vgg import load_vgg19
 
-HERE = Path(__file__).resolve().parent
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -42,7 +42,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", default="256,512")
     parser.add_argument("--batches", default="1,8")
-    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     batches = [int(b) for b in args.batches.split(",")]
@@ -89,16 +89,9 @@ def main():
                 rows.append((label, f"{batch}x3x{shape[2]}x{shape[3]}", ms))
                 print(f"{label:<28} {rows[-1][1]:<16} {ms:10.1f} ms", flush=True)
 
-    import platform
-
-    cpu = platform.processor() or platform.machine()
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
     lines = [
-        f"### VGG-19 forward pass, torch vs onnxruntime, {time.strftime('%Y-%m-%d')}, {cpu}, "
+        f"### VGG-19 forward pass, torch vs onnxruntime, {time.strftime('%Y-%m-%d')}, {cpu_name()}, "
         f"{torch.get_num_threads()} threads{gpu}",
         "",
         f"Layers {','.join(spec.layers)} (to relu5_1), fp32, median of {args.repeats} after a warm-up. "
@@ -114,10 +107,7 @@ def main():
             lines.append(f"Not measured: {name}: not in this onnxruntime build (the GPU wheel is not installed here).")
         elif name in not_measured:
             lines.append(f"Not measured: {name}: {not_measured[name]}.")
-    table = "\n".join(lines) + "\n"
-    print("\n" + table)
-    with open(args.results, "a", encoding="utf-8") as f:
-        f.write("\n" + table)
+    publish(lines, args.results)
 
 
 if __name__ == "__main__":

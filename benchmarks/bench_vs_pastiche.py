@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -27,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _results import RESULTS, cpu_name, publish
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
@@ -150,17 +151,9 @@ def scorer(content, style, size):
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import torch
 
-    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} (threads {torch.get_num_threads()})"
+    return f"{cpu_name()}, torch {torch.__version__} (threads {torch.get_num_threads()})"
 
 
 def main():
@@ -171,7 +164,7 @@ def main():
     parser.add_argument("--seconds", type=float, default=30.0, help="wall-time budget per speed run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=100, help="iterations per quality run")
-    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md")
+    parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     for path in (args.content, args.style):
         if not path.is_file():
@@ -219,11 +212,8 @@ def main():
     ]
     for tool, run in quality.items():
         lines.append(f"| {tool} defaults | {run['style_rel']:.4f} | {run['content_rel']:.4f} | {run['seconds']:.1f} |")
-    table = "\n".join(lines) + "\n"
-    print("\n" + table)
-    with open(args.results, "a", encoding="utf-8") as f:
-        f.write("\n" + table)
-    print(f"appended to {args.results}; images in {tmp}")
+    publish(lines, args.results)
+    print(f"images in {tmp}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from . import __version__
-from .errors import EXIT_USAGE, ImageError, NstError, UsageError
+from .errors import ImageError, NstError, UsageError
 
 app = typer.Typer(
     help="Neural style transfer (Gatys et al.) for folders of photos.",
@@ -139,13 +139,12 @@ def run(
         styles = [_load(path, "--style", max_pixels=max_pixels) for path in style]
         init_image = None if init in INITS else _load(Path(init), "--init", max_pixels=max_pixels)
         jobs = discover(inputs, output, output_format, overwrite)
+        if not jobs:
+            raise UsageError(f"{inputs}: no images found (looked for .jpg .jpeg .png .bmp .tif .tiff .webp)")
         engine = StyleTransfer(styles, options, _floats(style_blend, "--style-blend"), style_scale,
                                preserve_colors, device, weights, targets, parse_providers(providers))
     except NstError as exc:
         _fail(exc)
-    if not jobs:
-        typer.echo(f"error: {inputs}: no images found (looked for .jpg .jpeg .png .bmp .tif .tiff .webp)", err=True)
-        raise typer.Exit(EXIT_USAGE)
     record = {"style": [str(s) for s in style], "size": size, "style_blend": style_blend, "style_scale": style_scale,
               "preserve_colors": preserve_colors, "device": str(engine.device), "weights": engine.vgg.weights_source,
               "targets": targets,

@@ -80,7 +80,6 @@ class StyleTransfer:
             self.target_features = self.vgg
         else:
             raise UsageError(f"--targets must be torch or onnx, not '{targets}'")
-        self.targets = targets
         self._style_cache: dict[int, dict[str, torch.Tensor]] = {}
         log.info("device %s, gram backend %s, targets by %s, weights %s", self.device, backend_in_use(self.device),
                  targets, self.vgg.weights_source)
