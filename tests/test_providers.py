@@ -45,7 +45,10 @@ class FakeOrt:
     def get_available_providers(self):
         return self.listed
 
-    def InferenceSession(self, model, providers):  # noqa: N802 (onnxruntime's name)
+    def SessionOptions(self):  # noqa: N802 (onnxruntime's name)
+        return type("Options", (), {})()
+
+    def InferenceSession(self, model, providers, sess_options=None):  # noqa: N802 (onnxruntime's name)
         self.asked = providers
         running = [p[0] if isinstance(p, tuple) else p for p in providers]
         fake = type("Session", (), {})()
@@ -56,14 +59,21 @@ class FakeOrt:
 def test_session_reports_what_really_runs_and_logs_it_once(caplog, tmp_path):
     ort = FakeOrt(ALL, loads={CPU})
     with caplog.at_level(logging.INFO, logger="nstbatch"):
-        _, running = create_session("m.onnx", cache_dir=tmp_path / "trt", fp16=True, ort=ort)
-        create_session("m.onnx", cache_dir=tmp_path / "trt", fp16=True, ort=ort)
+        _, running = create_session("m.onnx", [TENSORRT, CUDA], cache_dir=tmp_path / "trt", fp16=True, ort=ort)
+        create_session("m.onnx", [TENSORRT, CUDA], cache_dir=tmp_path / "trt", fp16=True, ort=ort)
     assert running == [CPU]
     assert [name for name, _ in ort.asked] == [TENSORRT, CUDA, CPU]
     trt_options = dict(ort.asked)[TENSORRT]
     assert trt_options["trt_fp16_enable"] is True and trt_options["trt_engine_cache_path"] == str(tmp_path / "trt")
     lines = [r.getMessage() for r in caplog.records if "onnxruntime runs on" in r.getMessage()]
     assert lines == ["onnxruntime runs on CPUExecutionProvider (TensorrtExecutionProvider, CUDAExecutionProvider could not load)"]
+
+
+def test_default_asks_only_for_providers_that_load():
+    ort = FakeOrt(ALL, loads={CPU, CUDA})
+    _, running = create_session("m.onnx", ort=ort)
+    assert [name for name, _ in ort.asked] == [CUDA, CPU]  # TensorRT is listed but did not load in the probe
+    assert running == [CUDA, CPU]
 
 
 def test_provider_status_tells_listed_from_loading(monkeypatch):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
+import io
 import platform
 
 import torch
@@ -30,25 +32,30 @@ def _tiny_model() -> bytes:
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+    # IR version 8 (opset 17's minimum): onnx writes its newest by default, which older runtimes refuse.
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
 
 
 def provider_status(ort=None) -> dict[str, str]:
     """For each provider onnxruntime lists: does a session on it really run on it?"""
     if ort is None:
         import onnxruntime as ort
+    return {name: _probe(ort, name) if name in PREFERENCE else "listed (not used by nstbatch)"
+            for name in ort.get_available_providers()}
+
+
+def _probe(ort, name: str) -> str:
     model = _tiny_model()
-    status = {}
-    for name in ort.get_available_providers():
-        if name not in PREFERENCE:
-            status[name] = "listed (not used by nstbatch)"
-            continue
-        try:
-            session = ort.InferenceSession(model, providers=[name] if name == CPU else [name, CPU])
-            status[name] = "loads" if session.get_providers()[0] == name else "listed, but cannot load here"
-        except Exception as exc:  # a provider that fails to initialise raises its own error types
-            status[name] = f"listed, but fails: {str(exc).splitlines()[0][:80]}"
-    return status
+    try:
+        # onnxruntime prints its fallback to stdout and logs load failures to stderr: a probe that is
+        # expected to fail on most machines should not fill the user's terminal.
+        options = ort.SessionOptions()
+        options.log_severity_level = 4  # fatal only
+        with contextlib.redirect_stdout(io.StringIO()):
+            session = ort.InferenceSession(model, sess_options=options, providers=[name] if name == CPU else [name, CPU])
+        return "loads" if session.get_providers()[0] == name else "listed, but cannot load here"
+    except Exception as exc:  # a provider that fails to initialise raises its own error types
+        return f"listed, but fails: {str(exc).splitlines()[0][:80]}"
 
 
 def collect() -> dict[str, dict[str, str]]:

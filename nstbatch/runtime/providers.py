@@ -18,6 +18,7 @@ TENSORRT, CUDA, CPU = "TensorrtExecutionProvider", "CUDAExecutionProvider", "CPU
 PREFERENCE = (TENSORRT, CUDA, CPU)
 ALIASES = {"tensorrt": TENSORRT, "trt": TENSORRT, "cuda": CUDA, "cpu": CPU}
 _logged: set = set()
+_loadable: dict = {}
 
 
 def parse(text: str | None) -> list[str] | None:
@@ -59,12 +60,26 @@ def provider_options(name: str, cache_dir: Path | None, fp16: bool) -> dict:
     return {}
 
 
+def loadable(ort) -> list[str]:
+    """The listed providers that really load, probed once per process with a one-node model."""
+    key = id(ort)
+    if key not in _loadable:
+        from .info import provider_status
+
+        _loadable[key] = [name for name, state in provider_status(ort).items() if state == "loads"]
+    return _loadable[key]
+
+
 def create_session(model_path, explicit: list[str] | None = None, cache_dir: Path | None = None, fp16: bool = False,
                    ort=None):
-    """(session, providers that really run). ``ort`` is the onnxruntime module (replaceable in tests)."""
+    """(session, providers that really run). ``ort`` is the onnxruntime module (replaceable in tests).
+
+    Without an explicit list only providers that load are asked for, so onnxruntime-gpu on a machine
+    without CUDA goes straight to the CPU instead of printing a fallback for every session.
+    """
     if ort is None:
         import onnxruntime as ort
-    asked = wanted(explicit, ort.get_available_providers())
+    asked = wanted(explicit, ort.get_available_providers() if explicit is not None else loadable(ort))
     session = ort.InferenceSession(
         str(model_path), providers=[(name, provider_options(name, cache_dir, fp16)) for name in asked]
     )
