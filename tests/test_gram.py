@@ -26,6 +26,13 @@ BATCHES = [1, 2]
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def every_shape_and_dtype(test):
+    """The full cross product: every channel count, position count, batch and dtype above."""
+    for name, values in (("dtype", DTYPES), ("b", BATCHES), ("n", list(POSITIONS)), ("c", CHANNELS)):
+        test = pytest.mark.parametrize(name, values, ids=str if name == "dtype" else None)(test)
+    return test
+
+
 @pytest.fixture(scope="module")
 def ops():
     from nstbatch.runtime import gram_triton
@@ -54,10 +61,7 @@ def assert_close(got, ref, rtol, what):
     assert err <= bound, f"{what}: max error {err:.3g} over bound {bound:.3g}"
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("b", BATCHES)
-@pytest.mark.parametrize("n", list(POSITIONS))
-@pytest.mark.parametrize("c", CHANNELS)
+@every_shape_and_dtype
 def test_gram_forward_and_gradient(ops, c, n, b, dtype):
     x = features(b, c, n, dtype).requires_grad_(True)
     g = ops.gram(x)
@@ -73,10 +77,7 @@ def test_gram_forward_and_gradient(ops, c, n, b, dtype):
     assert_close(grad, ref, TOLERANCE[dtype]["grad"], "d gram / dx")
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("b", BATCHES)
-@pytest.mark.parametrize("n", list(POSITIONS))
-@pytest.mark.parametrize("c", CHANNELS)
+@every_shape_and_dtype
 def test_fused_style_loss_against_float64(ops, c, n, b, dtype):
     x = features(b, c, n, dtype).requires_grad_(True)
     target = reference_gram(features(1, c, n, torch.float32, seed=5))[0].float().to(DEVICE)

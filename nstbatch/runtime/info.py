@@ -24,7 +24,6 @@ def _version(package: str) -> str:
 
 def _tiny_model() -> bytes:
     """A one-node ONNX model: enough to see whether a provider's libraries load."""
-    import onnx
     from onnx import TensorProto, helper
 
     graph = helper.make_graph(

@@ -140,7 +140,6 @@ def optimize(
     opts: Options,
     content: dict[str, torch.Tensor] | None = None,
     style: dict[str, torch.Tensor] | None = None,
-    extra_loss: Callable[[torch.Tensor], torch.Tensor] | None = None,
     callback: Callable[[Step], None] | None = None,
 ) -> Result:
     """Minimise the weighted objective over the pixels of ``init`` for ``opts.iterations`` evaluations.
@@ -193,8 +192,6 @@ def optimize(
             "style": sum((t(features[n]) for n, t in style_terms.items()), image.new_zeros(())),
             "tv": opts.tv_weight * total_variation(image) if opts.tv_weight else image.new_zeros(()),
         }
-        if extra_loss is not None:
-            parts["temporal"] = extra_loss(image)
         total = sum(parts.values())
         if not scale:
             scale.append(OBJECTIVE_SCALE / max(float(total.detach()), 1e-30))

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from ..errors import UsageError
 from .color import preserve_colors
 from .gram import backend_in_use
-from .stylize import Options, Result, Step, content_targets, initial_image, optimize, style_targets
+from .stylize import Options, Result, content_targets, initial_image, optimize, style_targets
 from .vgg import load_vgg19
 
 log = logging.getLogger("nstbatch")
