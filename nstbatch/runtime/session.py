@@ -16,7 +16,7 @@ import torch
 from .. import __version__
 from ..atomic import atomic_path
 from .providers import create_session
-from .weights import load_weights
+from .weights import weights_sha256
 
 
 def cache_dir() -> Path:
@@ -31,7 +31,7 @@ def cached_model(spec, weights=None) -> Path:
     from ..exporter.export import export
     from ..exporter.validate import validate
 
-    sha = load_weights(weights).sha256
+    sha = weights_sha256(weights)
     key = json.dumps([spec.layers, spec.precision, spec.pooling, spec.opset, sha, __version__])
     path = cache_dir() / f"vgg19-{spec.precision}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
     if not path.exists():

