@@ -5,7 +5,7 @@ import torch
 
 from nstbatch.runtime.color import preserve_colors
 from nstbatch.runtime.gram import gram
-from nstbatch.runtime.losses import ContentLoss, StyleLoss, total_variation
+from nstbatch.runtime.losses import ContentLoss, StyleLoss, TemporalLoss, total_variation
 
 
 def test_gram_hand_computed():
@@ -80,3 +80,17 @@ def test_preserve_colors_keeps_photo_chroma_and_stylised_luminance():
     torch.testing.assert_close((out * luma).sum(1), (stylised * luma).sum(1), atol=1e-5, rtol=0)
     # Chroma differences (e.g. R - Y) come from the photo.
     torch.testing.assert_close(out[:, 0] - (out * luma).sum(1), photo[:, 0] - (photo * luma).sum(1), atol=1e-5, rtol=0)
+
+
+def test_temporal_loss_counts_only_reliable_pixels():
+    g = torch.Generator().manual_seed(0)
+    warped = torch.rand(1, 3, 6, 7, generator=g)
+    image = torch.rand(1, 3, 6, 7, generator=g).requires_grad_(True)
+    mask = torch.zeros(1, 1, 6, 7)
+    mask[..., :3, :] = 1  # the top half is reliable
+    loss = TemporalLoss(warped, mask, weight=2.0)(image)
+    expected = 2.0 * torch.sum(((image - warped)[..., :3, :]) ** 2) / image.numel()
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert image.grad[..., 3:, :].abs().max() == 0  # unreliable pixels are free
+    assert image.grad[..., :3, :].abs().min() > 0

@@ -58,3 +58,21 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
     return torch.mean(dx**2) + torch.mean(dy**2)
+
+
+class TemporalLoss(nn.Module):
+    """Ruder et al.'s temporal term: the mean squared difference to the previous stylised frame warped
+    into this frame's place, counted only where ``mask`` (1 x 1 x H x W, in [0, 1]) trusts the warp.
+
+    Divided by the number of values (C·H·W), as in the paper, so the weight does not depend on the
+    frame size.
+    """
+
+    def __init__(self, warped: torch.Tensor, mask: torch.Tensor, weight: float = 1.0):
+        super().__init__()
+        self.register_buffer("warped", warped.detach().float())
+        self.register_buffer("mask", mask.detach().float())
+        self.weight = weight
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.weight * torch.sum(self.mask * (image - self.warped) ** 2) / image.numel()

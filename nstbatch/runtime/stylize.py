@@ -15,7 +15,7 @@ import torch
 
 from ..errors import UsageError
 from .gram import gram
-from .losses import ContentLoss, StyleLoss, total_variation
+from .losses import ContentLoss, StyleLoss, TemporalLoss, total_variation
 from .vgg import VGG19Features, check_layers
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
@@ -45,6 +45,7 @@ class Options:
     content_weight: float = 1.0
     style_weight: float = 3.0
     tv_weight: float = 0.0
+    temporal_weight: float = 0.0  # video only: how closely to follow the previous frame (see losses.TemporalLoss)
     normalize: bool = True  # measure each term relative to its target's size (see losses.py)
     init: str = "content"
     seed: int = 0
@@ -59,7 +60,7 @@ class Options:
             raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, not '{self.precision}'")
         if self.optimizer not in OPTIMIZERS:
             raise UsageError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not '{self.optimizer}'")
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
             value = getattr(self, name)
             if not math.isfinite(value) or value < 0:
                 raise UsageError(f"{name.replace('_', '-')} must be a finite number >= 0, not {value}")
@@ -141,12 +142,14 @@ def optimize(
     content: dict[str, torch.Tensor] | None = None,
     style: dict[str, torch.Tensor] | None = None,
     callback: Callable[[Step], None] | None = None,
+    previous: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> Result:
     """Minimise the weighted objective over the pixels of ``init`` for ``opts.iterations`` evaluations.
 
     ``content`` maps layers to target activations, ``style`` maps layers to target Grams; either may
-    be None (texture synthesis, reconstruction). Returns the best image evaluated, so the losses
-    reported are exactly those of the picture returned.
+    be None (texture synthesis, reconstruction). ``previous`` is a video frame's (warped previous
+    stylised frame, reliability mask) for the temporal term, weighted by ``opts.temporal_weight``.
+    Returns the best image evaluated, so the losses reported are exactly those of the picture returned.
     """
     opts.check()
     device = next(vgg.buffers()).device
@@ -160,13 +163,18 @@ def optimize(
                         opts.gram_backend, opts.normalize)
         for name, target in (style or {}).items()
     }
+    temporal_term = None
+    if previous is not None and opts.temporal_weight > 0:
+        warped, mask = previous
+        temporal_term = TemporalLoss(warped.to(device), mask.to(device), opts.temporal_weight)
     layers = list(content_terms) + [n for n in style_terms if n not in content_terms]
     if not layers:
         raise UsageError("nothing to optimise: no content and no style target")
 
     # The variable is the image in grey levels (0..255), as in the Caffe-era tools: L-BFGS's first step
     # is min(1, 1/‖g‖₁) in the variable's units, small in grey levels.
-    pixels = (init.detach().to(device=device, dtype=torch.float32) * GREY_LEVELS).requires_grad_(True)
+    # Contiguous: L-BFGS flattens the gradient with view(), which a permuted tensor's gradient refuses.
+    pixels = (init.detach().to(device=device, dtype=torch.float32) * GREY_LEVELS).contiguous().requires_grad_(True)
     if opts.optimizer == "lbfgs":
         # No line search: one evaluation per iteration, like the reference implementations, so that
         # the iteration budget is exact. The tolerances are off so the budget, not a heuristic, ends it.
@@ -192,6 +200,8 @@ def optimize(
             "style": sum((t(features[n]) for n, t in style_terms.items()), image.new_zeros(())),
             "tv": opts.tv_weight * total_variation(image) if opts.tv_weight else image.new_zeros(()),
         }
+        if temporal_term is not None:
+            parts["temporal"] = temporal_term(image)
         total = sum(parts.values())
         if not scale:
             scale.append(OBJECTIVE_SCALE / max(float(total.detach()), 1e-30))

@@ -6,6 +6,7 @@ them once, and turns a content tensor into a stylised one through ``stylize.opti
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import torch
@@ -93,15 +94,20 @@ class StyleTransfer:
                                                          self.options.style_layers)
         return self._style_cache[long_side]
 
-    def __call__(self, content: torch.Tensor, init: torch.Tensor | str | None = None, callback=None) -> Result:
-        """Stylise ``content`` (1 x 3 x H x W in [0, 1]) at its own size."""
-        opts = self.options
+    def __call__(self, content: torch.Tensor, init: torch.Tensor | str | None = None, callback=None,
+                 iterations: int | None = None, previous: tuple[torch.Tensor, torch.Tensor] | None = None) -> Result:
+        """Stylise ``content`` (1 x 3 x H x W in [0, 1]) at its own size.
+
+        ``iterations`` overrides the options' budget for this picture; ``previous`` is the temporal
+        term's (warped frame, mask) for a video frame (see ``stylize.optimize``).
+        """
+        opts = self.options if iterations is None else dataclasses.replace(self.options, iterations=iterations)
         content = content.to(self.device)
         targets = content_targets(self.target_features, content, opts.content_layers) if opts.content_weight > 0 else None
         style = self.style_targets(max(content.shape[-2:])) if self.styles and opts.style_weight > 0 else None
         style_image = self.styles[0] if self.styles else None
         start = initial_image(init if init is not None else opts.init, content, style_image, tuple(content.shape), opts.seed)
-        result = optimize(self.vgg, start, opts, targets, style, callback=callback)
+        result = optimize(self.vgg, start, opts, targets, style, callback=callback, previous=previous)
         if self.keep_colors:
             result.image = preserve_colors(result.image, content.cpu())
         return result
