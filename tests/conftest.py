@@ -1,9 +1,13 @@
-"""Shared fixtures: tiny synthetic pictures (no test depends on ../shared/data) and one loaded VGG-19."""
+"""Shared fixtures: tiny synthetic pictures, clips cut from a bundled photo (no test depends on
+../shared/data) and one loaded VGG-19."""
 
 import math
 import os
+from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 # Without a GPU, Triton kernels run under Triton's interpreter. The variable must be set before
 # anything imports triton: torch's optimisers and torchvision pull it in through torch._dynamo, and
@@ -58,3 +62,29 @@ def files(tmp_path):
     save_image(photo_like(36, 32, 1), inputs / "sub" / "b.jpg")
     style = save_image(painting_like(), tmp_path / "style.png")
     return inputs, style
+
+
+EXAMPLE_PHOTO = Path(__file__).resolve().parent.parent / "examples" / "photos" / "chelsea_cat.jpg"
+
+
+def sliding_clip(frames=4, height=40, width=48, dx=3, dy=2):
+    """A clip whose true motion is known: a window sliding by (dx, dy) pixels a frame across a real
+    photo, as H x W x 3 uint8 RGB frames. Frame t's pixel p is frame t-1's pixel p + (dx, dy)."""
+    photo = np.asarray(Image.open(EXAMPLE_PHOTO).convert("RGB"))
+    top, left = 60, 120
+    return [photo[top + t * dy: top + t * dy + height, left + t * dx: left + t * dx + width].copy() for t in range(frames)]
+
+
+@pytest.fixture
+def clip():
+    return sliding_clip()
+
+
+@pytest.fixture
+def clip_dir(tmp_path, clip):
+    """The sliding clip as a folder of numbered PNG frames."""
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for t, frame in enumerate(clip):
+        Image.fromarray(frame).save(folder / f"frame_{t + 1}.png")
+    return folder
