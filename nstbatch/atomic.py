@@ -15,15 +15,18 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_path(path):
+def atomic_path(path, suffix: str = ".part"):
     """Yield a temporary path beside ``path``; on success rename it over ``path``, on failure remove it.
+
+    ``suffix`` ends the temporary name: writers that pick the format by extension (OpenCV's video
+    writer) need the real one.
 
     The temporary file lies in the same folder (a rename across file systems is not atomic) and gets
     the permissions an ordinary new file would have, not mkstemp's private 0600.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)

@@ -1,0 +1,149 @@
+"""Video frames in and out: a video file or a folder of numbered frames, read as RGB uint8 arrays
+at the working size, and an mp4 written atomically.
+
+Everything that can be checked before work starts is checked in ``open_frames`` (the file opens and
+yields a frame; a folder has frames, all readable as images and all of one size), so bad input is a
+usage error with nothing written.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..atomic import atomic_path
+from ..errors import ImageError, UsageError
+from .images import IMAGE_SUFFIXES, load_image
+
+DEFAULT_FOLDER_FPS = 25.0
+
+
+def _numbered(path: Path) -> tuple:
+    """Sort key that puts frame_2 before frame_10."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name))
+
+
+def working_size(width: int, height: int, long_side: int) -> tuple[int, int]:
+    """(width, height) with the long side ``long_side``, both even: mp4 encoders drop an odd column."""
+    scale = long_side / max(width, height)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+@dataclass
+class FrameSource:
+    path: Path
+    count: int  # frames that will be read (the container's own count for a video file, capped)
+    fps: float
+    width: int  # of the source
+    height: int
+    files: list[Path] | None = None  # a folder's frames, in order; None for a video file
+
+    def read(self, long_side: int) -> Iterator[tuple[str, np.ndarray]]:
+        """(name, H x W x 3 RGB uint8 frame at the working size) for each frame, in order.
+
+        A frame that cannot be decoded raises ImageError naming it.
+        """
+        size = working_size(self.width, self.height, long_side)
+        if self.files is not None:
+            for file in self.files[: self.count]:
+                frame = load_image(file, max_pixels=None)  # Pillow: a truncated frame raises here
+                array = np.round(frame[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+                yield file.name, _resize(array, size)
+            return
+        capture = cv2.VideoCapture(str(self.path))
+        try:
+            for index in range(self.count):
+                ok, bgr = capture.read()
+                if not ok:
+                    # Containers often announce a frame or two more than they hold; stop there.
+                    return
+                yield f"frame {index}", _resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size)
+        finally:
+            capture.release()
+
+
+def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    if (frame.shape[1], frame.shape[0]) == size:
+        return frame
+    # INTER_AREA when shrinking: it averages, so fine detail does not alias into flicker.
+    shrinking = size[0] < frame.shape[1]
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+
+
+def open_frames(path, max_frames: int | None = None, fps: float | None = None) -> FrameSource:
+    """Check a video file or frame folder and describe it; raise UsageError saying what is wrong."""
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"{path}: does not exist")
+    source = _open_folder(path, fps) if path.is_dir() else _open_video(path, fps)
+    if max_frames is not None:
+        source.count = min(source.count, max_frames)
+    return source
+
+
+def _open_folder(path: Path, fps: float | None) -> FrameSource:
+    files = sorted((f for f in path.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES), key=_numbered)
+    if not files:
+        raise UsageError(f"{path}: no frames found (looked for {' '.join(IMAGE_SUFFIXES)})")
+    sizes = {}
+    for file in files:
+        try:
+            with Image.open(file) as img:  # reads the header only
+                sizes.setdefault(img.size, file)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise UsageError(f"{file}: not a frame Pillow can read ({exc})") from None
+    if len(sizes) > 1:
+        (first, a), (second, b) = list(sizes.items())[:2]
+        raise UsageError(f"{path}: frames differ in size ({a.name} is {first[0]}x{first[1]}, "
+                         f"{b.name} is {second[0]}x{second[1]}); resize them to one size first")
+    (width, height), = sizes
+    return FrameSource(path, len(files), fps or DEFAULT_FOLDER_FPS, width, height, files)
+
+
+def _open_video(path: Path, fps: float | None) -> FrameSource:
+    if path.stat().st_size == 0:
+        raise UsageError(f"{path}: is empty (0 bytes)")
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise UsageError(f"{path}: not a video OpenCV can open (unknown container or codec, or damaged)")
+        ok, frame = capture.read()
+        if not ok:
+            raise UsageError(f"{path}: holds no frame OpenCV can decode")
+        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or 1
+        source_fps = capture.get(cv2.CAP_PROP_FPS)
+    finally:
+        capture.release()
+    if not fps and not (0 < source_fps < 1000):
+        fps = DEFAULT_FOLDER_FPS  # some containers carry no usable rate
+    return FrameSource(path, count, fps or source_fps, frame.shape[1], frame.shape[0])
+
+
+def write_video(frames: Iterable[np.ndarray], path, fps: float) -> int:
+    """Encode RGB uint8 frames of one size as an mp4 (MPEG-4 part 2, which every OpenCV build can
+    write) atomically; returns the number of frames written. There is no audio track."""
+    path = Path(path)
+    writer = None
+    count = 0
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        try:
+            for frame in frames:
+                if writer is None:
+                    height, width = frame.shape[:2]
+                    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+                    if not writer.isOpened():
+                        raise ImageError(path, "OpenCV cannot write an mp4 here (its FFmpeg lacks the mp4v encoder)")
+                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+                count += 1
+        finally:
+            if writer is not None:
+                writer.release()
+        if count == 0:
+            raise ValueError("no frames to write")
+    return count
