@@ -17,9 +17,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# Defaults that finish in minutes on a 2-core laptop CPU, and go for quality on a GPU.
-CPU_DEFAULTS = {"size": 256, "iterations": 150}
-GPU_DEFAULTS = {"size": 512, "iterations": 500}
+# Defaults that finish in minutes on a 2-core laptop CPU, and go for quality on a GPU. A video's first
+# frame gets a photo's iterations; later frames start from their predecessor and need a third or less.
+DEFAULTS = {
+    "cpu": {"size": 256, "iterations": 150, "video_iterations": 50},
+    "cuda": {"size": 512, "iterations": 500, "video_iterations": 150},
+}
 
 
 def _version(value: bool):
@@ -59,14 +62,27 @@ Weights = Annotated[Optional[Path], typer.Option(help="VGG-19 weights: a torchvi
 Optimizer = Annotated[str, typer.Option(help="lbfgs or adam.")]
 Providers = Annotated[Optional[str], typer.Option(help="onnxruntime providers in order, e.g. tensorrt,cuda,cpu [default: the best that loads].")]
 Pooling = Annotated[str, typer.Option(help="max or avg.")]
+# Style options shared by run and video.
+StyleBlend = Annotated[Optional[str], typer.Option(help="Weights for the styles, e.g. 0.7,0.3 [default: equal].")]
+StyleScale = Annotated[float, typer.Option(min=0.05, help="Painting size relative to the result; smaller gives finer brush strokes.")]
+PreserveColors = Annotated[bool, typer.Option(help="Keep the photo's colours: luminance-only transfer.")]
+ContentWeight = Annotated[float, typer.Option(min=0.0)]
+StyleWeight = Annotated[float, typer.Option(min=0.0, help="Higher paints more, keeps less of the photo.")]
+TvWeight = Annotated[float, typer.Option(min=0.0, help="Smoothness; try 1-10 against speckle.")]
+Precision = Annotated[str, typer.Option(help="Convolutions in fp32, bf16 or fp16 (autocast; Grams and losses stay fp32). bf16 is the fast path on a GPU.")]
+
+
+def _defaults(device) -> dict:
+    from .runtime.transfer import resolve_device
+
+    return DEFAULTS["cuda" if resolve_device(device).type == "cuda" else "cpu"]
 
 
 def _options(device, size, iterations, **fields):
     """Options and the working size, with device-dependent defaults filled in."""
     from .runtime.stylize import Options
-    from .runtime.transfer import resolve_device
 
-    defaults = GPU_DEFAULTS if resolve_device(device).type == "cuda" else CPU_DEFAULTS
+    defaults = _defaults(device)
     options = Options(iterations=iterations or defaults["iterations"], **fields)
     options.check()
     return options, size or defaults["size"]
@@ -97,12 +113,12 @@ def run(
     device: Device = "auto",
     seed: Seed = 0,
     quiet: Quiet = False,
-    style_blend: Annotated[Optional[str], typer.Option(help="Weights for the styles, e.g. 0.7,0.3 [default: equal].")] = None,
-    style_scale: Annotated[float, typer.Option(min=0.05, help="Painting size relative to the result; smaller gives finer brush strokes.")] = 1.0,
-    preserve_colors: Annotated[bool, typer.Option(help="Keep the photo's colours: luminance-only transfer.")] = False,
-    content_weight: Annotated[float, typer.Option(min=0.0)] = 1.0,
-    style_weight: Annotated[float, typer.Option(min=0.0, help="Higher paints more, keeps less of the photo.")] = 3.0,
-    tv_weight: Annotated[float, typer.Option(min=0.0, help="Smoothness; try 1-10 against speckle.")] = 0.0,
+    style_blend: StyleBlend = None,
+    style_scale: StyleScale = 1.0,
+    preserve_colors: PreserveColors = False,
+    content_weight: ContentWeight = 1.0,
+    style_weight: StyleWeight = 3.0,
+    tv_weight: TvWeight = 0.0,
     content_layers: Annotated[str, typer.Option()] = "relu4_2",
     style_layers: Annotated[str, typer.Option()] = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
     style_layer_weights: Annotated[Optional[str], typer.Option(help="One per style layer [default: equal].")] = None,
@@ -116,7 +132,7 @@ def run(
     save_every: Annotated[int, typer.Option(min=0, help="Also write a snapshot every K iterations.")] = 0,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse inputs with more pixels than this.")] = 100_000_000,
     targets: Annotated[str, typer.Option(help="What computes the content and style targets: torch, or onnx (onnxruntime).")] = "torch",
-    precision: Annotated[str, typer.Option(help="Convolutions in fp32, bf16 or fp16 (autocast; Grams and losses stay fp32). bf16 is the fast path on a GPU.")] = "fp32",
+    precision: Precision = "fp32",
     providers: Providers = None,
 ):
     """Stylise a photo or a folder of photos with one or more paintings."""
@@ -160,6 +176,94 @@ def run(
         summary = run_batch(jobs, engine, settings, output, reporter)
         reporter.message(f"{summary.line()}; results in {output}")
     raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def video(
+    input_path: Annotated[Path, typer.Option("--input", "-i", help="A video file, or a folder of numbered frames.")],
+    style: Annotated[list[Path], typer.Option("--style", "-s", help="A painting; repeat to blend several.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The stylised video: an mp4 at the source frame rate, without audio.")] = Path("stylised.mp4"),
+    frames_dir: Annotated[Optional[Path], typer.Option(help="Keep every stylised frame here as PNG; also where an interrupted run resumes from [default: OUTPUT.frames/, removed when the video is written].")] = None,
+    size: Size = None,
+    iterations: Annotated[Optional[int], typer.Option(min=1, help="Per frame after the first, which start from their predecessor [default: 50 on CPU, 150 on GPU].")] = None,
+    first_iterations: Annotated[Optional[int], typer.Option(min=1, help="For the first frame, stylised from the photo [default: 150 on CPU, 500 on GPU].")] = None,
+    temporal_weight: Annotated[float, typer.Option(min=0.0, help="How closely each frame follows the previous one where the flow is reliable; 0 lets it flicker.")] = 100.0,
+    flow: Annotated[str, typer.Option(help="Optical flow: dis (fast) or farneback.")] = "dis",
+    max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stylise only the first N frames.")] = None,
+    fps: Annotated[Optional[float], typer.Option(min=0.1, help="Frame rate of the result [default: the source's; 25 for a folder].")] = None,
+    device: Device = "auto",
+    seed: Seed = 0,
+    quiet: Quiet = False,
+    style_blend: StyleBlend = None,
+    style_scale: StyleScale = 1.0,
+    preserve_colors: PreserveColors = False,
+    content_weight: ContentWeight = 1.0,
+    style_weight: StyleWeight = 3.0,
+    tv_weight: TvWeight = 0.0,
+    weights: Weights = None,
+    precision: Precision = "fp32",
+    overwrite: Annotated[bool, typer.Option(help="Make the video again even if OUTPUT exists, and discard stored frames.")] = False,
+):
+    """Stylise a video: each frame starts from the previous one carried along the optical flow, so it does not flicker."""
+    from .batch.frames import open_frames, working_size
+    from .batch.progress import QuietReporter, RichReporter
+    from .batch.video import VideoSettings, assemble, prepare_work_dir, remove_work_dir, stylise_video
+    from .runtime.gram import backend_in_use
+    from .runtime.transfer import StyleTransfer
+
+    if output.exists() and not overwrite:
+        typer.echo(f"{output} already exists; pass --overwrite to make it again")
+        raise typer.Exit(0)
+    try:
+        if output.suffix.lower() != ".mp4":
+            raise UsageError(f"--output {output}: must end in .mp4 (the one container every OpenCV build writes)")
+        defaults = _defaults(device)
+        options, size = _options(
+            device, size, iterations or defaults["video_iterations"], content_weight=content_weight,
+            style_weight=style_weight, tv_weight=tv_weight, temporal_weight=temporal_weight, seed=seed,
+            precision=precision,
+        )
+        settings = VideoSettings(size=size, first_iterations=first_iterations or defaults["iterations"],
+                                 iterations=options.iterations, flow=flow)
+        settings.check()
+        source = open_frames(input_path, max_frames, fps)
+        styles = [_load(path, "--style") for path in style]
+        engine = StyleTransfer(styles, options, _floats(style_blend, "--style-blend"), style_scale, preserve_colors,
+                               device, weights)
+        work_dir = frames_dir or output.with_name(output.name + ".frames")
+        settings.record = {
+            "input": str(input_path.resolve()), "style": [str(p.resolve()) for p in style], "size": size,
+            "first_iterations": settings.first_iterations, "flow": flow, "style_blend": style_blend,
+            "style_scale": style_scale, "preserve_colors": preserve_colors, "weights": engine.vgg.weights_source,
+            **{k: v for k, v in options.__dict__.items() if k != "gram_backend"},
+        }
+        prepare_work_dir(work_dir, settings.record, overwrite)
+    except NstError as exc:
+        _fail(exc)
+    width, height = working_size(source.width, source.height, size)
+    reporter = QuietReporter() if quiet else RichReporter()
+    with reporter:
+        if not quiet:
+            reporter.message(f"nstbatch video: {source.path}, {source.count} frames at {source.fps:g} fps, "
+                             f"{source.width}x{source.height} -> {width}x{height}; first frame {settings.first_iterations} "
+                             f"iterations, then {settings.iterations}; temporal weight {temporal_weight:g}, flow {flow}; "
+                             f"device {engine.device}, gram {backend_in_use(engine.device)}")
+        try:
+            run = stylise_video(source, engine, settings, work_dir, reporter)
+        except KeyboardInterrupt:
+            reporter.message(f"interrupted: finished frames are kept in {work_dir}; the same command resumes")
+            raise typer.Exit(130) from None
+    if run.failure:
+        typer.echo(f"error: {run.failure}\n{run.frames} frames kept in {work_dir}; fix the input and run the same "
+                   f"command again to resume", err=True)
+        raise typer.Exit(1)
+    written = assemble(work_dir, run.frames, output, source.fps)
+    if frames_dir is None:
+        remove_work_dir(work_dir)
+    if not quiet:
+        pace = f", {run.seconds_per_frame():.1f} s per frame" if run.done else ""
+        typer.echo(f"wrote {output}: {written} frames, {width}x{height} at {source.fps:g} fps ({run.done} stylised now, "
+                   f"{run.resumed} resumed{pace}); no audio: the soundtrack is not carried over")
 
 
 def _single(output: Path, quiet: bool, make):

@@ -132,3 +132,81 @@ def test_reconstruct_and_texture(tmp_path):
     assert load_image(tmp_path / "t.png").shape == (1, 3, 27, 32)
     bad = invoke("reconstruct", "--content", photo, "--layer", "relu7_1", "-o", tmp_path / "x.png", *FAST)
     assert bad.exit_code == 2 and "relu7_1" in bad.output and not (tmp_path / "x.png").exists()
+
+
+VIDEO_FAST = ["--size", "32", "--first-iterations", "4", "--iterations", "2", "--device", "cpu", "--quiet"]
+
+
+def frame_count(path):
+    from nstbatch.batch.frames import open_frames
+
+    return len(list(open_frames(path).read(32)))
+
+
+def test_video_from_a_frame_folder(clip_dir, files, tmp_path):
+    _, style = files
+    out = tmp_path / "out.mp4"
+    result = invoke("video", "--input", clip_dir, "--style", style, "--output", out, "--fps", "8", *VIDEO_FAST)
+    assert result.exit_code == 0, result.output
+    assert frame_count(out) == 4
+    assert not (tmp_path / "out.mp4.frames").exists()  # the work folder goes once the video is written
+    again = invoke("video", "--input", clip_dir, "--style", style, "--output", out, *VIDEO_FAST)
+    assert again.exit_code == 0 and "already exists" in again.output
+
+
+def test_video_from_a_video_file_keeps_frames_and_says_audio_is_dropped(clip, files, tmp_path):
+    from nstbatch.batch.frames import write_video
+
+    _, style = files
+    source = tmp_path / "clip.mp4"
+    write_video(clip, source, 10)
+    frames = tmp_path / "frames"
+    out = tmp_path / "out.mp4"
+    args = ["video", "-i", source, "-s", style, "-o", out, "--frames-dir", frames, "--max-frames", "3", *VIDEO_FAST]
+    result = invoke(*[a for a in args if a != "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "3 frames" in result.output and "no audio" in result.output
+    assert sorted(p.name for p in frames.glob("*.png")) == ["frame_000001.png", "frame_000002.png", "frame_000003.png"]
+    assert frame_count(out) == 3
+
+
+@pytest.mark.parametrize("setup, message", [
+    (lambda d: (d / "clip.mp4").write_bytes(b""), "is empty"),
+    (lambda d: (d / "clip.mp4").write_bytes(b"not a video" * 100), "not a video OpenCV can open"),
+])
+def test_video_unreadable_input_exits_2_and_writes_nothing(files, tmp_path, setup, message):
+    _, style = files
+    setup(tmp_path)
+    out = tmp_path / "out" / "out.mp4"
+    result = invoke("video", "-i", tmp_path / "clip.mp4", "-s", style, "-o", out, *VIDEO_FAST)
+    assert result.exit_code == 2 and message in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_video_frames_of_different_sizes_exit_2(clip_dir, clip, files, tmp_path):
+    from PIL import Image
+
+    _, style = files
+    Image.fromarray(clip[0][:, :30]).save(clip_dir / "frame_9.png")
+    result = invoke("video", "-i", clip_dir, "-s", style, "-o", tmp_path / "out.mp4", *VIDEO_FAST)
+    assert result.exit_code == 2 and "frames differ in size" in result.output
+    assert not (tmp_path / "out.mp4.frames").exists()
+
+
+def test_video_output_must_be_mp4(clip_dir, files, tmp_path):
+    _, style = files
+    result = invoke("video", "-i", clip_dir, "-s", style, "-o", tmp_path / "out.avi", *VIDEO_FAST)
+    assert result.exit_code == 2 and "must end in .mp4" in result.output
+
+
+def test_video_stops_at_a_damaged_frame_and_resumes_once_it_is_fixed(clip_dir, files, tmp_path):
+    _, style = files
+    good = (clip_dir / "frame_3.png").read_bytes()
+    (clip_dir / "frame_3.png").write_bytes(good[: len(good) // 2])
+    out = tmp_path / "out.mp4"
+    result = invoke("video", "-i", clip_dir, "-s", style, "-o", out, *VIDEO_FAST)
+    assert result.exit_code == 1 and "frame_3.png" in result.output and "2 frames kept" in result.output
+    assert not out.exists()
+    (clip_dir / "frame_3.png").write_bytes(good)
+    result = invoke("video", "-i", clip_dir, "-s", style, "-o", out, *[a for a in VIDEO_FAST if a != "--quiet"])
+    assert result.exit_code == 0 and "2 stylised now, 2 resumed" in result.output, result.output

@@ -22,7 +22,7 @@ class QuietReporter:
     def __exit__(self, *exc):
         return False
 
-    def start_batch(self, total: int) -> None:
+    def start_batch(self, total: int, unit: str = "files") -> None:
         pass
 
     def start_item(self, name: str, iterations: int) -> None:
@@ -62,8 +62,8 @@ class RichReporter(QuietReporter):
         self.progress.stop()
         return False
 
-    def start_batch(self, total: int) -> None:
-        self.files = self.progress.add_task("files", total=total, detail="")
+    def start_batch(self, total: int, unit: str = "files") -> None:
+        self.files = self.progress.add_task(unit, total=total, detail="")
 
     def start_item(self, name: str, iterations: int) -> None:
         self.current = self.progress.add_task(f"  {name}", total=iterations, detail="")

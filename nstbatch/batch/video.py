@@ -1,0 +1,182 @@
+"""Stylising a video: each frame starts from the previous stylised frame carried along the optical
+flow and is held to it by a temporal loss where the flow can be trusted (Ruder et al. 2016).
+
+Finished frames are written atomically to a work folder, with the settings that made them, so an
+interrupted run picks up where it stopped. A run and its resumption give the same frames: each frame
+is built from the previous one as stored (8-bit PNG), never from a float copy only one of them had.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_path
+from ..errors import ImageError, UsageError
+from ..runtime.transfer import StyleTransfer
+from .flow import FLOW_METHODS, previous_in_place
+from .frames import FrameSource, write_video
+from .images import load_image, save_image
+from .progress import QuietReporter
+
+SETTINGS_NAME = "nstbatch-video.json"
+
+
+@dataclass
+class VideoSettings:
+    size: int  # longest side of the frames
+    first_iterations: int  # the first frame is stylised from the photo and needs more
+    iterations: int  # each later frame starts from its predecessor, most of the way there
+    flow: str = "dis"
+    consistent: bool = True  # False: every frame on its own (the flickering baseline benchmarks compare with)
+    record: dict = field(default_factory=dict)  # everything that decides the frames, checked on resume
+
+    def check(self) -> None:
+        if self.flow not in FLOW_METHODS:
+            raise UsageError(f"--flow must be one of {', '.join(FLOW_METHODS)}, not '{self.flow}'")
+        if self.first_iterations < 1 or self.iterations < 1:
+            raise UsageError("--iterations and --first-iterations must be at least 1")
+
+
+@dataclass
+class VideoRun:
+    frames: int = 0  # stylised frames in the work folder, in order from the first
+    done: int = 0  # of which stylised by this run
+    resumed: int = 0  # of which found finished
+    seconds: float = 0.0  # spent stylising this run
+    failure: str | None = None  # why the run stopped early
+
+    def seconds_per_frame(self) -> float:
+        return self.seconds / self.done if self.done else 0.0
+
+
+def frame_path(work_dir: Path, index: int) -> Path:
+    return Path(work_dir) / f"frame_{index + 1:06d}.png"
+
+
+def prepare_work_dir(work_dir: Path, record: dict, overwrite: bool) -> None:
+    """Make the work folder ready: refuse frames made with other settings, unless told to start again."""
+    work_dir = Path(work_dir)
+    record = json.loads(json.dumps(record, sort_keys=True))  # as it reads back: tuples become lists
+    settings_file = work_dir / SETTINGS_NAME
+    if settings_file.exists() and not overwrite:
+        try:
+            previous = json.loads(settings_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            previous = None
+        if previous != record:
+            changed = sorted(k for k in set(record) | set(previous or {}) if (previous or {}).get(k) != record.get(k))
+            raise UsageError(f"{work_dir}: holds frames made with other settings ({', '.join(changed)} differ); "
+                             f"pass --overwrite to start again, or choose another --frames-dir")
+    if overwrite:
+        for old in work_dir.glob("frame_*.png"):
+            old.unlink()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(settings_file) as tmp:
+        tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
+
+
+def _stored(path: Path) -> np.ndarray | None:
+    """A finished frame as H x W x 3 uint8, or None if it is missing or unreadable (then it is redone)."""
+    if not path.exists():
+        return None
+    try:
+        return _to_array(load_image(path, max_pixels=None))
+    except ImageError:
+        return None
+
+
+def _to_array(image: torch.Tensor) -> np.ndarray:
+    return np.round(image[0].permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)
+
+
+def _to_tensor(array: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(array)).float().div(255).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def stylise_frame(engine: StyleTransfer, frame: np.ndarray, previous: tuple[np.ndarray, np.ndarray] | None,
+                  settings: VideoSettings, callback=None) -> np.ndarray:
+    """One frame, as H x W x 3 uint8. ``previous`` is (content frame t-1, stylised frame t-1) or None."""
+    content = _to_tensor(frame)
+    if previous is None:
+        return _to_array(engine(content, callback=callback, iterations=settings.first_iterations).image)
+    if not settings.consistent:
+        return _to_array(engine(content, callback=callback, iterations=settings.iterations).image)
+    previous_frame, previous_stylised = previous
+    warped, mask = previous_in_place(previous_stylised.astype(np.float32) / 255, frame, previous_frame, settings.flow)
+    warped = _to_tensor(warped * 255)
+    mask = torch.from_numpy(mask)[None, None]
+    # Where the flow cannot say what was there (uncovered background), start from the photo instead.
+    start = mask * warped + (1 - mask) * content
+    result = engine(content, init=start, callback=callback, iterations=settings.iterations, previous=(warped, mask))
+    return _to_array(result.image)
+
+
+def stylise_video(source: FrameSource, engine: StyleTransfer, settings: VideoSettings, work_dir: Path,
+                  reporter=None) -> VideoRun:
+    """Stylise every frame of ``source`` into ``work_dir``, skipping frames already there.
+
+    A frame that cannot be read or stylised ends the run; what was finished stays, and the returned
+    ``VideoRun`` says why it stopped.
+    """
+    settings.check()
+    reporter = reporter or QuietReporter()
+    run = VideoRun()
+    previous = None
+    reporter.start_batch(source.count, "frames")
+    frames = source.read(settings.size)
+    index = 0
+    while True:
+        try:
+            name, frame = next(frames)
+        except StopIteration:
+            break
+        except ImageError as exc:
+            run.failure = f"frame {index + 1}: {exc}"
+            break
+        path = frame_path(work_dir, index)
+        stylised = _stored(path)
+        if stylised is not None and stylised.shape == frame.shape:
+            run.resumed += 1
+        else:
+            iterations = settings.first_iterations if previous is None else settings.iterations
+            reporter.start_item(f"frame {index + 1}", iterations)
+            started = time.perf_counter()
+            try:
+                stylised = stylise_frame(engine, frame, previous, settings,
+                                         lambda step: reporter.iteration(step.iteration, step.losses["total"]))
+            except (RuntimeError, FloatingPointError) as exc:
+                # Out of memory or a diverging objective: stop with what is kept, saying which frame.
+                run.failure = f"frame {index + 1} ({name}): {type(exc).__name__}: {exc}"
+                break
+            save_image(_to_tensor(stylised), path)
+            run.seconds += time.perf_counter() - started
+            run.done += 1
+        reporter.end_item()
+        run.frames += 1
+        previous = (frame, stylised)
+        index += 1
+    return run
+
+
+def assemble(work_dir: Path, frames: int, output: Path, fps: float) -> int:
+    """Encode the work folder's first ``frames`` frames as ``output`` (mp4, no audio), atomically."""
+    def stored_frames():
+        for index in range(frames):
+            frame = _stored(frame_path(work_dir, index))
+            if frame is None:
+                raise ImageError(frame_path(work_dir, index), "is missing or unreadable; run again to redo it")
+            yield frame
+
+    return write_video(stored_frames(), output, fps)
+
+
+def remove_work_dir(work_dir: Path) -> None:
+    shutil.rmtree(work_dir, ignore_errors=True)
+

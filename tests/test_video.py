@@ -1,0 +1,123 @@
+"""The video runner: steadier than frame-by-frame, per-frame budgets, resume, and stopping on a bad frame."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import painting_like
+from PIL import Image
+
+from nstbatch.batch.flow import temporal_errors
+from nstbatch.batch.frames import open_frames
+from nstbatch.batch.progress import QuietReporter
+from nstbatch.batch.video import VideoSettings, frame_path, prepare_work_dir, stylise_frame, stylise_video
+from nstbatch.errors import UsageError
+from nstbatch.runtime.stylize import Options
+from nstbatch.runtime.transfer import StyleTransfer
+
+FIRST, LATER = 24, 8
+
+
+def engine(temporal_weight=100.0):
+    return StyleTransfer([painting_like()], Options(iterations=LATER, temporal_weight=temporal_weight), device="cpu")
+
+
+def settings(**changes):
+    return VideoSettings(**{"size": 48, "first_iterations": FIRST, "iterations": LATER, **changes})
+
+
+def stylise_clip(clip, transfer, video_settings):
+    stylised, previous = [], None
+    for frame in clip:
+        stylised.append(stylise_frame(transfer, frame, previous, video_settings))
+        previous = (frame, stylised[-1])
+    return stylised
+
+
+def test_warped_start_and_temporal_loss_are_steadier_than_frame_by_frame(clip):
+    steady = stylise_clip(clip, engine(), settings())
+    flickery = stylise_clip(clip, engine(0.0), settings(consistent=False))
+    steady_error, flickery_error = np.mean(temporal_errors(steady, clip)), np.mean(temporal_errors(flickery, clip))
+    assert steady_error < 0.2 * flickery_error, (steady_error, flickery_error)
+    # Steady, not frozen: each frame is still the painting's look over this frame's photo.
+    assert not np.array_equal(steady[1], steady[2])
+
+
+def test_the_temporal_term_pulls_towards_the_warped_frame(clip):
+    # From the same warped start, a larger temporal weight ends closer to the previous frame.
+    previous = stylise_clip(clip[:1], engine(), settings())[0]
+    errors = []
+    for weight in (0.0, 1000.0):
+        frame = stylise_frame(engine(weight), clip[1], (clip[0], previous), settings())
+        errors.append(temporal_errors([previous, frame], clip[:2])[0])
+    assert errors[1] < 0.5 * errors[0], errors
+
+
+class CountingReporter(QuietReporter):
+    """Records each frame's iteration budget and evaluations; can interrupt at a given frame."""
+
+    def __init__(self, stop_at=None):
+        super().__init__()
+        self.budgets, self.evaluations, self.stop_at = [], [], stop_at
+
+    def start_item(self, name, iterations):
+        if name == self.stop_at:
+            raise KeyboardInterrupt
+        self.budgets.append(iterations)
+        self.evaluations.append(0)
+
+    def iteration(self, done, loss):
+        self.evaluations[-1] = done
+
+
+def test_the_first_frame_gets_more_iterations_than_the_rest(clip_dir, tmp_path):
+    reporter = CountingReporter()
+    run = stylise_video(open_frames(clip_dir), engine(), settings(), tmp_path / "work", reporter)
+    assert (run.frames, run.done, run.resumed, run.failure) == (4, 4, 0, None)
+    assert reporter.budgets == reporter.evaluations == [FIRST, LATER, LATER, LATER]
+    assert all(frame_path(tmp_path / "work", t).exists() for t in range(4))
+
+
+def test_an_interrupted_run_resumes_to_the_same_frames(clip_dir, tmp_path):
+    source = open_frames(clip_dir, max_frames=3)
+    transfer = engine()
+    stylise_video(source, transfer, settings(), tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):
+        stylise_video(source, transfer, settings(), tmp_path / "resumed", CountingReporter(stop_at="frame 3"))
+    assert frame_path(tmp_path / "resumed", 1).exists() and not frame_path(tmp_path / "resumed", 2).exists()
+    reporter = CountingReporter()
+    run = stylise_video(source, transfer, settings(), tmp_path / "resumed", reporter)
+    assert (run.frames, run.done, run.resumed) == (3, 1, 2)
+    assert reporter.budgets == [LATER]
+    for t in range(3):
+        whole = np.asarray(Image.open(frame_path(tmp_path / "whole", t)))
+        resumed = np.asarray(Image.open(frame_path(tmp_path / "resumed", t)))
+        np.testing.assert_array_equal(whole, resumed)
+
+
+def test_a_frame_that_fails_mid_run_stops_the_run_and_keeps_the_rest(clip_dir, tmp_path):
+    data = (clip_dir / "frame_3.png").read_bytes()
+    (clip_dir / "frame_3.png").write_bytes(data[: len(data) // 2])  # the header survives, the pixels do not
+    run = stylise_video(open_frames(clip_dir), engine(), settings(), tmp_path / "work")
+    assert run.frames == 2 and "frame 3" in run.failure and "frame_3.png" in run.failure
+    assert [p.name for p in sorted((tmp_path / "work").iterdir())] == ["frame_000001.png", "frame_000002.png"]
+
+
+def test_the_work_folder_refuses_frames_made_with_other_settings(tmp_path):
+    work = tmp_path / "work"
+    prepare_work_dir(work, {"iterations": 50, "size": 256, "layers": ("relu4_2",)}, overwrite=False)
+    (work / "frame_000001.png").write_bytes(b"made with 50 iterations")
+    # The same settings resume (a tuple that the settings file holds as a list is the same setting).
+    prepare_work_dir(work, {"iterations": 50, "size": 256, "layers": ("relu4_2",)}, overwrite=False)
+    with pytest.raises(UsageError, match=r"other settings \(iterations differ\); pass --overwrite"):
+        prepare_work_dir(work, {"iterations": 30, "size": 256, "layers": ("relu4_2",)}, overwrite=False)
+    prepare_work_dir(work, {"iterations": 30, "size": 256}, overwrite=True)
+    assert not (work / "frame_000001.png").exists()
+    assert json.loads((work / "nstbatch-video.json").read_text()) == {"iterations": 30, "size": 256}
+
+
+def test_bad_video_settings_are_usage_errors():
+    with pytest.raises(UsageError, match="--flow"):
+        settings(flow="deepflow").check()
+    with pytest.raises(UsageError, match="at least 1"):
+        settings(iterations=0).check()
