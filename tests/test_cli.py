@@ -1,6 +1,7 @@
 """The nstbatch command end to end, through typer's CliRunner, on tiny images."""
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -210,3 +211,27 @@ def test_video_stops_at_a_damaged_frame_and_resumes_once_it_is_fixed(clip_dir, f
     (clip_dir / "frame_3.png").write_bytes(good)
     result = invoke("video", "-i", clip_dir, "-s", style, "-o", out, *[a for a in VIDEO_FAST if a != "--quiet"])
     assert result.exit_code == 0 and "2 stylised now, 2 resumed" in result.output, result.output
+
+
+def test_batch_size_groups_photos_of_one_size(files, tmp_path):
+    inputs, style = files
+    for seed in (2, 3):  # two more of a.png's size (40x48) but mirrored, so three share a working size
+        save_image(photo_like(40, 48, seed).flip(-1), inputs / f"c{seed}.png")
+    (inputs / "broken.png").write_bytes(b"")
+    out = tmp_path / "out"
+    result = invoke("run", "-i", inputs, "-s", style, "-o", out, "--batch-size", "2", "--save-every", "3", *FAST)
+    assert result.exit_code == 1, result.output
+    assert "4 done, 0 skipped (already there), 1 failed" in result.output and "broken.png" in result.output
+    rows = {Path(r["input"]).name: r for r in manifest(out)}
+    assert {name: r["status"] for name, r in rows.items()} == {
+        "a.png": "done", "c2.png": "done", "c3.png": "done", "b.jpg": "done", "broken.png": "failed"}
+    # Each photo is stylised from itself and carries its own losses, even when optimised together.
+    losses = [rows[name]["losses"]["total"] for name in ("a.png", "c2.png")]
+    assert losses[0] != losses[1] and all(loss > 0 for loss in losses)
+    a, c2 = load_image(inputs / "a.png", 32), load_image(inputs / "c2.png", 32)
+    result_a = load_image(out / "a.png")
+    assert (result_a - a).abs().mean() < (result_a - c2).abs().mean()
+    assert rows["a.png"]["options"]["batch_size"] == 2
+    for name in ("a", "c2", "c3"):
+        assert load_image(out / f"{name}.png").shape == (1, 3, 27, 32)
+        assert (out / f"{name}.iter0003.png").exists()

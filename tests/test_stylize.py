@@ -147,3 +147,29 @@ def test_bf16_convolutions_keep_the_objective_and_its_gradient(vgg):
     steps = []
     optimize(vgg, picture, Options(iterations=1, precision="bf16"), content, style, callback=steps.append)
     assert abs(steps[0].losses["total"] - full) <= 0.005 * full  # the loop's own bf16 path agrees
+
+
+def test_a_batch_with_adam_gives_each_photo_what_it_gets_alone(photo, painting):
+    # Adam steps each pixel on its own and every term is normalised per photo, so optimising two
+    # photos together must give the pictures each gets alone, up to rounding (which Adam's first,
+    # sign-like steps can blow up on pixels whose gradient is almost nil: compare on average).
+    photos = [photo, photo_like(seed=3).flip(-1)]
+    engine = StyleTransfer([painting], Options(iterations=8, optimizer="adam"), device="cpu")
+    together = engine.stylise_batch(torch.cat(photos))
+    for alone, joint in zip((engine(p) for p in photos), together):
+        assert (alone.image - joint.image).abs().mean() < 1e-3
+        assert joint.losses["total"] == pytest.approx(alone.losses["total"], rel=1e-2)
+    # Results come back in the photos' order.
+    assert (together[0].image - photos[0]).abs().mean() < (together[0].image - photos[1]).abs().mean()
+
+
+def test_a_batch_with_lbfgs_reaches_the_objectives_photos_reach_alone(photo, painting):
+    photos = [photo, photo_like(seed=3).flip(-1), photo_like(seed=5).flip(-2)]
+    engine = StyleTransfer([painting], Options(iterations=30), device="cpu")
+    together = engine.stylise_batch(torch.cat(photos))
+    assert len(together) == 3 and all(r.image.shape == photo.shape for r in together)
+    for p, joint in zip(photos, together):
+        alone = engine(p)
+        start = engine(p, init=p, iterations=1).losses["total"]
+        assert joint.losses["total"] < 0.5 * start  # it did optimise this photo
+        assert joint.losses["total"] < 1.25 * alone.losses["total"], (joint.losses, alone.losses)

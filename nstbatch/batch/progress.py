@@ -31,7 +31,7 @@ class QuietReporter:
     def iteration(self, done: int, loss: float) -> None:
         pass
 
-    def end_item(self) -> None:
+    def end_item(self, files: int = 1) -> None:
         pass
 
     def message(self, text: str) -> None:
@@ -71,12 +71,12 @@ class RichReporter(QuietReporter):
     def iteration(self, done: int, loss: float) -> None:
         self.progress.update(self.current, completed=done, detail=f"loss {loss:.4g}")
 
-    def end_item(self) -> None:
+    def end_item(self, files: int = 1) -> None:
         if self.current is not None:
             self.progress.remove_task(self.current)
             self.current = None
         if self.files is not None:
-            self.progress.advance(self.files)
+            self.progress.advance(self.files, files)
 
     def message(self, text: str) -> None:
         self.progress.console.print(text, markup=False)

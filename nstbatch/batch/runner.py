@@ -11,6 +11,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from ..errors import EXIT_FAILED, EXIT_OK, ImageError
 from ..runtime.stylize import Step
 from ..runtime.transfer import StyleTransfer
@@ -27,6 +29,7 @@ class Settings:
     max_pixels: int | None
     init: object = None  # None (the options' init), or a 1x3xHxW tensor from --init FILE
     save_every: int = 0  # write a snapshot every K iterations; 0 for none
+    batch_size: int = 1  # photos of one working size optimised together
     record: dict = field(default_factory=dict)  # the options as the user gave them, for the manifest
 
 
@@ -56,24 +59,15 @@ def _append_manifest(path: Path, row: dict) -> None:
 
 
 def run_batch(jobs: list[Job], engine: StyleTransfer, settings: Settings, output_dir: Path, reporter=None) -> Summary:
+    """Stylise every job; with ``settings.batch_size`` > 1, photos of the same working size go
+    through the loop together, up to that many at a time."""
     reporter = reporter or QuietReporter()
     output_dir.mkdir(parents=True, exist_ok=True)
     manifest = output_dir / MANIFEST_NAME
     summary = Summary()
     reporter.start_batch(len(jobs))
-    for job in jobs:
-        started = time.perf_counter()
-        losses = None
-        if job.status == "todo":
-            reporter.start_item(job.relative, engine.options.iterations)
-            try:
-                losses = _stylise_one(job, engine, settings, reporter)
-                job.status = "done"
-            except ImageError as exc:
-                job.status, job.error = "failed", exc.reason
-            except (RuntimeError, FloatingPointError, OSError, ValueError) as exc:
-                # Out of memory, a full disk, a diverging objective: this file fails, the batch goes on.
-                job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+
+    def finish(job: Job, seconds: float, losses=None) -> None:
         if job.status == "failed":
             summary.failed += 1
             summary.failures.append(f"{job.source}: {job.error}")
@@ -82,28 +76,68 @@ def run_batch(jobs: list[Job], engine: StyleTransfer, settings: Settings, output
             summary.skipped += 1
         else:
             summary.done += 1
-        reporter.end_item()
         _append_manifest(manifest, {
             "input": str(job.source),
             "output": str(job.output),
             "status": job.status,
             "error": job.error,
             "losses": losses,
-            "seconds": round(time.perf_counter() - started, 3),
+            "seconds": round(seconds, 3),
             "options": settings.record,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         })
+
+    def stylise(group: list[tuple[Job, torch.Tensor]]) -> None:
+        names = group[0][0].relative + (f" + {len(group) - 1} more" if len(group) > 1 else "")
+        reporter.start_item(names, engine.options.iterations)
+        started = time.perf_counter()
+        try:
+            outcomes = _stylise_group(group, engine, settings, reporter)
+        except (RuntimeError, FloatingPointError, OSError, ValueError) as exc:
+            # Out of memory, a full disk, a diverging objective: these files fail, the batch goes on.
+            outcomes = [None] * len(group)
+            for job, _ in group:
+                job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+        seconds = (time.perf_counter() - started) / len(group)
+        reporter.end_item(len(group))
+        for (job, _), losses in zip(group, outcomes):
+            finish(job, seconds, losses)
+
+    waiting: dict[tuple, list] = {}  # working size -> photos loaded and not yet stylised
+    for job in jobs:
+        started = time.perf_counter()
+        if job.status == "todo":
+            try:
+                content = load_image(job.source, settings.size, settings.max_pixels)
+            except ImageError as exc:
+                job.status, job.error = "failed", exc.reason
+        if job.status != "todo":
+            reporter.end_item()
+            finish(job, time.perf_counter() - started)
+            continue
+        group = waiting.setdefault(tuple(content.shape), [])
+        group.append((job, content))
+        if len(group) == settings.batch_size:
+            stylise(waiting.pop(tuple(content.shape)))
+    for group in waiting.values():
+        stylise(group)
     return summary
 
 
-def _stylise_one(job: Job, engine: StyleTransfer, settings: Settings, reporter) -> dict:
-    content = load_image(job.source, settings.size, settings.max_pixels)
-
+def _stylise_group(group: list[tuple[Job, torch.Tensor]], engine: StyleTransfer, settings: Settings, reporter) -> list[dict]:
     def on_step(step: Step) -> None:
         reporter.iteration(step.iteration, step.losses["total"])
         if settings.save_every and step.iteration % settings.save_every == 0:
-            save_image(step.image, snapshot_path(job.output, step.iteration))
+            for (job, _), image in zip(group, step.image):
+                save_image(image.unsqueeze(0), snapshot_path(job.output, step.iteration))
 
-    result = engine(content, init=settings.init, callback=on_step)
-    save_image(result.image, job.output)
-    return {k: round(v, 6) for k, v in result.losses.items()}
+    if len(group) == 1:
+        results = [engine(group[0][1], init=settings.init, callback=on_step)]
+    else:
+        results = engine.stylise_batch(torch.cat([content for _, content in group]), init=settings.init, callback=on_step)
+    outcomes = []
+    for (job, _), result in zip(group, results):
+        save_image(result.image, job.output)
+        job.status = "done"
+        outcomes.append({k: round(v, 6) for k, v in result.losses.items()})
+    return outcomes

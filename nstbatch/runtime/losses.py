@@ -23,10 +23,12 @@ class ContentLoss(nn.Module):
     def __init__(self, target: torch.Tensor, weight: float = 1.0, normalize: bool = True):
         super().__init__()
         self.register_buffer("target", target.detach())
-        self.weight = weight / _energy(target) if normalize else weight
+        # One scale per image, so photos optimised together in a batch each count as they would alone.
+        scale = [weight / _energy(t) if normalize else weight for t in target]
+        self.register_buffer("weight", torch.tensor(scale, dtype=torch.float32).view(-1, 1, 1, 1))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.weight * torch.mean((features.to(at_least_float32(features.dtype)) - self.target) ** 2)
+        return torch.mean(self.weight * (features.to(at_least_float32(features.dtype)) - self.target) ** 2)
 
 
 class StyleLoss(nn.Module):

@@ -132,7 +132,45 @@ def initial_image(init: str | torch.Tensor, content: torch.Tensor | None, style:
     if tuple(start.shape[-2:]) != tuple(shape[-2:]):
         start = torch.nn.functional.interpolate(start, size=shape[-2:], mode="bicubic", align_corners=False,
                                                 antialias=True)
-    return start.detach().clone().clamp(0, 1)
+    return start.detach().expand(shape).clone().clamp(0, 1)  # one painting or file starts every image of a batch
+
+
+def _terms(opts: Options, content, style, device) -> tuple[dict[str, ContentLoss], dict[str, StyleLoss]]:
+    """The content and style loss modules, by layer, for the given targets."""
+    content_terms = {
+        name: ContentLoss(target.to(device), opts.content_weight, opts.normalize) for name, target in (content or {}).items()
+    }
+    layer_weights = opts.style_layer_weights or (1.0,) * len(opts.style_layers)
+    style_weight_of = dict(zip(opts.style_layers, layer_weights))
+    style_terms = {
+        name: StyleLoss(target.to(device), opts.style_weight * style_weight_of.get(name, 1.0),
+                        opts.gram_backend, opts.normalize)
+        for name, target in (style or {}).items()
+    }
+    return content_terms, style_terms
+
+
+def _parts(features, image, opts: Options, content_terms, style_terms) -> dict[str, torch.Tensor]:
+    return {
+        "content": sum((t(features[n]) for n, t in content_terms.items()), image.new_zeros(())),
+        "style": sum((t(features[n]) for n, t in style_terms.items()), image.new_zeros(())),
+        "tv": opts.tv_weight * total_variation(image) if opts.tv_weight else image.new_zeros(()),
+    }
+
+
+def losses_of(vgg: VGG19Features, image: torch.Tensor, opts: Options, content=None, style=None) -> dict[str, float]:
+    """The objective's terms for a finished image, as ``optimize`` reports them (without the temporal term)."""
+    device = next(vgg.buffers()).device
+    content_terms, style_terms = _terms(opts, content, style, device)
+    image = image.to(device)
+    half = PRECISIONS[opts.precision]
+    with torch.no_grad():
+        with torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None):
+            features = vgg(image, list(dict.fromkeys([*content_terms, *style_terms])))
+        parts = _parts(features, image, opts, content_terms, style_terms)
+    losses = {k: float(v) for k, v in parts.items()}
+    losses["total"] = sum(losses.values())
+    return losses
 
 
 def optimize(
@@ -153,16 +191,7 @@ def optimize(
     """
     opts.check()
     device = next(vgg.buffers()).device
-    content_terms = {
-        name: ContentLoss(target.to(device), opts.content_weight, opts.normalize) for name, target in (content or {}).items()
-    }
-    layer_weights = opts.style_layer_weights or (1.0,) * len(opts.style_layers)
-    style_weight_of = dict(zip(opts.style_layers, layer_weights))
-    style_terms = {
-        name: StyleLoss(target.to(device), opts.style_weight * style_weight_of.get(name, 1.0),
-                        opts.gram_backend, opts.normalize)
-        for name, target in (style or {}).items()
-    }
+    content_terms, style_terms = _terms(opts, content, style, device)
     temporal_term = None
     if previous is not None and opts.temporal_weight > 0:
         warped, mask = previous
@@ -195,11 +224,7 @@ def optimize(
         # Convolutions in half precision when asked; the loss terms upcast their inputs to float32.
         with torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None):
             features = vgg(image, layers)
-        parts = {
-            "content": sum((t(features[n]) for n, t in content_terms.items()), image.new_zeros(())),
-            "style": sum((t(features[n]) for n, t in style_terms.items()), image.new_zeros(())),
-            "tv": opts.tv_weight * total_variation(image) if opts.tv_weight else image.new_zeros(()),
-        }
+        parts = _parts(features, image, opts, content_terms, style_terms)
         if temporal_term is not None:
             parts["temporal"] = temporal_term(image)
         total = sum(parts.values())
