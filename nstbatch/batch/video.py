@@ -97,6 +97,7 @@ def _to_array(image: torch.Tensor) -> np.ndarray:
 
 
 def _to_tensor(array: np.ndarray) -> torch.Tensor:
+    """H x W x 3 in grey levels (uint8, or float after warping) to 1 x 3 x H x W in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(array)).float().div(255).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
@@ -109,8 +110,8 @@ def stylise_frame(engine: StyleTransfer, frame: np.ndarray, previous: tuple[np.n
     if not settings.consistent:
         return _to_array(engine(content, callback=callback, iterations=settings.iterations).image)
     previous_frame, previous_stylised = previous
-    warped, mask = previous_in_place(previous_stylised.astype(np.float32) / 255, frame, previous_frame, settings.flow)
-    warped = _to_tensor(warped * 255)
+    warped, mask = previous_in_place(previous_stylised.astype(np.float32), frame, previous_frame, settings.flow)
+    warped = _to_tensor(warped)
     mask = torch.from_numpy(mask)[None, None]
     # Where the flow cannot say what was there (uncovered background), start from the photo instead.
     start = mask * warped + (1 - mask) * content
