@@ -27,13 +27,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from _distance import gatys_scorer
 from _results import RESULTS, cpu_name, publish
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
 DEFAULT_CONTENT = DATA / "content" / "tubingen_neckarfront.jpg"
 DEFAULT_STYLE = DATA / "style" / "starry_night_vangogh.jpg"
-STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]
 
 
 class Budget(Exception):
@@ -120,34 +120,11 @@ def run_child(tool, mode, args, out) -> dict:
 
 
 def scorer(content, style, size):
-    """Both fixed measures: pastiche's objective and the relative Gatys distances."""
-    import torch
-
+    """Both fixed measures (see _distance.py) for result files, against the photo at ``size``."""
     from nstbatch.batch.images import load_image
-    from nstbatch.runtime.gram import gram
-    from nstbatch.runtime.transfer import resize_long_side
-    from nstbatch.runtime.vgg import load_vgg19
 
-    vgg = load_vgg19()
-    photo = load_image(content, size)
-    painting = resize_long_side(load_image(style), max(photo.shape[-2:]))
-    layers = STYLE_LAYERS + ["relu4_2"]
-    with torch.no_grad():
-        fp, fs = vgg(photo, layers), vgg(painting, STYLE_LAYERS)
-        targets = {n: gram(fs[n]) for n in STYLE_LAYERS}
-
-    def score(path):
-        with torch.no_grad():
-            f = vgg(load_image(path), layers)
-            grams = {n: gram(f[n]) for n in STYLE_LAYERS}
-            content_mse = torch.mean((f["relu4_2"] - fp["relu4_2"]) ** 2)
-            pastiche_objective = 0.01 * content_mse + sum(10 * torch.mean((grams[n] - targets[n]) ** 2) for n in STYLE_LAYERS)
-            style_rel = sum(float(torch.sum((grams[n] - targets[n]) ** 2) / torch.sum((gram(fp[n]) - targets[n]) ** 2))
-                            for n in STYLE_LAYERS) / len(STYLE_LAYERS)
-            content_rel = float(torch.sum((f["relu4_2"] - fp["relu4_2"]) ** 2) / torch.sum(fp["relu4_2"] ** 2))
-        return {"objective": float(pastiche_objective), "style_rel": style_rel, "content_rel": content_rel}
-
-    return score
+    score = gatys_scorer(load_image(content, size), load_image(style))
+    return lambda path: score(load_image(path))
 
 
 def machine() -> str:
