@@ -259,7 +259,10 @@ def video(
         typer.echo(f"error: {run.failure}\n{run.frames} frames kept in {work_dir}; fix the input and run the same "
                    f"command again to resume", err=True)
         raise typer.Exit(1)
-    written = assemble(work_dir, run.frames, output, source.fps)
+    try:
+        written = assemble(work_dir, run.frames, output, source.fps)
+    except NstError as exc:  # a stored frame gone missing, or no mp4 encoder: the frames stay for a re-run
+        _fail(exc)
     if frames_dir is None:
         remove_work_dir(work_dir)
     if not quiet:

@@ -243,3 +243,21 @@ def test_help_shows_device_dependent_defaults():
     assert result.exit_code == 0
     for shown in ("256 on CPU, 512 on GPU", "50 on CPU, 150 on GPU", "OUTPUT.frames/"):
         assert shown in result.output
+
+
+def test_video_reports_a_stored_frame_that_vanished_before_encoding(clip_dir, files, tmp_path, monkeypatch):
+    from nstbatch.batch import video
+
+    _, style = files
+    real = video.stylise_video
+
+    def then_lose_a_frame(*args, **kwargs):
+        run = real(*args, **kwargs)
+        video.frame_path(args[3], 1).unlink()
+        return run
+
+    monkeypatch.setattr(video, "stylise_video", then_lose_a_frame)
+    out = tmp_path / "out.mp4"
+    result = invoke("video", "-i", clip_dir, "-s", style, "-o", out, *VIDEO_FAST)
+    assert result.exit_code == 1 and "frame_000002.png: is missing or unreadable" in result.output
+    assert not out.exists()
