@@ -34,7 +34,7 @@ from _results import RESULTS, cpu_name, publish
 
 from nstbatch.batch.flow import temporal_errors
 from nstbatch.batch.frames import open_frames, working_size
-from nstbatch.batch.images import load_image
+from nstbatch.batch.images import array_to_tensor, load_image, tensor_to_array
 from nstbatch.batch.video import VideoSettings, stylise_frame
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
@@ -49,7 +49,7 @@ def sliding_clip(photo_path: Path, long_side: int, frames: int, step=(2, 1)) -> 
     width, height = working_size(long_side, long_side * 3 // 4, long_side)
     span = (width + step[0] * frames) * 1.05
     photo = load_image(photo_path, round(span * 1.4))  # the photo's long side: room for the window to slide
-    array = np.round(photo[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    array = tensor_to_array(photo)
     top, left = (array.shape[0] - height) // 3, (array.shape[1] - width - step[0] * frames) // 2
     return [array[top + t * step[1]: top + t * step[1] + height, left + t * step[0]: left + t * step[0] + width].copy()
             for t in range(frames)]
@@ -73,8 +73,7 @@ def stylise(frames, painting, settings: VideoSettings, temporal_weight: float):
 
 def look(frames, stylised, painting) -> tuple[float, float]:
     """Mean (style, content) distance of the stylised frames to their own photos and the painting."""
-    to_tensor = lambda a: torch.from_numpy(a).float().div(255).permute(2, 0, 1).unsqueeze(0).contiguous()  # noqa: E731
-    scores = [gatys_scorer(to_tensor(f), painting)(to_tensor(s)) for f, s in zip(frames, stylised)]
+    scores = [gatys_scorer(array_to_tensor(f), painting)(array_to_tensor(s)) for f, s in zip(frames, stylised)]
     return statistics.mean(s["style_rel"] for s in scores), statistics.mean(s["content_rel"] for s in scores)
 
 

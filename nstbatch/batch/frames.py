@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..atomic import atomic_path
 from ..errors import ImageError, UsageError
-from .images import IMAGE_SUFFIXES, load_image
+from .images import IMAGE_SUFFIXES, load_image, tensor_to_array
 
 DEFAULT_FOLDER_FPS = 25.0
 
@@ -53,8 +53,7 @@ class FrameSource:
         if self.files is not None:
             for file in self.files[: self.count]:
                 frame = load_image(file, max_pixels=None)  # Pillow: a truncated frame raises here
-                array = np.round(frame[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
-                yield file.name, _resize(array, size)
+                yield file.name, _resize(tensor_to_array(frame), size)
             return
         capture = cv2.VideoCapture(str(self.path))
         try:

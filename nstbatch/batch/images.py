@@ -81,14 +81,24 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def array_to_tensor(array: np.ndarray) -> torch.Tensor:
+    """H x W x 3 in grey levels (uint8, or float after warping) to 1 x 3 x H x W in [0, 1]."""
+    values = torch.from_numpy(np.asarray(array, dtype=np.float32)) / 255.0
+    return values.permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def tensor_to_array(image: torch.Tensor) -> np.ndarray:
+    """1 x 3 x H x W in [0, 1] to H x W x 3 uint8, rounded to the nearest grey level."""
+    array = image.detach().float().clamp(0, 1).squeeze(0).permute(1, 2, 0).cpu().numpy()
+    return np.round(array * 255).astype(np.uint8)
+
+
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
-    array = np.asarray(img, dtype=np.float32) / 255.0
-    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
+    return array_to_tensor(np.asarray(img))
 
 
 def tensor_to_pil(image: torch.Tensor) -> Image.Image:
-    array = image.detach().float().clamp(0, 1).squeeze(0).permute(1, 2, 0).cpu().numpy()
-    return Image.fromarray(np.round(array * 255).astype(np.uint8), "RGB")
+    return Image.fromarray(tensor_to_array(image), "RGB")
 
 
 def save_image(image: torch.Tensor, path) -> Path:

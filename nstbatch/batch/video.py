@@ -22,7 +22,7 @@ from ..errors import ImageError, UsageError
 from ..runtime.transfer import StyleTransfer
 from .flow import FLOW_METHODS, previous_in_place
 from .frames import FrameSource, write_video
-from .images import load_image, save_image
+from .images import array_to_tensor, load_image, save_image, tensor_to_array
 from .progress import QuietReporter
 
 SETTINGS_NAME = "nstbatch-video.json"
@@ -87,36 +87,27 @@ def _stored(path: Path) -> np.ndarray | None:
     if not path.exists():
         return None
     try:
-        return _to_array(load_image(path, max_pixels=None))
+        return tensor_to_array(load_image(path, max_pixels=None))
     except ImageError:
         return None
-
-
-def _to_array(image: torch.Tensor) -> np.ndarray:
-    return np.round(image[0].permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)
-
-
-def _to_tensor(array: np.ndarray) -> torch.Tensor:
-    """H x W x 3 in grey levels (uint8, or float after warping) to 1 x 3 x H x W in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(array)).float().div(255).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
 def stylise_frame(engine: StyleTransfer, frame: np.ndarray, previous: tuple[np.ndarray, np.ndarray] | None,
                   settings: VideoSettings, callback=None) -> np.ndarray:
     """One frame, as H x W x 3 uint8. ``previous`` is (content frame t-1, stylised frame t-1) or None."""
-    content = _to_tensor(frame)
+    content = array_to_tensor(frame)
     if previous is None:
-        return _to_array(engine(content, callback=callback, iterations=settings.first_iterations).image)
+        return tensor_to_array(engine(content, callback=callback, iterations=settings.first_iterations).image)
     if not settings.consistent:
-        return _to_array(engine(content, callback=callback, iterations=settings.iterations).image)
+        return tensor_to_array(engine(content, callback=callback, iterations=settings.iterations).image)
     previous_frame, previous_stylised = previous
     warped, mask = previous_in_place(previous_stylised.astype(np.float32), frame, previous_frame, settings.flow)
-    warped = _to_tensor(warped)
+    warped = array_to_tensor(warped)
     mask = torch.from_numpy(mask)[None, None]
     # Where the flow cannot say what was there (uncovered background), start from the photo instead.
     start = mask * warped + (1 - mask) * content
     result = engine(content, init=start, callback=callback, iterations=settings.iterations, previous=(warped, mask))
-    return _to_array(result.image)
+    return tensor_to_array(result.image)
 
 
 def stylise_video(source: FrameSource, engine: StyleTransfer, settings: VideoSettings, work_dir: Path,
@@ -156,7 +147,7 @@ def stylise_video(source: FrameSource, engine: StyleTransfer, settings: VideoSet
                 # Out of memory or a diverging objective: stop with what is kept, saying which frame.
                 run.failure = f"frame {index + 1} ({name}): {type(exc).__name__}: {exc}"
                 break
-            save_image(_to_tensor(stylised), path)
+            save_image(array_to_tensor(stylised), path)
             run.seconds += time.perf_counter() - started
             run.done += 1
         reporter.end_item()
