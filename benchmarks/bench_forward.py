@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from _results import RESULTS, cpu_name, publish
 
-from nstbatch.exporter import ExportSpec, export, validate
+from nstbatch.exporter import FeatureSpec, export, validate
 from nstbatch.runtime.info import provider_status
 from nstbatch.runtime.providers import PREFERENCE, create_session
 from nstbatch.runtime.vgg import load_vgg19
@@ -46,7 +46,7 @@ def main():
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     batches = [int(b) for b in args.batches.split(",")]
-    spec = ExportSpec()
+    spec = FeatureSpec()
     model = Path(tempfile.mkdtemp()) / "vgg19.onnx"
 
     start = time.perf_counter()

@@ -31,3 +31,7 @@ class ImageError(NstError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+
+class ModelError(UsageError):
+    """A styliser model or checkpoint that is damaged, foreign, or of the wrong kind."""

@@ -4,7 +4,8 @@ import torch
 from typer.testing import CliRunner
 
 from nstbatch.cli import app
-from nstbatch.runtime.session import FeatureSession, cache_dir
+from nstbatch.exporter.cache import feature_session
+from nstbatch.runtime.session import cache_dir
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
 
@@ -14,11 +15,11 @@ LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 def test_features_match_torch_and_model_is_cached(tmp_path, monkeypatch, vgg, photo):
     monkeypatch.setenv("NSTBATCH_CACHE", str(tmp_path / "cache"))
     exports = []
-    session_module = importlib.import_module("nstbatch.exporter.export")
+    session_module = importlib.import_module("nstbatch.exporter.cache")
     real_export = session_module.export
     monkeypatch.setattr(session_module, "export", lambda *a, **k: exports.append(1) or real_export(*a, **k))
 
-    first = FeatureSession(LAYERS)
+    first = feature_session(LAYERS)
     assert first.model_path.parent == cache_dir() == tmp_path / "cache"
     got = first(photo, ["relu3_1", "relu1_1"])
     want = vgg(photo, ["relu1_1", "relu3_1"])
@@ -26,7 +27,7 @@ def test_features_match_torch_and_model_is_cached(tmp_path, monkeypatch, vgg, ph
     for name in got:
         torch.testing.assert_close(got[name], want[name], rtol=1e-4, atol=1e-4 * float(want[name].abs().max()))
 
-    second = FeatureSession(LAYERS)
+    second = feature_session(LAYERS)
     assert second.model_path == first.model_path
     assert len(exports) == 1  # built once, reused
     assert [p.name for p in (tmp_path / "cache").iterdir()] == [first.model_path.name]  # no leftovers
@@ -36,8 +37,8 @@ def test_onnx_and_torch_targets_give_the_same_picture(tmp_path, monkeypatch, pho
     """Targets differ by ~1e-6 relative; after 10 L-BFGS steps the pictures agree within 2e-3."""
     monkeypatch.setenv("NSTBATCH_CACHE", str(tmp_path / "cache"))
     opts = Options(iterations=10)
-    by_torch = StyleTransfer([painting], opts, targets="torch")(photo)
-    by_onnx = StyleTransfer([painting], opts, targets="onnx")(photo)
+    by_torch = StyleTransfer([painting], opts)(photo)
+    by_onnx = StyleTransfer([painting], opts, target_features=feature_session(opts.content_layers + opts.style_layers))(photo)
     assert float((by_torch.image - by_onnx.image).abs().max()) < 2e-3
     assert abs(by_torch.losses["total"] - by_onnx.losses["total"]) < 1e-3 * by_torch.losses["total"]
 

@@ -32,7 +32,7 @@ def output_suffix(fmt: str) -> str:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not '{fmt}'") from None
 
 
-def _walk(root: Path, exclude: Path) -> list[Path]:
+def walk_images(root: Path, exclude: Path | None = None) -> list[Path]:
     """Image files under ``root``, sorted, leaving out hidden entries and the output folder itself."""
     found = []
     for folder, dirs, files in os.walk(root):
@@ -56,7 +56,7 @@ def discover(inputs: Path, output_dir: Path, fmt: str = "png", overwrite: bool =
         # A single file named explicitly is taken whatever its suffix: it is checked when read.
         sources, root = [inputs], inputs.parent
     else:
-        sources, root = _walk(inputs, output_dir.resolve()), inputs
+        sources, root = walk_images(inputs, output_dir.resolve()), inputs
     jobs, claimed = [], {}
     for source in sources:
         relative = source.relative_to(root)

@@ -1,4 +1,5 @@
-"""torch -> ONNX export of the VGG-19 feature extractor, and its validation against torch."""
+"""torch -> ONNX export of nstbatch's two networks (VGG-19 features, feed-forward stylisers), and its
+validation against torch."""
 
 from __future__ import annotations
 
@@ -6,22 +7,32 @@ import os
 from pathlib import Path
 
 from .export import export
-from .spec import DEFAULT_LAYERS, DEFAULT_OPSET, ExportSpec
+from .spec import DEFAULT_LAYERS, DEFAULT_OPSET, FeatureSpec, StylizerSpec
 from .validate import Report, ValidationError, validate
 
-__all__ = ["ExportSpec", "Report", "ValidationError", "export", "export_vgg19", "validate"]
+__all__ = ["FeatureSpec", "StylizerSpec", "Report", "ValidationError", "export", "export_checked", "export_vgg19",
+           "export_stylizer", "validate"]
 
 
-def export_vgg19(output, layers=DEFAULT_LAYERS, opset: int = DEFAULT_OPSET, fp16: bool = False, pooling: str = "max",
-                 weights=None, check: bool = True, providers=None) -> Report | None:
+def export_checked(spec, output, check: bool = True, providers=None) -> Report | None:
     """Export, then (unless ``check`` is False) validate; a model that fails is renamed ``*.invalid``."""
-    spec = ExportSpec(layers=tuple(layers), opset=opset, fp16=fp16, pooling=pooling)
-    path = export(spec, output, weights)
+    path = export(spec, output)
     if not check:
         return None
     try:
-        return validate(path, spec, weights, providers)
+        return validate(path, spec, providers)
     except ValidationError as exc:
         invalid = Path(f"{path}.invalid")
         os.replace(path, invalid)
         raise ValidationError(f"{exc}\nThe model was moved to {invalid} so nothing mistakes it for a good one.") from None
+
+
+def export_vgg19(output, layers=DEFAULT_LAYERS, opset: int = DEFAULT_OPSET, fp16: bool = False, pooling: str = "max",
+                 weights=None, check: bool = True, providers=None) -> Report | None:
+    spec = FeatureSpec(layers=tuple(layers), opset=opset, fp16=fp16, pooling=pooling, weights=weights)
+    return export_checked(spec, output, check, providers)
+
+
+def export_stylizer(checkpoint, output, opset: int = DEFAULT_OPSET, fp16: bool = False, check: bool = True,
+                    providers=None) -> Report | None:
+    return export_checked(StylizerSpec(checkpoint=checkpoint, opset=opset, fp16=fp16), output, check, providers)

@@ -1,35 +1,47 @@
-"""The ONNX contract for VGG-19 feature extraction, declared once.
+"""The two ONNX contracts nstbatch exports, each declared once; ``export`` and ``validate`` serve both.
 
-One input ``image``: float32 [N, 3, H, W], RGB in [0, 1] (the BGR/mean preprocessing is inside the
-graph). One float32 output per layer, named exactly by the layer. N, H and W are dynamic.
+A spec says the input and output names, which axes are dynamic, the opset and the tolerance; it
+builds the graph to export (float32 in and out, half precision inside with ``fp16``), the float32
+torch reference that validation compares against, sample inputs, and the metadata.
+
+- ``FeatureSpec``: VGG-19 features. Input ``image`` float32 [N, 3, H, W], RGB in [0, 1] (the
+  BGR/mean preprocessing is inside the graph); one float32 output per layer, named by the layer.
+- ``StylizerSpec``: a feed-forward styliser. Input ``image`` as above, any H and W; for a network
+  holding several paintings a second input ``style`` float32 [N, S] of blend weights summing to 1;
+  one output ``stylized``, the shape of ``image``, in [0, 1].
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
+import torch
+from torch import nn
+
+from .. import __version__
+from ..runtime.checkpoint import file_sha256, load_checkpoint, read_info
+from ..runtime.session import STYLIZER_KIND
 from ..runtime.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
-from ..runtime.vgg import check_layers
+from ..runtime.vgg import VGG19Features, check_layers
+from ..runtime.weights import load_weights
 
 INPUT_NAME = "image"
+STYLE_NAME = "style"
+STYLIZED_NAME = "stylized"
 DEFAULT_LAYERS = tuple(check_layers(DEFAULT_STYLE_LAYERS + DEFAULT_CONTENT_LAYERS))
 DEFAULT_OPSET = 17
 # Max |onnxruntime − torch| / max |torch|, per output: fp32 is the same arithmetic reordered; fp16
-# keeps 11 bits through 16 convolutions.
+# keeps 11 bits through the network.
 TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2}
-# Two sizes at batch 2, so both the spatial and the batch axes are shown to be really dynamic.
-VALIDATION_SHAPES = ((2, 3, 64, 80), (2, 3, 96, 72))
 
 
-@dataclass(frozen=True)
-class ExportSpec:
-    layers: tuple = DEFAULT_LAYERS
-    opset: int = DEFAULT_OPSET
-    fp16: bool = False
-    pooling: str = "max"
-
-    def __post_init__(self):
-        object.__setattr__(self, "layers", tuple(check_layers(self.layers)))
+class _Spec:
+    opset: int
+    fp16: bool
+    # Batch 2 at two sizes, so the batch and spatial axes are shown to be really dynamic.
+    validation_shapes: tuple = ((2, 3, 64, 80), (2, 3, 96, 72))
 
     @property
     def precision(self) -> str:
@@ -39,8 +51,138 @@ class ExportSpec:
     def tolerance(self) -> float:
         return TOLERANCE[self.precision]
 
+
+@dataclass(frozen=True)
+class FeatureSpec(_Spec):
+    layers: tuple = DEFAULT_LAYERS
+    opset: int = DEFAULT_OPSET
+    fp16: bool = False
+    pooling: str = "max"
+    weights: str | None = None  # a torchvision state dict; None: the original Caffe weights
+
+    def __post_init__(self):
+        object.__setattr__(self, "layers", tuple(check_layers(self.layers)))
+        object.__setattr__(self, "weights", str(self.weights) if self.weights else None)
+
+    @property
+    def input_names(self) -> list[str]:
+        return [INPUT_NAME]
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self.layers)
+
     def dynamic_axes(self) -> dict:
         axes = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}}
         for layer in self.layers:
             axes[layer] = {0: "batch", 2: f"{layer}_height", 3: f"{layer}_width"}
         return axes
+
+    def reference(self) -> nn.Module:
+        return VGG19Features(load_weights(self.weights), self.pooling).eval()
+
+    def graph(self) -> nn.Module:
+        return _FeatureGraph(self.reference(), self.layers, self.fp16).eval()
+
+    def sample_inputs(self, shape, generator: torch.Generator) -> tuple:
+        return (torch.rand(shape, generator=generator),)
+
+    def expected(self, reference: nn.Module, inputs: tuple) -> list[torch.Tensor]:
+        out = reference(inputs[0], self.layers)
+        return [out[layer] for layer in self.layers]
+
+    def metadata(self) -> dict[str, str]:
+        vgg_weights = load_weights(self.weights)
+        return {
+            "nstbatch_version": __version__,
+            "layers": ",".join(self.layers),
+            "precision": self.precision,
+            "pooling": self.pooling,
+            "weights_source": vgg_weights.source,
+            "weights_sha256": vgg_weights.sha256,
+            "preprocessing": f"{vgg_weights.preprocessing} (inside the graph; input is RGB in [0, 1])",
+        }
+
+
+class _FeatureGraph(nn.Module):
+    """The extractor with float32 IO; with fp16, half weights and activations inside."""
+
+    def __init__(self, features: VGG19Features, layers: tuple, fp16: bool):
+        super().__init__()
+        self.features = features.half() if fp16 else features
+        self.layers, self.fp16 = layers, fp16
+
+    def forward(self, image):
+        out = self.features(image.half() if self.fp16 else image, self.layers)
+        return tuple(out[layer].float() for layer in self.layers)
+
+
+@dataclass(frozen=True)
+class StylizerSpec(_Spec):
+    checkpoint: str = ""
+    opset: int = DEFAULT_OPSET
+    fp16: bool = False
+    # An odd size too: the network pads nothing and must still give back exactly H x W.
+    validation_shapes: tuple = ((2, 3, 64, 80), (2, 3, 67, 93))
+
+    def __post_init__(self):
+        object.__setattr__(self, "checkpoint", str(self.checkpoint))
+
+    @property
+    def styles(self) -> int:
+        return read_info(self.checkpoint)[0].architecture.styles
+
+    @property
+    def input_names(self) -> list[str]:
+        return [INPUT_NAME, STYLE_NAME] if self.styles > 1 else [INPUT_NAME]
+
+    @property
+    def output_names(self) -> list[str]:
+        return [STYLIZED_NAME]
+
+    def dynamic_axes(self) -> dict:
+        image_axes = {0: "batch", 2: "height", 3: "width"}
+        axes = {INPUT_NAME: image_axes, STYLIZED_NAME: image_axes}
+        if self.styles > 1:
+            axes[STYLE_NAME] = {0: "batch"}
+        return axes
+
+    def reference(self) -> nn.Module:
+        return load_checkpoint(self.checkpoint)[0].float().eval()
+
+    def graph(self) -> nn.Module:
+        return _StylizerGraph(self.reference(), self.fp16).eval()
+
+    def sample_inputs(self, shape, generator: torch.Generator) -> tuple:
+        image = torch.rand(shape, generator=generator)
+        if self.styles == 1:
+            return (image,)
+        weights = torch.rand(shape[0], self.styles, generator=generator)  # a real blend, not one painting
+        return image, weights / weights.sum(1, keepdim=True)
+
+    def expected(self, reference: nn.Module, inputs: tuple) -> list[torch.Tensor]:
+        return [reference(*inputs)]
+
+    def metadata(self) -> dict[str, str]:
+        info, _ = read_info(self.checkpoint)
+        return {
+            "kind": STYLIZER_KIND,
+            "nstbatch_version": __version__,
+            "precision": self.precision,
+            "styles": json.dumps(info.style_names),
+            "style_sha256": json.dumps([s["sha256"] for s in info.styles]),
+            "architecture": json.dumps(info.architecture.as_dict()),
+            "training": json.dumps({**info.settings, "step": info.step, "history": info.history}),
+            "checkpoint": Path(self.checkpoint).name,
+            "checkpoint_sha256": file_sha256(self.checkpoint),
+        }
+
+
+class _StylizerGraph(nn.Module):
+    def __init__(self, network, fp16: bool):
+        super().__init__()
+        self.network = network.half() if fp16 else network
+        self.fp16 = fp16
+
+    def forward(self, image, style=None):
+        return self.network(image.half() if self.fp16 else image, style).float()

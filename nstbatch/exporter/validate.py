@@ -1,7 +1,8 @@
-"""Checking an exported model against torch. Raises on any failure; never just warns.
+"""Checking an exported model against torch, for any spec in spec.py. Raises on any failure; never just warns.
 
 In order: onnx.checker; the input and output names; the dynamic dimensions; then onnxruntime
-against the torch extractor at two sizes with batch 2, every output's error reported at once.
+against the spec's float32 torch reference at its validation shapes (batch 2), every output's
+error reported at once.
 """
 
 from __future__ import annotations
@@ -15,9 +16,6 @@ import torch
 
 from ..errors import NstError
 from ..runtime.providers import create_session
-from ..runtime.vgg import VGG19Features
-from ..runtime.weights import load_weights
-from .spec import INPUT_NAME, VALIDATION_SHAPES, ExportSpec
 
 
 class ValidationError(NstError):
@@ -40,9 +38,9 @@ class Report:
     tolerance: float
 
     def table(self) -> str:
-        lines = [f"{'input shape':<18} {'output':<8} {'max abs err':>12} {'max rel err':>12}  (tolerance {self.tolerance:g})"]
+        lines = [f"{'input shape':<18} {'output':<9} {'max abs err':>12} {'max rel err':>12}  (tolerance {self.tolerance:g})"]
         for r in self.rows:
-            lines.append(f"{'x'.join(map(str, r.shape)):<18} {r.output:<8} {r.max_abs:>12.3e} {r.max_rel:>12.3e}  "
+            lines.append(f"{'x'.join(map(str, r.shape)):<18} {r.output:<9} {r.max_abs:>12.3e} {r.max_rel:>12.3e}  "
                          f"{'ok' if r.ok else 'FAIL'}")
         return "\n".join(lines)
 
@@ -51,23 +49,25 @@ def _dims(value_info) -> list:
     return [d.dim_param or d.dim_value for d in value_info.type.tensor_type.shape.dim]
 
 
-def check_graph(model: onnx.ModelProto, spec: ExportSpec) -> None:
-    """Names and symbolic dimensions, before anything is run."""
+def check_graph(model: onnx.ModelProto, spec) -> None:
+    """Names, float32 IO and symbolic dimensions, before anything is run."""
     inputs = [i.name for i in model.graph.input]
     outputs = [o.name for o in model.graph.output]
-    if inputs != [INPUT_NAME]:
-        raise ValidationError(f"inputs are {inputs}, expected ['{INPUT_NAME}']")
-    if outputs != list(spec.layers):
-        raise ValidationError(f"outputs are {outputs}, expected {list(spec.layers)}")
+    if inputs != spec.input_names:
+        raise ValidationError(f"inputs are {inputs}, expected {spec.input_names}")
+    if outputs != spec.output_names:
+        raise ValidationError(f"outputs are {outputs}, expected {spec.output_names}")
+    axes = spec.dynamic_axes()
     for value in list(model.graph.input) + list(model.graph.output):
         dims = _dims(value)
-        if len(dims) != 4 or not all(isinstance(dims[i], str) for i in (0, 2, 3)):
-            raise ValidationError(f"'{value.name}' has dimensions {dims}; batch, height and width must be symbolic")
+        fixed = [axis for axis in axes.get(value.name, {}) if axis >= len(dims) or not isinstance(dims[axis], str)]
+        if fixed:
+            raise ValidationError(f"'{value.name}' has dimensions {dims}; axes {fixed} must be symbolic")
         if value.type.tensor_type.elem_type != onnx.TensorProto.FLOAT:
             raise ValidationError(f"'{value.name}' is not float32")
 
 
-def validate(path, spec: ExportSpec, weights=None, providers: list[str] | None = None) -> Report:
+def validate(path, spec, providers: list[str] | None = None) -> Report:
     """Raise ValidationError unless ``path`` honours ``spec``; return the table of errors otherwise."""
     path = Path(path)
     try:
@@ -77,22 +77,22 @@ def validate(path, spec: ExportSpec, weights=None, providers: list[str] | None =
         raise ValidationError(f"{path}: onnx.checker rejects it: {exc}") from None
     check_graph(model, spec)
 
-    reference = VGG19Features(load_weights(weights), spec.pooling).eval()
+    reference = spec.reference()
     session, running = create_session(path, providers, fp16=spec.fp16)
     rows = []
     generator = torch.Generator().manual_seed(0)
-    for shape in VALIDATION_SHAPES:
-        image = torch.rand(shape, generator=generator)
+    for shape in spec.validation_shapes:
+        inputs = spec.sample_inputs(shape, generator)
         with torch.no_grad():
-            expected = reference(image, spec.layers)
-        got = session.run(list(spec.layers), {INPUT_NAME: image.numpy()})
-        for layer, value in zip(spec.layers, got):
-            want = expected[layer].numpy()
+            expected = spec.expected(reference, inputs)
+        got = session.run(spec.output_names, {name: x.numpy() for name, x in zip(spec.input_names, inputs)})
+        for name, value, want in zip(spec.output_names, got, expected):
+            want = want.numpy()
             if value.shape != want.shape:
-                raise ValidationError(f"'{layer}' at input {shape} has shape {value.shape}, torch gives {want.shape}")
+                raise ValidationError(f"'{name}' at input {shape} has shape {value.shape}, torch gives {want.shape}")
             max_abs = float(np.abs(value - want).max())
             max_rel = max_abs / max(float(np.abs(want).max()), 1e-12)
-            rows.append(Row(shape, layer, max_abs, max_rel, bool(max_rel <= spec.tolerance)))
+            rows.append(Row(shape, name, max_abs, max_rel, bool(max_rel <= spec.tolerance)))
     report = Report(rows, running, spec.tolerance)
     if not all(r.ok for r in rows):
         raise ValidationError(f"{path}: onnxruntime ({', '.join(running)}) differs from torch beyond "

@@ -1,22 +1,21 @@
-"""Forward-only VGG-19 features through onnxruntime, from a model built and validated on first use.
+"""onnxruntime sessions for nstbatch's two kinds of model, each taking the path of an exported model.
 
-The exported model is cached under the cache folder, keyed by layers, precision, pooling, opset and
-the weights' hash, so users never run the export by hand unless they want the file.
+Building and caching the model is the exporter's (``exporter/cache.py``); here it is only run.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from .. import __version__
-from ..atomic import atomic_path
+from ..errors import ModelError
 from .providers import create_session
-from .weights import weights_sha256
+
+STYLIZER_KIND = "nstbatch-stylizer"  # the ``kind`` metadata property of a styliser model
 
 
 def cache_dir() -> Path:
@@ -26,35 +25,68 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nstbatch"
 
 
-def cached_model(spec, weights=None) -> Path:
-    """The path of a validated model for ``spec``, exporting and validating it if not cached yet."""
-    from ..exporter.export import export
-    from ..exporter.validate import validate
-
-    sha = weights_sha256(weights)
-    key = json.dumps([spec.layers, spec.precision, spec.pooling, spec.opset, sha, __version__])
-    path = cache_dir() / f"vgg19-{spec.precision}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
-    if not path.exists():
-        with atomic_path(path) as staged:  # only a validated model ever gets the cached name
-            export(spec, staged, weights)
-            validate(staged, spec, weights)
-    return path
-
-
 class FeatureSession:
     """Callable like VGG19Features, ``session(image, layers) -> {layer: activation}``, forward only."""
 
-    def __init__(self, layers, fp16: bool = False, weights=None, pooling: str = "max", providers=None):
-        from ..exporter.spec import ExportSpec
-
-        self.spec = ExportSpec(layers=tuple(layers), fp16=fp16, pooling=pooling)
-        self.model_path = cached_model(self.spec, weights)
+    def __init__(self, model_path, layers, providers=None, fp16: bool = False):
+        self.model_path = Path(model_path)
+        self.layers = tuple(layers)
         self.session, self.providers = create_session(self.model_path, providers, cache_dir() / "tensorrt", fp16)
 
     def __call__(self, image: torch.Tensor, layers) -> dict[str, torch.Tensor]:
-        missing = [name for name in layers if name not in self.spec.layers]
+        missing = [name for name in layers if name not in self.layers]
         if missing:
-            raise ValueError(f"the ONNX feature model has no {', '.join(missing)}; it holds {', '.join(self.spec.layers)}")
-        wanted = [name for name in self.spec.layers if name in set(layers)]
+            raise ValueError(f"the ONNX feature model has no {', '.join(missing)}; it holds {', '.join(self.layers)}")
+        wanted = [name for name in self.layers if name in set(layers)]
         values = self.session.run(wanted, {"image": image.detach().float().cpu().contiguous().numpy()})
         return {name: torch.from_numpy(value).to(image.device) for name, value in zip(wanted, values)}
+
+
+def model_metadata(model_path) -> dict[str, str]:
+    """The metadata properties of an ONNX file, or ModelError naming the file and what is wrong."""
+    import onnx
+
+    path = Path(model_path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and onnx's own types
+        raise ModelError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0][:120]}); it may be damaged "
+                         f"or truncated: export it again") from None
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def stylizer_metadata(model_path) -> dict:
+    """The styliser contract's metadata, decoded; ModelError if the file is another kind of model."""
+    meta = model_metadata(model_path)
+    if meta.get("kind") != STYLIZER_KIND:
+        what = "an nstbatch VGG-19 feature model" if "layers" in meta else "not an nstbatch styliser"
+        raise ModelError(f"{model_path}: {what}, not a styliser; give a model made by `nstbatch export model` "
+                         f"or a checkpoint made by `nstbatch train`")
+    try:
+        return {**meta, "styles": json.loads(meta["styles"]), "training": json.loads(meta.get("training", "{}"))}
+    except (KeyError, ValueError):
+        raise ModelError(f"{model_path}: its styliser metadata is damaged; export it again") from None
+
+
+class StylizerSession:
+    """A styliser model run by onnxruntime: ``session(images, weights) -> images``, N x 3 x H x W in [0, 1]."""
+
+    def __init__(self, model_path, providers=None, fp16: bool = False):
+        self.model_path = Path(model_path)
+        self.metadata = stylizer_metadata(self.model_path)
+        self.style_names: list[str] = self.metadata["styles"]
+        try:
+            self.session, self.providers = create_session(self.model_path, providers, cache_dir() / "tensorrt", fp16)
+        except ModelError:
+            raise
+        except Exception as exc:  # onnxruntime's own error types for a graph it cannot load
+            raise ModelError(f"{model_path}: onnxruntime cannot load it ({str(exc).splitlines()[0][:160]})") from None
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def __call__(self, images: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        feed = {"image": images.detach().float().cpu().contiguous().numpy()}
+        if "style" in self.inputs:
+            feed["style"] = np.ascontiguousarray(weights.float().cpu().numpy())
+        return torch.from_numpy(self.session.run(["stylized"], feed)[0])

@@ -135,7 +135,7 @@ def initial_image(init: str | torch.Tensor, content: torch.Tensor | None, style:
     return start.detach().expand(shape).clone().clamp(0, 1)  # one painting or file starts every image of a batch
 
 
-def _terms(opts: Options, content, style, device) -> tuple[dict[str, ContentLoss], dict[str, StyleLoss]]:
+def loss_terms(opts: Options, content, style, device) -> tuple[dict[str, ContentLoss], dict[str, StyleLoss]]:
     """The content and style loss modules, by layer, for the given targets."""
     content_terms = {
         name: ContentLoss(target.to(device), opts.content_weight, opts.normalize) for name, target in (content or {}).items()
@@ -150,7 +150,7 @@ def _terms(opts: Options, content, style, device) -> tuple[dict[str, ContentLoss
     return content_terms, style_terms
 
 
-def _parts(features, image, opts: Options, content_terms, style_terms) -> dict[str, torch.Tensor]:
+def loss_parts(features, image, opts: Options, content_terms, style_terms) -> dict[str, torch.Tensor]:
     return {
         "content": sum((t(features[n]) for n, t in content_terms.items()), image.new_zeros(())),
         "style": sum((t(features[n]) for n, t in style_terms.items()), image.new_zeros(())),
@@ -161,13 +161,13 @@ def _parts(features, image, opts: Options, content_terms, style_terms) -> dict[s
 def losses_of(vgg: VGG19Features, image: torch.Tensor, opts: Options, content=None, style=None) -> dict[str, float]:
     """The objective's terms for a finished image, as ``optimize`` reports them (without the temporal term)."""
     device = next(vgg.buffers()).device
-    content_terms, style_terms = _terms(opts, content, style, device)
+    content_terms, style_terms = loss_terms(opts, content, style, device)
     image = image.to(device)
     half = PRECISIONS[opts.precision]
     with torch.no_grad():
         with torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None):
             features = vgg(image, list(dict.fromkeys([*content_terms, *style_terms])))
-        parts = _parts(features, image, opts, content_terms, style_terms)
+        parts = loss_parts(features, image, opts, content_terms, style_terms)
     losses = {k: float(v) for k, v in parts.items()}
     losses["total"] = sum(losses.values())
     return losses
@@ -191,7 +191,7 @@ def optimize(
     """
     opts.check()
     device = next(vgg.buffers()).device
-    content_terms, style_terms = _terms(opts, content, style, device)
+    content_terms, style_terms = loss_terms(opts, content, style, device)
     temporal_term = None
     if previous is not None and opts.temporal_weight > 0:
         warped, mask = previous
@@ -224,7 +224,7 @@ def optimize(
         # Convolutions in half precision when asked; the loss terms upcast their inputs to float32.
         with torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None):
             features = vgg(image, layers)
-        parts = _parts(features, image, opts, content_terms, style_terms)
+        parts = loss_parts(features, image, opts, content_terms, style_terms)
         if temporal_term is not None:
             parts["temporal"] = temporal_term(image)
         total = sum(parts.values())

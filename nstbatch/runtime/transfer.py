@@ -55,8 +55,7 @@ class StyleTransfer:
         keep_colors: bool = False,
         device: str = "auto",
         weights=None,
-        targets: str = "torch",
-        providers: list[str] | None = None,
+        target_features=None,
     ):
         self.options = options or Options()
         self.options.check()
@@ -70,17 +69,10 @@ class StyleTransfer:
         self.keep_colors = keep_colors
         self.device = resolve_device(device)
         self.vgg = load_vgg19(weights, self.options.pooling, self.device)
-        # Targets are forward-only: onnxruntime can compute them; the loop's gradients stay in torch.
-        if targets == "onnx":
-            from .session import FeatureSession
-
-            layers = tuple(self.options.content_layers) + tuple(self.options.style_layers)
-            self.target_features = FeatureSession(layers, weights=weights, pooling=self.options.pooling,
-                                                  providers=providers)
-        elif targets == "torch":
-            self.target_features = self.vgg
-        else:
-            raise UsageError(f"--targets must be torch or onnx, not '{targets}'")
+        # Targets are forward-only: any feature function (an onnxruntime FeatureSession) can compute them;
+        # the loop's gradients stay in torch.
+        self.target_features = target_features or self.vgg
+        targets = "torch" if target_features is None else "onnxruntime"
         self._style_cache: dict[int, dict[str, torch.Tensor]] = {}
         log.info("device %s, gram backend %s, targets by %s, weights %s", self.device, backend_in_use(self.device),
                  targets, self.vgg.weights_source)

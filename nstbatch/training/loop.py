@@ -1,0 +1,277 @@
+"""Training a feed-forward styliser with nstbatch's own objective (Johnson et al.; Dumoulin et al.).
+
+Each step paints a batch of random crops with one painting's (γ, β) and minimises exactly what the
+optimisation loop minimises for a photo (``stylize.loss_terms`` / ``loss_parts``: the same VGG-19,
+layers, normalised content and style terms, Gram kernel and TV), so the network learns the picture
+``nstbatch run`` would make. Steps cycle through the paintings.
+
+The loop reports each step through a callback and writes into the model folder: ``checkpoint.safetensors``
+(weights + Adam's state, to resume), ``model.safetensors`` (weights only, to export and ship),
+``previews/stepNNNNNN.png`` and ``log.jsonl``, every ``save_every`` steps and at the end, atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from ..atomic import atomic_path
+from ..batch.images import save_image
+from ..errors import UsageError
+from ..runtime.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, PRECISIONS, Options, loss_parts, loss_terms, style_targets
+from ..runtime.stylizer import Architecture, Stylizer, one_hot
+from ..runtime.transfer import resize_long_side, resolve_device
+from ..runtime.vgg import load_vgg19
+from ..runtime.checkpoint import CheckpointInfo, file_sha256, load_checkpoint, read_info, save_checkpoint
+from .photos import PhotoSet, crops, preview_photo
+
+CHECKPOINT = "checkpoint.safetensors"
+MODEL = "model.safetensors"
+LOG = "log.jsonl"
+PREVIEW_SIZE = 256
+
+
+@dataclass
+class TrainSettings:
+    """Everything that decides the weights; a resumed run must match all but ``steps`` and ``save_every``."""
+
+    steps: int = 2000
+    crop_size: int = 256
+    batch_size: int = 4
+    learning_rate: float = 1e-3
+    content_weight: float = 1.0
+    style_weight: float = 3.0
+    tv_weight: float = 0.0
+    style_scale: float = 1.0  # the painting's long side relative to the crop's: larger gives larger strokes
+    content_layers: tuple = DEFAULT_CONTENT_LAYERS
+    style_layers: tuple = DEFAULT_STYLE_LAYERS
+    channels: int = 16
+    residual_blocks: int = 5
+    seed: int = 0
+    precision: str = "fp32"
+    save_every: int = 100
+
+    UNCHECKED = ("steps", "save_every")  # may change between runs of the same training
+
+    def check(self) -> None:
+        for name in ("steps", "crop_size", "batch_size", "save_every"):
+            if getattr(self, name) < 1:
+                raise UsageError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(self, name)}")
+        if self.crop_size < 16:
+            raise UsageError(f"--crop-size must be at least 16, not {self.crop_size}")
+        if self.learning_rate <= 0 or self.style_scale <= 0:
+            raise UsageError("--learning-rate and --style-scale must be > 0")
+        self.options().check()
+
+    def options(self) -> Options:
+        return Options(content_weight=self.content_weight, style_weight=self.style_weight, tv_weight=self.tv_weight,
+                       content_layers=tuple(self.content_layers), style_layers=tuple(self.style_layers),
+                       precision=self.precision)
+
+    def record(self) -> dict:
+        values = asdict(self)
+        values.update(content_layers=list(self.content_layers), style_layers=list(self.style_layers))
+        return {k: v for k, v in values.items() if k not in self.UNCHECKED}
+
+
+@dataclass
+class Painting:
+    name: str  # the file's stem: what --style-blend calls it
+    image: torch.Tensor  # 1 x 3 x H x W in [0, 1]
+    sha256: str
+
+
+@dataclass
+class TrainStep:
+    step: int  # 1-based
+    total: int
+    losses: dict[str, float]
+    style: str
+    seconds: float  # of this step
+
+
+@dataclass
+class TrainResult:
+    checkpoint: Path
+    model: Path
+    step: int
+    resumed_from: int
+    seconds_per_step: float | None
+    previews: list[Path] = field(default_factory=list)
+
+
+def _differences(stored: dict, wanted: dict) -> list[str]:
+    keys = sorted(set(stored) | set(wanted))
+    return [f"{k}: {stored.get(k)!r} before, {wanted.get(k)!r} now" for k in keys if stored.get(k) != wanted.get(k)]
+
+
+class Trainer:
+    """One training run into ``model_dir``: fresh, resumed from its checkpoint, or fine-tuning ``base``."""
+
+    def __init__(self, photos: PhotoSet, paintings: list[Painting], settings: TrainSettings, model_dir: Path,
+                 device: str = "auto", base: Path | None = None, weights=None):
+        settings.check()
+        if not paintings:
+            raise UsageError("give at least one painting with --style")
+        self.photos, self.settings, self.model_dir = photos, settings, Path(model_dir)
+        self.device = resolve_device(device)
+        self.options = settings.options()
+        record = {**settings.record(), "photos": photos.fingerprint(), "styles": [p.sha256 for p in paintings],
+                  "weights": str(weights) if weights else "caffe"}
+        if base is not None:
+            base_info, _ = read_info(base)
+            first = len(base_info.styles)
+            record.update({"from": file_sha256(base), "channels": base_info.architecture.channels,
+                           "residual_blocks": base_info.architecture.residual_blocks})
+        else:
+            first = 0
+        record["trained_styles"] = list(range(first, first + len(paintings)))
+        checkpoint = self.model_dir / CHECKPOINT
+        if checkpoint.exists():
+            self.model, self.info, optimizer_state = load_checkpoint(checkpoint, self.device)
+            if optimizer_state is None:
+                raise UsageError(f"{checkpoint}: holds no optimiser state, so it cannot resume; use another --output")
+            differ = _differences(self.info.settings, record)
+            if differ:
+                raise UsageError(f"{checkpoint} was trained with other settings ({'; '.join(differ)}); "
+                                 f"run with the same settings to resume, or give another --output")
+        else:
+            optimizer_state = None
+            self.model, self.info = self._new_model(paintings, record, base)
+        self.resumed_from = self.info.step
+        # Fine-tuning trains only the new paintings' (γ, β); the convolutions stay as they were.
+        self.trained_styles = record["trained_styles"]
+        trainable = self.model.style_parameters() if base is not None else list(self.model.parameters())
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        for p in trainable:
+            p.requires_grad_(True)
+        self.optimizer = torch.optim.Adam(trainable, lr=settings.learning_rate)
+        if optimizer_state is not None:
+            self.optimizer.load_state_dict(optimizer_state)
+        self.model.train()
+        self.vgg = load_vgg19(weights, "max", self.device)
+        self.style_terms = self._style_terms(paintings)
+
+    def _new_model(self, paintings: list[Painting], record: dict, base: Path | None):
+        s = self.settings
+        if base is None:
+            architecture = Architecture(s.channels, s.residual_blocks, len(paintings))
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(s.seed)
+                model = Stylizer(architecture)
+            styles = [{"name": p.name, "sha256": p.sha256} for p in paintings]
+            history = []
+        else:
+            model, base_info, _ = load_checkpoint(base)
+            known = {st["sha256"]: st["name"] for st in base_info.styles}
+            repeated = [p.name for p in paintings if p.sha256 in known]
+            if repeated:
+                raise UsageError(f"{base} already holds {', '.join(repeated)}; --style with --from adds new paintings only")
+            for _ in paintings:
+                model.add_style()
+            styles = base_info.styles + [{"name": p.name, "sha256": p.sha256} for p in paintings]
+            history = base_info.history + [{"from": str(base), "sha256": record["from"], "step": base_info.step,
+                                            "styles": base_info.style_names}]
+        return model.to(self.device), CheckpointInfo(model.architecture, styles, record, 0, history)
+
+    def _style_terms(self, paintings: list[Painting]) -> dict[int, dict]:
+        """Gram-target loss terms for each painting trained here, at ``style_scale`` x the crop size."""
+        long_side = max(16, round(self.settings.crop_size * self.settings.style_scale))
+        terms = {}
+        for index, painting in zip(self.trained_styles, paintings):
+            image = resize_long_side(painting.image, long_side).to(self.device)
+            targets = style_targets(self.vgg, [image], [1.0], self.options.style_layers)
+            terms[index] = loss_terms(self.options, None, targets, self.device)[1]
+        return terms
+
+    def step_losses(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
+        """The objective of step ``step`` (0-based) and its parts, with the painting it trained."""
+        s, opts = self.settings, self.options
+        batch = crops(self.photos, s.seed, step, s.batch_size, s.crop_size).to(self.device)
+        style = self.trained_styles[step % len(self.trained_styles)]
+        half = PRECISIONS[s.precision]
+        with torch.autocast(self.device.type, dtype=half or torch.float32, enabled=half is not None):
+            painted = self.model(batch, one_hot(style, self.model.styles, batch.shape[0]).to(self.device))
+            layers = list(dict.fromkeys([*opts.content_layers, *opts.style_layers]))
+            features = self.vgg(painted, layers)
+            with torch.no_grad():
+                content = {n: a.float() for n, a in self.vgg(batch, opts.content_layers).items()}
+        content_terms = loss_terms(opts, content, None, self.device)[0]
+        parts = loss_parts(features, painted.float(), opts, content_terms, self.style_terms[style])
+        return sum(parts.values()), parts, style
+
+    def run(self, callback: Callable[[TrainStep], None] | None = None) -> TrainResult:
+        s = self.settings
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        self._trim_log(self.info.step)
+        previews, times = [], []
+        try:
+            for step in range(self.info.step, s.steps):
+                started = time.perf_counter()
+                self.optimizer.zero_grad(set_to_none=True)
+                total, parts, style = self.step_losses(step)
+                total.backward()
+                self.optimizer.step()
+                losses = {k: float(v.detach()) for k, v in parts.items()}
+                losses["total"] = float(total.detach())
+                if not all(map(torch.isfinite, map(torch.tensor, losses.values()))):
+                    raise FloatingPointError(f"the training loss became {losses['total']} at step {step + 1}; "
+                                             f"lower --learning-rate or the weights")
+                self.info.step = step + 1
+                times.append(time.perf_counter() - started)
+                self._log({"step": step + 1, "painting": self.info.styles[style]["name"], "seconds": round(times[-1], 4),
+                           **{k: round(v, 6) for k, v in losses.items()}})
+                if callback is not None:
+                    callback(TrainStep(step + 1, s.steps, losses, self.info.styles[style]["name"], times[-1]))
+                if (step + 1) % s.save_every == 0 and step + 1 < s.steps:
+                    previews.append(self.save())
+        except KeyboardInterrupt:
+            if self.info.step > self.resumed_from:
+                self.save()  # everything after this step is a function of the step: resuming here is exact
+            raise
+        if self.info.step > self.resumed_from or not (self.model_dir / MODEL).exists():
+            previews.append(self.save())
+        return TrainResult(self.model_dir / CHECKPOINT, self.model_dir / MODEL, self.info.step, self.resumed_from,
+                           sum(times) / len(times) if times else None, previews)
+
+    def save(self) -> Path:
+        """Checkpoint (with optimiser state), shippable weights and a preview, each written atomically."""
+        self.model.eval()
+        save_checkpoint(self.model_dir / CHECKPOINT, self.model, self.info, self.optimizer)
+        save_checkpoint(self.model_dir / MODEL, self.model, self.info)
+        preview = self.preview(self.model_dir / "previews" / f"step{self.info.step:06d}.png")
+        self.model.train()
+        return preview
+
+    def preview(self, path: Path) -> Path:
+        """The fixed photo, then the current network's painting of it with each painting, side by side."""
+        photo = preview_photo(self.photos, PREVIEW_SIZE).to(self.device)
+        with torch.no_grad():
+            painted = [self.model(photo, one_hot(i, self.model.styles).to(self.device)).float()
+                       for i in range(self.model.styles)]
+        gap = photo.new_ones(1, 3, photo.shape[2], 4)
+        row = [photo]
+        for image in painted:
+            row += [gap, image]
+        return save_image(torch.cat(row, dim=3).cpu(), path)
+
+    def _log(self, row: dict) -> None:
+        with open(self.model_dir / LOG, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def _trim_log(self, step: int) -> None:
+        """Drop rows past the checkpoint: a run interrupted after its last save logged steps it will redo."""
+        path = self.model_dir / LOG
+        if not path.exists():
+            return
+        rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        kept = [line for line in rows if json.loads(line).get("step", 0) <= step]
+        if len(kept) != len(rows):
+            with atomic_path(path) as tmp:
+                tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
