@@ -21,15 +21,19 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 DEFAULT_MAX_PIXELS = 100_000_000  # a 10,000 x 10,000 picture; larger is almost surely a mistake
 
 
-def _fitted_size(width: int, height: int, long_side: int | None) -> tuple[int, int]:
+def _fitted_size(width: int, height: int, long_side: int | None, max_long_side: int | None = None) -> tuple[int, int]:
+    if long_side is None and max_long_side is not None and max(width, height) > max_long_side:
+        long_side = max_long_side
     if long_side is None:
         return width, height
     scale = long_side / max(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def load_image(path, long_side: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> torch.Tensor:
-    """A 1 x 3 x H x W float tensor in [0, 1], resized so its longest side is ``long_side``.
+def load_image(path, long_side: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+               max_long_side: int | None = None) -> torch.Tensor:
+    """A 1 x 3 x H x W float tensor in [0, 1], resized so its longest side is ``long_side``; without
+    one, at its own size, shrunk to ``max_long_side`` if larger.
 
     Raises ImageError naming the file and the reason for every way a file can be unusable.
     """
@@ -48,7 +52,7 @@ def load_image(path, long_side: int | None = None, max_pixels: int | None = DEFA
                     raise ImageError(
                         path, f"is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,} (raise --max-pixels)"
                     )
-                target = _fitted_size(width, height, long_side)
+                target = _fitted_size(width, height, long_side, max_long_side)
                 img.draft("RGB", target)  # JPEG decodes at a reduced scale when it can: much faster
                 img.load()  # decode now, so a truncated file fails here with a clear reason
                 img = ImageOps.exif_transpose(img)
@@ -66,7 +70,7 @@ def load_image(path, long_side: int | None = None, max_pixels: int | None = DEFA
     except (OSError, SyntaxError, ValueError) as exc:
         # Pillow says "image file is truncated" and the like through OSError.
         raise ImageError(path, f"is damaged or truncated ({exc})") from None
-    target = _fitted_size(img.width, img.height, long_side)
+    target = _fitted_size(img.width, img.height, long_side, max_long_side)
     if img.size != target:
         img = img.resize(target, Image.Resampling.LANCZOS)
     return pil_to_tensor(img)

@@ -15,7 +15,6 @@ import torch
 
 from ..errors import EXIT_FAILED, EXIT_OK, ImageError
 from ..runtime.stylize import Step
-from ..runtime.transfer import StyleTransfer
 from .discover import Job
 from .images import load_image, save_image
 from .progress import QuietReporter
@@ -25,8 +24,9 @@ MANIFEST_NAME = "nstbatch-manifest.jsonl"
 
 @dataclass
 class Settings:
-    size: int  # longest side of each result
+    size: int | None  # longest side of each result; None keeps each photo's own
     max_pixels: int | None
+    max_size: int | None = None  # with size None: photos larger than this are shrunk to it
     init: object = None  # None (the options' init), or a 1x3xHxW tensor from --init FILE
     save_every: int = 0  # write a snapshot every K iterations; 0 for none
     batch_size: int = 1  # photos of one working size optimised together
@@ -58,9 +58,13 @@ def _append_manifest(path: Path, row: dict) -> None:
         f.write(json.dumps(row, sort_keys=True) + "\n")
 
 
-def run_batch(jobs: list[Job], engine: StyleTransfer, settings: Settings, output_dir: Path, reporter=None) -> Summary:
+def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, reporter=None) -> Summary:
     """Stylise every job; with ``settings.batch_size`` > 1, photos of the same working size go
-    through the loop together, up to that many at a time."""
+    through the engine together, up to that many at a time.
+
+    ``engine`` is the optimiser (``transfer.StyleTransfer``) or a network (``feedforward.FeedForward``):
+    ``engine(photo) -> Result``, ``engine.stylise_batch(photos) -> [Result]``, ``engine.item_steps``
+    (iterations a photo takes, for its progress bar; 0 for none)."""
     reporter = reporter or QuietReporter()
     output_dir.mkdir(parents=True, exist_ok=True)
     manifest = output_dir / MANIFEST_NAME
@@ -89,7 +93,8 @@ def run_batch(jobs: list[Job], engine: StyleTransfer, settings: Settings, output
 
     def stylise(group: list[tuple[Job, torch.Tensor]]) -> None:
         names = group[0][0].relative + (f" + {len(group) - 1} more" if len(group) > 1 else "")
-        reporter.start_item(names, engine.options.iterations)
+        if engine.item_steps:
+            reporter.start_item(names, engine.item_steps)
         started = time.perf_counter()
         try:
             outcomes = _stylise_group(group, engine, settings, reporter)
@@ -108,7 +113,7 @@ def run_batch(jobs: list[Job], engine: StyleTransfer, settings: Settings, output
         started = time.perf_counter()
         if job.status == "todo":
             try:
-                content = load_image(job.source, settings.size, settings.max_pixels)
+                content = load_image(job.source, settings.size, settings.max_pixels, settings.max_size)
             except ImageError as exc:
                 job.status, job.error = "failed", exc.reason
         if job.status != "todo":
@@ -124,7 +129,7 @@ def run_batch(jobs: list[Job], engine: StyleTransfer, settings: Settings, output
     return summary
 
 
-def _stylise_group(group: list[tuple[Job, torch.Tensor]], engine: StyleTransfer, settings: Settings, reporter) -> list[dict]:
+def _stylise_group(group: list[tuple[Job, torch.Tensor]], engine, settings: Settings, reporter) -> list[dict]:
     def on_step(step: Step) -> None:
         reporter.iteration(step.iteration, step.losses["total"])
         if settings.save_every and step.iteration % settings.save_every == 0:

@@ -77,6 +77,10 @@ class StyleTransfer:
         log.info("device %s, gram backend %s, targets by %s, weights %s", self.device, backend_in_use(self.device),
                  targets, self.vgg.weights_source)
 
+    @property
+    def item_steps(self) -> int:
+        return self.options.iterations
+
     def style_targets(self, content_long_side: int) -> dict[str, torch.Tensor]:
         """Blended Gram targets with each painting's long side at ``style_scale`` x the content's."""
         long_side = max(16, round(content_long_side * self.style_scale))

@@ -1,0 +1,66 @@
+"""Opening a styliser given with ``--model``: an exported ONNX file, or a checkpoint from ``nstbatch train``.
+
+A checkpoint is exported, validated and cached on first use (``exporter/cache.py``) and run by
+onnxruntime with the best provider that really loads. On a CUDA machine where no onnxruntime GPU
+provider loads, a checkpoint runs in torch instead (bf16): a GPU sitting idle behind a CPU session
+would be the slowest choice of all. What runs is said in ``runs_on``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ModelError
+from ..runtime.checkpoint import file_sha256, load_checkpoint, read_info
+from ..runtime.feedforward import FeedForward, TorchPainter, parse_blend
+from ..runtime.providers import CPU, loadable
+from ..runtime.session import StylizerSession, stylizer_metadata
+from ..runtime.transfer import resolve_device
+from ..exporter.cache import cached_stylizer
+
+ONNX_SUFFIX = ".onnx"
+
+
+@dataclass
+class ModelFile:
+    path: Path
+    style_names: list[str]
+    sha256: str
+    kind: str  # "onnx" or "checkpoint"
+    training: dict  # the settings that trained it, with its step
+
+
+def describe(path) -> ModelFile:
+    """What a model file holds, read from its metadata; ModelError for a damaged or foreign one."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: no such model file (give an .onnx from `nstbatch export model` or a .safetensors "
+                         f"checkpoint from `nstbatch train`)")
+    if path.suffix.lower() == ONNX_SUFFIX:
+        meta = stylizer_metadata(path)
+        return ModelFile(path, meta["styles"], file_sha256(path), "onnx", meta["training"])
+    info, _ = read_info(path)
+    return ModelFile(path, info.style_names, file_sha256(path), "checkpoint", {**info.settings, "step": info.step})
+
+
+def _gpu_provider_loads() -> bool:
+    import onnxruntime as ort
+
+    return any(name != CPU for name in loadable(ort))
+
+
+def open_model(path, blend: str | None = None, keep_colors: bool = False, device: str = "auto",
+               providers: list[str] | None = None) -> tuple[FeedForward, ModelFile]:
+    """The network engine for ``path``, with ``--style-blend`` parsed against its paintings' names."""
+    model = describe(path)
+    weights = parse_blend(blend, model.style_names)
+    target = resolve_device(device)
+    if target.type == "cpu" and providers is None:
+        providers = [CPU]  # no GPU, or --device cpu: nothing else to probe for
+    if model.kind == "checkpoint" and target.type == "cuda" and providers is None and not _gpu_provider_loads():
+        painter = TorchPainter(load_checkpoint(model.path)[0], target)
+    else:
+        onnx_path = cached_stylizer(model.path) if model.kind == "checkpoint" else model.path
+        painter = StylizerSession(onnx_path, providers)
+    return FeedForward(painter, model.style_names, weights, keep_colors), model

@@ -1,0 +1,62 @@
+"""The two engines a command can paint with, built from its options: optimisation against paintings,
+or a trained network. Each comes with the manifest's record of its options and its header line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import UsageError
+from .options import load_option_image, loop_options, split_floats
+
+
+@dataclass
+class Chosen:
+    engine: object  # transfer.StyleTransfer or feedforward.FeedForward
+    size: int | None  # the working long side; None: each photo's own (up to --max-size)
+    init: object  # the starting picture from --init FILE, or None
+    record: dict  # the options as given, for the manifest
+    header: str  # what runs, for the first line of output
+
+
+def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend, style_scale, preserve_colors,
+                        weights, targets, providers, iterations, init, **fields) -> Chosen:
+    from ..runtime.gram import backend_in_use
+    from ..runtime.providers import parse as parse_providers
+    from ..runtime.stylize import INITS
+    from ..runtime.transfer import StyleTransfer
+
+    options, size = loop_options(device, size, iterations, init=init if init in INITS else "content", **fields)
+    styles = [load_option_image(path, "--style", max_pixels=max_pixels) for path in style]
+    init_image = None if init in INITS else load_option_image(Path(init), "--init", max_pixels=max_pixels)
+    if targets not in ("torch", "onnx"):
+        raise UsageError(f"--targets must be torch or onnx, not '{targets}'")
+    target_features = None
+    if targets == "onnx":
+        from ..exporter.cache import feature_session
+
+        target_features = feature_session(options.content_layers + options.style_layers, options.pooling, weights,
+                                          parse_providers(providers))
+    engine = StyleTransfer(styles, options, split_floats(style_blend, "--style-blend"), style_scale, preserve_colors,
+                           device, weights, target_features)
+    record = {"style": [str(s) for s in style], "style_blend": style_blend, "style_scale": style_scale,
+              "preserve_colors": preserve_colors, "device": str(engine.device), "weights": engine.vgg.weights_source,
+              "targets": targets, **{k: v for k, v in options.__dict__.items() if k != "gram_backend"}, "init": init}
+    runs_on = f", targets by onnxruntime on {', '.join(target_features.providers)}" if target_features else ""
+    header = (f"{size} px, {options.iterations} iterations, device {engine.device}, "
+              f"gram {backend_in_use(engine.device)}{runs_on}")
+    return Chosen(engine, size, init_image, record, header)
+
+
+def network_engine(model: Path, size, max_size, style_blend, preserve_colors, device, providers) -> Chosen:
+    from ..batch.models import open_model
+    from ..runtime.providers import parse as parse_providers
+
+    engine, described = open_model(model, style_blend, preserve_colors, device, parse_providers(providers))
+    blend = dict(zip(described.style_names, (round(w, 6) for w in engine.blend)))
+    record = {"model": str(model), "model_sha256": described.sha256, "style_blend": blend,
+              "preserve_colors": preserve_colors, "runs_on": engine.runs_on}
+    what = ", ".join(f"{name} {weight:g}" for name, weight in blend.items()) if len(blend) > 1 else described.style_names[0]
+    working = f"{size} px" if size else f"each photo's own size up to {max_size} px"
+    header = f"network {model.name} ({what}), {working}, one pass a photo on {engine.runs_on}"
+    return Chosen(engine, size, None, record, header)

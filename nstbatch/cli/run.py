@@ -1,0 +1,104 @@
+"""`nstbatch run`: a photo or a folder, painted by optimisation or by a trained network."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import NstError, UsageError
+from .app import app
+from .options import (ContentWeight, Device, Iterations, Optimizer, Pooling, Precision, PreserveColors, Providers, Quiet,
+                      Seed, StyleScale, StyleWeight, TvWeight, Weights, fail, split_floats,
+                      split_names)
+
+# Options that only mean something to optimisation: given with --model they are a usage error.
+OPTIMISATION_ONLY = ("iterations", "seed", "style_scale", "content_weight", "style_weight", "tv_weight", "content_layers",
+                     "style_layers", "style_layer_weights", "optimizer", "learning_rate", "init", "pooling", "weights",
+                     "save_every", "targets", "precision")
+# A long side that a laptop CPU paints in about a second with the default network (measured in
+# benchmarks/RESULTS.md); larger photos are shrunk to it unless --size or --max-size says otherwise.
+MODEL_MAX_SIZE = 1024
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    inputs: Annotated[Path, typer.Option("--inputs", "-i", help="A photo, or a folder walked recursively.")],
+    style: Annotated[Optional[list[Path]], typer.Option("--style", "-s", help="A painting; repeat to blend several.")] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="A trained network instead of a painting: an .onnx from `nstbatch export model` or a checkpoint from `nstbatch train`. One pass a photo.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results; the input tree is mirrored.")] = Path("stylised"),
+    size: Annotated[Optional[int], typer.Option(min=16, help="Longest side of the result in pixels.", show_default="256 on CPU, 512 on GPU; with --model the photo's own, up to --max-size")] = None,
+    max_size: Annotated[int, typer.Option(min=16, help="With --model and no --size: photos with a longer side than this are shrunk to it.")] = MODEL_MAX_SIZE,
+    iterations: Iterations = None,
+    device: Device = "auto",
+    seed: Seed = 0,
+    quiet: Quiet = False,
+    style_blend: Annotated[Optional[str], typer.Option(help="Weights for the paintings, e.g. 0.7,0.3; with --model also by name, e.g. starry=0.7,scream=0.3.", show_default="equal")] = None,
+    style_scale: StyleScale = 1.0,
+    preserve_colors: PreserveColors = False,
+    content_weight: ContentWeight = 1.0,
+    style_weight: StyleWeight = 3.0,
+    tv_weight: TvWeight = 0.0,
+    content_layers: Annotated[str, typer.Option()] = "relu4_2",
+    style_layers: Annotated[str, typer.Option()] = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+    style_layer_weights: Annotated[Optional[str], typer.Option(help="One per style layer.", show_default="equal")] = None,
+    optimizer: Optimizer = "lbfgs",
+    learning_rate: Annotated[float, typer.Option(min=0.0, help="Adam only.")] = 0.02,
+    init: Annotated[str, typer.Option(help="content, noise, style, or an image file.")] = "content",
+    pooling: Pooling = "max",
+    weights: Weights = None,
+    output_format: Annotated[str, typer.Option("--format", help="png or jpg.")] = "png",
+    overwrite: Annotated[bool, typer.Option(help="Redo results that already exist (default: skip them).")] = False,
+    save_every: Annotated[int, typer.Option(min=0, help="Also write a snapshot every K iterations.")] = 0,
+    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse inputs with more pixels than this.")] = 100_000_000,
+    targets: Annotated[str, typer.Option(help="What computes the content and style targets: torch, or onnx (onnxruntime).")] = "torch",
+    precision: Precision = "fp32",
+    providers: Providers = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Up to N photos of the same working size at once: fills a GPU that one small photo leaves idle (no gain on a CPU).")] = 1,
+):
+    """Stylise a photo or a folder of photos with one or more paintings, or with a trained network (--model)."""
+    from ..batch.discover import discover
+    from ..batch.progress import QuietReporter, RichReporter
+    from ..batch.runner import Settings, run_batch
+    from .engines import network_engine, optimisation_engine
+
+    try:
+        if model is not None and style:
+            raise UsageError("--model and --style: give one; the model already holds its paintings")
+        if model is None and not style:
+            raise UsageError("give a painting with --style, or a trained network with --model")
+        if model is not None:
+            given = [f"--{name.replace('_', '-')}" for name in OPTIMISATION_ONLY
+                     if getattr(ctx.get_parameter_source(name), "name", None) in ("COMMANDLINE", "ENVIRONMENT")]
+            if given:
+                raise UsageError(f"{', '.join(given)}: only for optimisation, not with --model")
+        jobs = discover(inputs, output, output_format, overwrite)
+        if not jobs:
+            raise UsageError(f"{inputs}: no images found (looked for .jpg .jpeg .png .bmp .tif .tiff .webp)")
+        if model is not None:
+            chosen = network_engine(model, size, max_size, style_blend, preserve_colors, device, providers)
+        else:
+            chosen = optimisation_engine(
+                style, size, device, max_pixels, style_blend, style_scale, preserve_colors, weights, targets, providers,
+                iterations=iterations, init=init, optimizer=optimizer, learning_rate=learning_rate,
+                content_layers=split_names(content_layers), style_layers=split_names(style_layers),
+                style_layer_weights=split_floats(style_layer_weights, "--style-layer-weights"),
+                content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, seed=seed,
+                pooling=pooling, precision=precision)
+    except NstError as exc:
+        fail(exc)
+    record = {**chosen.record, "size": chosen.size, "batch_size": batch_size}
+    settings = Settings(size=chosen.size, max_pixels=max_pixels, max_size=max_size if model is not None else None,
+                        init=chosen.init, save_every=save_every, batch_size=batch_size, record=record)
+    reporter = QuietReporter() if quiet else RichReporter()
+    with reporter:
+        if not quiet:
+            todo = sum(job.status == "todo" for job in jobs)
+            reporter.message(f"nstbatch: {len(jobs)} inputs, {todo} to do; {chosen.header}")
+        summary = run_batch(jobs, chosen.engine, settings, output, reporter)
+        reporter.message(f"{summary.line()}; results in {output}")
+    raise typer.Exit(summary.exit_code)
+
+

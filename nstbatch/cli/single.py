@@ -1,0 +1,91 @@
+"""`nstbatch reconstruct` and `nstbatch texture`: the same machinery without a painting or without a photo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import NstError
+from .app import app
+from .options import Device, Iterations, Optimizer, Pooling, Quiet, Seed, Size, Weights, fail, load_option_image, split_names, loop_options
+
+
+def _single(output: Path, quiet: bool, make):
+    """Run one optimisation with a progress bar and write its result atomically."""
+    from ..batch.images import save_image
+    from ..batch.progress import QuietReporter, RichReporter
+
+    reporter = QuietReporter() if quiet else RichReporter()
+    with reporter:
+        reporter.start_batch(1)
+        result = make(lambda step: reporter.iteration(step.iteration, step.losses["total"]), reporter)
+        reporter.end_item()
+    save_image(result.image, output)
+    if not quiet:
+        typer.echo(f"wrote {output} ({result.iterations} iterations, loss {result.losses['total']:.4g}, {result.seconds:.1f} s)")
+
+
+@app.command()
+def reconstruct(
+    content: Annotated[Path, typer.Option("--content", "-c", help="The photo to reconstruct.")],
+    layer: Annotated[str, typer.Option(help="The one VGG-19 layer to match, e.g. relu1_1 ... relu5_1.")] = "relu4_2",
+    output: Annotated[Path, typer.Option("--output", "-o")] = Path("reconstruction.png"),
+    size: Size = None,
+    iterations: Iterations = None,
+    device: Device = "auto",
+    seed: Seed = 0,
+    quiet: Quiet = False,
+    optimizer: Optimizer = "lbfgs",
+    pooling: Pooling = "max",
+    weights: Weights = None,
+):
+    """Content reconstruction: start from noise and match one layer's activations of a photo."""
+    from ..runtime.transfer import reconstruct as reconstruct_image
+
+    try:
+        options, size = loop_options(device, size, iterations, optimizer=optimizer, seed=seed, pooling=pooling,
+                                 content_layers=(layer,))
+        photo = load_option_image(content, "--content", size)
+
+        def make(on_step, reporter):
+            reporter.start_item(f"reconstruct {layer}", options.iterations)
+            return reconstruct_image(photo, layer, options, device, weights, on_step)
+
+        _single(output, quiet, make)
+    except NstError as exc:
+        fail(exc)
+
+
+@app.command()
+def texture(
+    style: Annotated[Path, typer.Option("--style", "-s", help="The painting whose texture to synthesise.")],
+    output: Annotated[Path, typer.Option("--output", "-o")] = Path("texture.png"),
+    size: Size = None,
+    iterations: Iterations = None,
+    device: Device = "auto",
+    seed: Seed = 0,
+    quiet: Quiet = False,
+    style_layers: Annotated[str, typer.Option()] = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+    optimizer: Optimizer = "lbfgs",
+    pooling: Pooling = "max",
+    weights: Weights = None,
+):
+    """Texture synthesis: start from noise and match only the painting's Gram matrices."""
+    from ..runtime.transfer import synthesize_texture
+
+    try:
+        options, size = loop_options(device, size, iterations, optimizer=optimizer, seed=seed, pooling=pooling,
+                                 style_layers=split_names(style_layers))
+        painting = load_option_image(style, "--style", size)
+
+        def make(on_step, reporter):
+            reporter.start_item("texture", options.iterations)
+            return synthesize_texture(painting, options, device, weights, on_step)
+
+        _single(output, quiet, make)
+    except NstError as exc:
+        fail(exc)
+
+

@@ -1,0 +1,87 @@
+"""`nstbatch train`: a feed-forward network learnt from a folder of photos and one or more paintings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import NstError, UsageError
+from .app import app
+from .options import ContentWeight, Device, Precision, Quiet, Seed, StyleWeight, TvWeight, Weights, fail, load_option_image
+
+
+@app.command()
+def train(
+    style: Annotated[list[Path], typer.Option("--style", "-s", help="A painting; repeat for a network that holds several.")],
+    photos: Annotated[Optional[Path], typer.Option(help="A folder of photos to train on (walked recursively), e.g. COCO.")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model folder: checkpoints, previews, log; a re-run resumes here.")] = Path("model"),
+    from_checkpoint: Annotated[Optional[Path], typer.Option("--from", help="Add --style paintings to this network, training only their (γ, β).")] = None,
+    steps: Annotated[int, typer.Option(min=1, help="Training steps in all; a larger number extends a finished run.")] = 2000,
+    crop_size: Annotated[int, typer.Option(min=16, help="Side of the square training crops in pixels.")] = 256,
+    batch_size: Annotated[int, typer.Option(min=1, help="Crops per step.")] = 4,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
+    content_weight: ContentWeight = 1.0,
+    style_weight: StyleWeight = 3.0,
+    tv_weight: TvWeight = 0.0,
+    style_scale: Annotated[float, typer.Option(min=0.05, help="The painting's size relative to the crop: larger gives larger strokes.")] = 1.0,
+    channels: Annotated[int, typer.Option(min=1, help="Width of the network's first layer (the others are 2x and 4x).")] = 16,
+    residual_blocks: Annotated[int, typer.Option(min=0)] = 5,
+    save_every: Annotated[int, typer.Option(min=1, help="Write a checkpoint and a preview every K steps.")] = 100,
+    device: Device = "auto",
+    seed: Seed = 0,
+    precision: Precision = "fp32",
+    weights: Weights = None,
+    quiet: Quiet = False,
+):
+    """Train a feed-forward network that paints any photo in one pass (Johnson et al.; several paintings: Dumoulin et al.)."""
+    from ..batch.progress import QuietReporter, RichReporter
+    from ..runtime.checkpoint import file_sha256
+    from ..training.loop import Painting, TrainSettings, Trainer
+    from ..training.photos import load_photos
+
+    reporter = QuietReporter() if quiet else RichReporter()
+    settings = TrainSettings(steps=steps, crop_size=crop_size, batch_size=batch_size, learning_rate=learning_rate,
+                             content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
+                             style_scale=style_scale, channels=channels, residual_blocks=residual_blocks, seed=seed,
+                             precision=precision, save_every=save_every)
+    try:
+        if photos is None:
+            raise UsageError("--photos: give a folder of photos to train on")
+        paintings = [Painting(path.stem, load_option_image(path, "--style"), file_sha256(path)) for path in style]
+        names = [p.name for p in paintings]
+        if len(set(names)) != len(names):
+            raise UsageError(f"two paintings share a name ({', '.join(names)}): --style-blend calls them by file stem; rename one")
+        photo_set = load_photos(photos, crop_size, on_skip=lambda line: reporter.message(f"skipped: {line}"))
+        trainer = Trainer(photo_set, paintings, settings, output, device, from_checkpoint, weights)
+    except NstError as exc:
+        fail(exc)
+    done = trainer.info.step
+    with reporter:
+        if not quiet:
+            what = "resuming at step " + str(done) if done else "from scratch" if from_checkpoint is None else f"adding to {from_checkpoint}"
+            reporter.message(f"nstbatch train: {len(photo_set.photos)} photos ({len(photo_set.skipped)} unreadable), "
+                             f"{', '.join(trainer.info.style_names)}; {crop_size} px crops x {batch_size}, "
+                             f"{steps} steps, {what}; device {trainer.device}")
+        if done >= steps:
+            reporter.message(f"{output} is trained to step {done} already; give a larger --steps to go on")
+            raise typer.Exit(0)
+        reporter.start_batch(steps - done, unit="steps")
+        reporter.start_item("training", steps)
+
+        def on_step(step):
+            reporter.iteration(step.step, step.losses["total"])
+
+        try:
+            result = trainer.run(on_step)
+        except KeyboardInterrupt:
+            reporter.message(f"interrupted at step {trainer.info.step}: checkpoint saved; the same command resumes")
+            raise typer.Exit(130) from None
+        except FloatingPointError as exc:
+            reporter.message(f"error: {exc}")
+            raise typer.Exit(1) from None
+        reporter.end_item(steps - done)
+    if not quiet:
+        pace = f", {result.seconds_per_step:.2f} s per step" if result.seconds_per_step else ""
+        typer.echo(f"trained to step {result.step}{pace}; weights in {result.model}, previews in {output / 'previews'}")

@@ -1,0 +1,106 @@
+"""`nstbatch video`: a clip painted frame by frame, each frame started from the previous one along the flow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import NstError, UsageError
+from .app import app
+from .options import (ContentWeight, Device, PreserveColors, Quiet, Seed, Size, StyleBlend, StyleScale, StyleWeight,
+                      TvWeight, Weights, Precision, device_defaults, fail, load_option_image, loop_options, split_floats)
+
+
+@app.command()
+def video(
+    input_path: Annotated[Path, typer.Option("--input", "-i", help="A video file, or a folder of numbered frames.")],
+    style: Annotated[list[Path], typer.Option("--style", "-s", help="A painting; repeat to blend several.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The stylised video: an mp4 at the source frame rate, without audio.")] = Path("stylised.mp4"),
+    frames_dir: Annotated[Optional[Path], typer.Option(help="Keep every stylised frame here as PNG; also where an interrupted run resumes from.", show_default="OUTPUT.frames/, removed when the video is written")] = None,
+    size: Size = None,
+    iterations: Annotated[Optional[int], typer.Option(min=1, help="Per frame after the first, which start from their predecessor.", show_default="50 on CPU, 150 on GPU")] = None,
+    first_iterations: Annotated[Optional[int], typer.Option(min=1, help="For the first frame, stylised from the photo.", show_default="150 on CPU, 500 on GPU")] = None,
+    temporal_weight: Annotated[float, typer.Option(min=0.0, help="How closely each frame follows the previous one where the flow is reliable; 0 lets it flicker.")] = 100.0,
+    flow: Annotated[str, typer.Option(help="Optical flow: dis (fast) or farneback.")] = "dis",
+    max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stylise only the first N frames.")] = None,
+    fps: Annotated[Optional[float], typer.Option(min=0.1, help="Frame rate of the result.", show_default="the source's; 25 for a folder")] = None,
+    device: Device = "auto",
+    seed: Seed = 0,
+    quiet: Quiet = False,
+    style_blend: StyleBlend = None,
+    style_scale: StyleScale = 1.0,
+    preserve_colors: PreserveColors = False,
+    content_weight: ContentWeight = 1.0,
+    style_weight: StyleWeight = 3.0,
+    tv_weight: TvWeight = 0.0,
+    weights: Weights = None,
+    precision: Precision = "fp32",
+    overwrite: Annotated[bool, typer.Option(help="Make the video again even if OUTPUT exists, and discard stored frames.")] = False,
+):
+    """Stylise a video: each frame starts from the previous one carried along the optical flow, so it does not flicker."""
+    from ..batch.frames import open_frames, working_size
+    from ..batch.progress import QuietReporter, RichReporter
+    from ..batch.video import VideoSettings, assemble, prepare_work_dir, remove_work_dir, stylise_video
+    from ..runtime.gram import backend_in_use
+    from ..runtime.transfer import StyleTransfer
+
+    if output.exists() and not overwrite:
+        typer.echo(f"{output} already exists; pass --overwrite to make it again")
+        raise typer.Exit(0)
+    try:
+        if output.suffix.lower() != ".mp4":
+            raise UsageError(f"--output {output}: must end in .mp4 (the one container every OpenCV build writes)")
+        defaults = device_defaults(device)
+        options, size = loop_options(
+            device, size, iterations or defaults["video_iterations"], content_weight=content_weight,
+            style_weight=style_weight, tv_weight=tv_weight, temporal_weight=temporal_weight, seed=seed,
+            precision=precision,
+        )
+        settings = VideoSettings(size=size, first_iterations=first_iterations or defaults["iterations"],
+                                 iterations=options.iterations, flow=flow)
+        settings.check()
+        source = open_frames(input_path, max_frames, fps)
+        styles = [load_option_image(path, "--style") for path in style]
+        engine = StyleTransfer(styles, options, split_floats(style_blend, "--style-blend"), style_scale, preserve_colors,
+                               device, weights)
+        work_dir = frames_dir or output.with_name(output.name + ".frames")
+        settings.record = {
+            "input": str(input_path.resolve()), "style": [str(p.resolve()) for p in style], "size": size,
+            "first_iterations": settings.first_iterations, "flow": flow, "style_blend": style_blend,
+            "style_scale": style_scale, "preserve_colors": preserve_colors, "weights": engine.vgg.weights_source,
+            **{k: v for k, v in options.__dict__.items() if k != "gram_backend"},
+        }
+        prepare_work_dir(work_dir, settings.record, overwrite)
+    except NstError as exc:
+        fail(exc)
+    width, height = working_size(source.width, source.height, size)
+    reporter = QuietReporter() if quiet else RichReporter()
+    with reporter:
+        if not quiet:
+            reporter.message(f"nstbatch video: {source.path}, {source.count} frames at {source.fps:g} fps, "
+                             f"{source.width}x{source.height} -> {width}x{height}; first frame {settings.first_iterations} "
+                             f"iterations, then {settings.iterations}; temporal weight {temporal_weight:g}, flow {flow}; "
+                             f"device {engine.device}, gram {backend_in_use(engine.device)}")
+        try:
+            run = stylise_video(source, engine, settings, work_dir, reporter)
+        except KeyboardInterrupt:
+            reporter.message(f"interrupted: finished frames are kept in {work_dir}; the same command resumes")
+            raise typer.Exit(130) from None
+    if run.failure:
+        typer.echo(f"error: {run.failure}\n{run.frames} frames kept in {work_dir}; fix the input and run the same "
+                   f"command again to resume", err=True)
+        raise typer.Exit(1)
+    try:
+        written = assemble(work_dir, run.frames, output, source.fps)
+    except NstError as exc:  # a stored frame gone missing, or no mp4 encoder: the frames stay for a re-run
+        fail(exc)
+    if frames_dir is None:
+        remove_work_dir(work_dir)
+    if not quiet:
+        pace = f", {run.seconds_per_frame():.1f} s per frame" if run.done else ""
+        typer.echo(f"wrote {output}: {written} frames, {width}x{height} at {source.fps:g} fps ({run.done} stylised now, "
+                   f"{run.resumed} resumed{pace}); no audio: the soundtrack is not carried over")
+
+

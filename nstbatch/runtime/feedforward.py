@@ -1,0 +1,93 @@
+"""The network engine: a photo in, its painting out in one forward pass of a trained styliser.
+
+It offers the batch runner the same interface as the optimisation engine (``transfer.StyleTransfer``):
+``engine(photo) -> Result`` and ``engine.stylise_batch(photos) -> [Result]``, so folders and manifests
+work alike whichever engine paints. What runs the network is a *painter*: an onnxruntime
+``StylizerSession``, or ``TorchPainter`` (torch on CUDA in bf16, where no onnxruntime GPU provider loads).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ..errors import UsageError
+from .color import preserve_colors
+from .stylize import Result
+from .stylizer import Stylizer
+
+
+def parse_blend(text: str | None, names: list[str]) -> list[float]:
+    """``starry=0.7,scream=0.3`` (paintings by name, the others 0) or ``0.7,0.3`` (in the model's order),
+    normalised to sum to 1; None blends all paintings equally."""
+    if not text:
+        return [1.0 / len(names)] * len(names)
+    words = [w.strip() for w in text.split(",") if w.strip()]
+    try:
+        if all("=" in w for w in words):
+            weights = dict.fromkeys(names, 0.0)
+            for word in words:
+                name, value = (part.strip() for part in word.split("=", 1))
+                if name not in weights:
+                    raise UsageError(f"--style-blend: the model holds no painting '{name}'; it holds {', '.join(names)}")
+                weights[name] = float(value)
+            values = list(weights.values())
+        else:
+            values = [float(w) for w in words]
+    except ValueError:
+        raise UsageError(f"--style-blend: expected name=weight pairs or numbers separated by commas, got '{text}'") from None
+    if len(values) != len(names):
+        raise UsageError(f"--style-blend has {len(values)} weights; the model holds {len(names)} paintings ({', '.join(names)})")
+    if any(v < 0 for v in values) or sum(values) <= 0:
+        raise UsageError(f"--style-blend weights must be >= 0 and not all zero, not '{text}'")
+    return [v / sum(values) for v in values]
+
+
+class TorchPainter:
+    """A styliser run by torch: ``painter(images, weights) -> images`` on the CPU. On CUDA in bf16
+    and channels-last, the fast path there when onnxruntime has no GPU provider."""
+
+    def __init__(self, network: Stylizer, device: torch.device, precision: str | None = None):
+        self.device = torch.device(device)
+        self.dtype = torch.bfloat16 if (precision or ("bf16" if self.device.type == "cuda" else "fp32")) == "bf16" else None
+        self.network = network.to(self.device).eval()
+        if self.device.type == "cuda":
+            self.network = self.network.to(memory_format=torch.channels_last)
+        self.providers = [f"torch {self.device}{' bf16' if self.dtype else ''}"]
+
+    def __call__(self, images: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=self.dtype or torch.float32,
+                                             enabled=self.dtype is not None):
+            return self.network(images.to(self.device), weights.to(self.device)).float().cpu()
+
+
+class FeedForward:
+    item_steps = 0  # nothing to count within a photo: one pass
+
+    def __init__(self, painter, style_names: list[str], blend: list[float] | None = None, keep_colors: bool = False):
+        self.painter = painter
+        self.style_names = list(style_names)
+        self.blend = blend or [1.0 / len(self.style_names)] * len(self.style_names)
+        if len(self.blend) != len(self.style_names):
+            raise UsageError(f"{len(self.blend)} blend weights for {len(self.style_names)} paintings")
+        self.keep_colors = keep_colors
+
+    @property
+    def runs_on(self) -> str:
+        return ", ".join(self.painter.providers)
+
+    def paint(self, photos: torch.Tensor) -> torch.Tensor:
+        """N x 3 x H x W in [0, 1] to the same, each photo with the engine's blend."""
+        weights = torch.tensor(self.blend, dtype=torch.float32).expand(photos.shape[0], -1).contiguous()
+        painted = self.painter(photos, weights).clamp(0, 1)
+        return preserve_colors(painted, photos.cpu()) if self.keep_colors else painted
+
+    def __call__(self, content: torch.Tensor, init=None, callback=None) -> Result:
+        return self.stylise_batch(content, init, callback)[0]
+
+    def stylise_batch(self, contents: torch.Tensor, init=None, callback=None) -> list[Result]:
+        started = time.perf_counter()
+        painted = self.paint(contents)
+        seconds = (time.perf_counter() - started) / contents.shape[0]
+        return [Result(painted[i:i + 1], {}, 1, seconds) for i in range(contents.shape[0])]
