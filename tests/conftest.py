@@ -88,3 +88,35 @@ def clip_dir(tmp_path, clip):
     for t, frame in enumerate(clip):
         Image.fromarray(frame).save(folder / f"frame_{t + 1}.png")
     return folder
+
+
+def photo_folder(root, count=3):
+    """A folder of small photo-like pictures to train on."""
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        save_image(photo_like(48 + 8 * i, 56, seed=i), root / f"p{i}.png")
+    return root
+
+
+# A network small enough to train in a fraction of a second a step on 32 px crops.
+TINY_TRAINING = dict(crop_size=32, batch_size=2, channels=4, residual_blocks=1, save_every=2)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A two-painting network trained for 2 steps by `nstbatch train`: (model folder, painting paths)."""
+    from typer.testing import CliRunner
+
+    from nstbatch.cli import app
+
+    root = tmp_path_factory.mktemp("tiny-model")
+    photos = photo_folder(root / "photos")
+    stripes = save_image(painting_like(), root / "stripes.png")
+    dots = save_image(painting_like(40, 40).flip(1).roll(7, dims=3), root / "dots.png")
+    args = ["train", "--photos", photos, "--style", stripes, "--style", dots, "--output", root / "model", "--steps", 2,
+            "--device", "cpu", "--quiet"]
+    for key, value in TINY_TRAINING.items():
+        args += [f"--{key.replace('_', '-')}", value]
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    return root / "model", (stripes, dots)

@@ -1,6 +1,7 @@
 """Export then validate, on small layer sets so each export takes a second or two."""
 
 import importlib
+import json
 
 import onnx
 import pytest
@@ -8,7 +9,7 @@ from onnx import numpy_helper
 from typer.testing import CliRunner
 
 from nstbatch.cli import app
-from nstbatch.exporter import FeatureSpec, ValidationError, export, validate
+from nstbatch.exporter import FeatureSpec, StylizerSpec, ValidationError, export, validate
 from nstbatch.runtime.weights import load_weights
 
 SMALL = ("relu1_1", "relu2_1")
@@ -100,3 +101,54 @@ def test_no_validate_skips_validation(tmp_path):
 def test_exported_graph_runs_only_to_the_deepest_layer(tmp_path):
     model = onnx.load(str(export(FeatureSpec(layers=("relu2_1",)), tmp_path / "m.onnx")))
     assert sum(node.op_type == "Conv" for node in model.graph.node) == 3  # conv1_1, conv1_2, conv2_1
+
+
+def test_stylizer_export_honours_its_contract(tmp_path, tiny_model):
+    model_dir, _ = tiny_model
+    spec = StylizerSpec(checkpoint=model_dir / "model.safetensors")
+    path = export(spec, tmp_path / "s.onnx")
+    model = onnx.load(str(path))
+    assert [i.name for i in model.graph.input] == ["image", "style"]
+    assert [o.name for o in model.graph.output] == ["stylized"]
+    dims = {v.name: [d.dim_param or d.dim_value for d in v.type.tensor_type.shape.dim]
+            for v in list(model.graph.input) + list(model.graph.output)}
+    assert dims == {"image": ["batch", 3, "height", "width"], "style": ["batch", 2],
+                    "stylized": ["batch", 3, "height", "width"]}
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["kind"] == "nstbatch-stylizer" and json.loads(meta["styles"]) == ["stripes", "dots"]
+    assert json.loads(meta["training"])["step"] == 2 and meta["nstbatch_version"]
+    report = validate(path, spec)
+    assert {r.shape for r in report.rows} == {(2, 3, 64, 80), (2, 3, 67, 93)}  # an odd size among them
+    assert max(r.max_rel for r in report.rows) <= 1e-4
+    assert not any(node.op_type == "ConvTranspose" for node in model.graph.node)
+
+
+def test_stylizer_fp16_export_is_within_its_tolerance(tmp_path, tiny_model):
+    model_dir, _ = tiny_model
+    spec = StylizerSpec(checkpoint=model_dir / "model.safetensors", fp16=True)
+    report = validate(export(spec, tmp_path / "h.onnx"), spec)
+    assert 1e-6 < max(r.max_rel for r in report.rows) <= 1e-2
+
+
+def test_cli_export_model_and_a_broken_one_is_marked_invalid(tmp_path, tiny_model, monkeypatch):
+    model_dir, _ = tiny_model
+    runner = CliRunner()
+    good = runner.invoke(app, ["export", "model", str(model_dir / "model.safetensors"), "-o", str(tmp_path / "s.onnx")])
+    assert good.exit_code == 0, good.output
+    assert "stylized" in good.output and "valid: every output within 0.0001" in good.output
+
+    spec_module = importlib.import_module("nstbatch.exporter.spec")
+    exported_graph = spec_module.StylizerSpec.graph
+
+    def broken_graph(spec):
+        graph = exported_graph(spec)
+        graph.network.out_conv.bias.data += 0.05
+        return graph
+
+    monkeypatch.setattr(spec_module.StylizerSpec, "graph", broken_graph)
+    bad = runner.invoke(app, ["export", "model", str(model_dir / "model.safetensors"), "-o", str(tmp_path / "b.onnx")])
+    assert bad.exit_code == 1 and "FAIL" in bad.output
+    assert not (tmp_path / "b.onnx").exists() and (tmp_path / "b.onnx.invalid").exists()
+    (tmp_path / "junk.safetensors").write_text("junk")
+    junk = runner.invoke(app, ["export", "model", str(tmp_path / "junk.safetensors")])
+    assert junk.exit_code == 2 and "junk.safetensors: not a readable safetensors checkpoint" in junk.output

@@ -1,20 +1,29 @@
-"""`nstbatch info`: versions, devices, providers that really load, where files live."""
+"""`nstbatch info`: versions, devices, providers that really load, where files live; or what a model holds."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
 
+from ..errors import NstError
 from .app import app
+from .options import fail
 
 
 @app.command()
-def info():
+def info(
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Describe this styliser (.onnx or checkpoint) instead.")] = None,
+):
     """Versions, devices, which onnxruntime providers really load, where weights and caches live."""
-    from ..runtime.info import collect
+    from ..runtime.info import collect, describe_model
 
-    for section, rows in collect().items():
+    try:
+        sections = describe_model(model) if model is not None else collect()
+    except NstError as exc:
+        fail(exc)
+    for section, rows in sections.items():
         typer.echo(f"{section}:")
         for key, value in rows.items():
             typer.echo(f"  {key:<22} {value}")
-
-

@@ -1,0 +1,45 @@
+"""The network engine: blend parsing, and one pass per batch of photos with the blend and colours asked for."""
+
+import pytest
+import torch
+
+from nstbatch.errors import UsageError
+from nstbatch.runtime.checkpoint import load_checkpoint
+from nstbatch.runtime.feedforward import FeedForward, TorchPainter, parse_blend
+from nstbatch.runtime.stylizer import one_hot
+
+NAMES = ["starry", "scream"]
+
+
+def test_blend_by_name_by_position_or_equal():
+    assert parse_blend(None, NAMES) == [0.5, 0.5]
+    assert parse_blend("starry=0.7,scream=0.3", NAMES) == pytest.approx([0.7, 0.3])
+    assert parse_blend("scream=2", NAMES) == [0.0, 1.0]
+    assert parse_blend("3,1", NAMES) == [0.75, 0.25]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("monet=1", "no painting 'monet'; it holds starry, scream"),
+    ("1,2,3", "3 weights; the model holds 2 paintings"),
+    ("0,0", "not all zero"),
+    ("a,b", "expected name=weight pairs or numbers"),
+])
+def test_bad_blends_say_what_is_wrong(text, message):
+    with pytest.raises(UsageError, match=message):
+        parse_blend(text, NAMES)
+
+
+def test_engine_paints_each_photo_with_the_blend(tiny_model, photo):
+    model_dir, _ = tiny_model
+    network, _, _ = load_checkpoint(model_dir / "model.safetensors")
+    engine = FeedForward(TorchPainter(network, "cpu"), ["stripes", "dots"], [0.0, 1.0])
+    results = engine.stylise_batch(torch.cat([photo, photo.flip(-1)]))
+    assert len(results) == 2 and results[0].image.shape == photo.shape and engine.item_steps == 0
+    with torch.no_grad():
+        want = network(photo, one_hot(1, 2))
+    torch.testing.assert_close(results[0].image, want, rtol=0, atol=1e-6)
+    torch.testing.assert_close(engine(photo).image, want, rtol=0, atol=1e-6)
+    keep = FeedForward(TorchPainter(network, "cpu"), ["stripes", "dots"], [0.0, 1.0], keep_colors=True)(photo).image
+    # the photo's chroma: Cb and Cr as in the photo, not as painted
+    cb = lambda x: (-0.168736 * x[:, 0] - 0.331264 * x[:, 1] + 0.5 * x[:, 2])  # noqa: E731
+    assert float((cb(keep) - cb(photo)).abs().mean()) < 0.25 * float((cb(want) - cb(photo)).abs().mean())

@@ -1,0 +1,137 @@
+"""Training: crops as a function of (seed, step), the loss going down, exact resume, refused changes,
+checkpoints that fail clearly, and adding a painting to a trained network."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from nstbatch.batch.images import load_image, save_image
+from nstbatch.errors import ModelError, UsageError
+from nstbatch.runtime.checkpoint import file_sha256, load_checkpoint, read_info
+from nstbatch.training.loop import CHECKPOINT, LOG, MODEL, Painting, Trainer, TrainSettings
+from nstbatch.training.photos import crops, load_photos, photo_order
+
+from conftest import TINY_TRAINING, painting_like, photo_folder
+
+
+@pytest.fixture
+def photos(tmp_path):
+    return load_photos(photo_folder(tmp_path / "photos"), TINY_TRAINING["crop_size"])
+
+
+@pytest.fixture
+def paintings(tmp_path):
+    path = save_image(painting_like(), tmp_path / "stripes.png")
+    return [Painting("stripes", load_image(path), file_sha256(path))]
+
+
+def _settings(**changes):
+    return TrainSettings(**{**TINY_TRAINING, "steps": 4, **changes})
+
+
+def test_crops_are_a_function_of_seed_and_step(photos):
+    a = crops(photos, 0, 5, 2, 32)
+    assert a.shape == (2, 3, 32, 32) and 0 <= float(a.min()) and float(a.max()) <= 1
+    torch.testing.assert_close(a, crops(photos, 0, 5, 2, 32), rtol=0, atol=0)
+    assert not torch.equal(a, crops(photos, 0, 6, 2, 32))
+    assert not torch.equal(a, crops(photos, 1, 5, 2, 32))
+    # every photo once per epoch, in an order that changes between epochs
+    first, second = photo_order(0, 0, 3, 3), photo_order(0, 1, 3, 3)
+    assert sorted(first) == sorted(second) == [0, 1, 2]
+
+
+def test_unreadable_photos_are_named_and_skipped(tmp_path):
+    folder = photo_folder(tmp_path / "photos", count=2)
+    (folder / "broken.jpg").write_text("not a picture")
+    said = []
+    photos = load_photos(folder, 32, on_skip=said.append)
+    assert photos.names == ["p0.png", "p1.png"]
+    assert len(said) == 1 and "broken.jpg" in said[0] and "not an image" in said[0]
+    (folder / "p0.png").unlink()
+    (folder / "p1.png").unlink()
+    with pytest.raises(UsageError, match="no readable photos"):
+        load_photos(folder, 32)
+
+
+def test_a_few_steps_lower_the_training_loss(tmp_path, photos, paintings):
+    trainer = Trainer(photos, paintings, _settings(steps=12, save_every=100, learning_rate=5e-3), tmp_path / "m", "cpu")
+    with torch.no_grad():
+        before = [float(trainer.step_losses(step)[0]) for step in range(3)]
+    trainer.run()
+    with torch.no_grad():
+        after = [float(trainer.step_losses(step)[0]) for step in range(3)]
+    assert sum(after) < 0.8 * sum(before), (before, after)
+
+
+def test_resume_ends_at_the_weights_of_an_uninterrupted_run(tmp_path, photos, paintings):
+    whole = Trainer(photos, paintings, _settings(), tmp_path / "whole", "cpu")
+    whole.run()
+    first = Trainer(photos, paintings, _settings(steps=2), tmp_path / "split", "cpu")
+    first.run()
+    second = Trainer(photos, paintings, _settings(), tmp_path / "split", "cpu")  # the same command, more steps
+    assert second.resumed_from == 2
+    result = second.run()
+    assert result.step == 4 and result.resumed_from == 2
+    for (name, a), b in zip(whole.model.state_dict().items(), second.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    # the log holds each step once, whatever was interrupted
+    steps = [json.loads(line)["step"] for line in (tmp_path / "split" / LOG).read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+    assert sorted(p.name for p in (tmp_path / "split" / "previews").iterdir()) == ["step000002.png", "step000004.png"]
+
+
+def test_changed_settings_are_refused_naming_what_differs(tmp_path, photos, paintings):
+    Trainer(photos, paintings, _settings(steps=2), tmp_path / "m", "cpu").run()
+    with pytest.raises(UsageError, match=r"crop_size: 32 before, 48 now"):
+        Trainer(photos, paintings, _settings(crop_size=48), tmp_path / "m", "cpu")
+    Trainer(photos, paintings, _settings(steps=6, save_every=3), tmp_path / "m", "cpu")  # steps and saving may change
+
+
+def test_damaged_and_foreign_checkpoints_are_one_clear_line(tmp_path, tiny_model):
+    model_dir, _ = tiny_model
+    data = (model_dir / MODEL).read_bytes()
+    cut = tmp_path / "cut.safetensors"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match="cut.safetensors: .*damaged"):
+        load_checkpoint(cut)
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(ModelError, match="not an nstbatch styliser checkpoint"):
+        read_info(foreign)
+    text = tmp_path / "text.safetensors"
+    text.write_text("hello")
+    with pytest.raises(ModelError, match="not a readable safetensors checkpoint"):
+        read_info(text)
+
+
+def test_checkpoint_holds_metadata_and_optimiser_state(tiny_model):
+    model_dir, (stripes, dots) = tiny_model
+    network, info, optimizer_state = load_checkpoint(model_dir / CHECKPOINT)
+    assert info.style_names == ["stripes", "dots"] and info.step == 2
+    assert [s["sha256"] for s in info.styles] == [file_sha256(stripes), file_sha256(dots)]
+    assert info.settings["crop_size"] == 32 and info.architecture.channels == 4
+    assert optimizer_state is not None and len(optimizer_state["state"]) == len(list(network.parameters()))
+    assert load_checkpoint(model_dir / MODEL)[2] is None  # the shippable file: weights only
+
+
+def test_from_checkpoint_trains_only_the_new_paintings_gamma_beta(tmp_path, tiny_model, photos):
+    model_dir, _ = tiny_model
+    base, _, _ = load_checkpoint(model_dir / MODEL)
+    path = save_image(painting_like(40, 40).roll(3, dims=2), tmp_path / "waves.png")
+    new = [Painting("waves", load_image(path), file_sha256(path))]
+    trainer = Trainer(photos, new, _settings(steps=3, learning_rate=1e-2), tmp_path / "more", "cpu", base=model_dir / MODEL)
+    trainer.run()
+    tuned, info, _ = load_checkpoint(tmp_path / "more" / MODEL)
+    assert info.style_names == ["stripes", "dots", "waves"] and info.history[0]["styles"] == ["stripes", "dots"]
+    for (name, before), after in zip(base.state_dict().items(), tuned.state_dict().values()):
+        if name.endswith((".scale", ".shift")):
+            assert torch.equal(after[:2], before), name  # the paintings it held are untouched
+            assert not torch.equal(after[2], before.mean(0)), name  # the new one has learnt
+        else:
+            assert torch.equal(after, before), name  # convolutions frozen
+    with pytest.raises(UsageError, match="already holds stripes"):
+        stripes = model_dir.parent / "stripes.png"
+        Trainer(photos, [Painting("stripes", load_image(stripes), file_sha256(stripes))], _settings(), tmp_path / "x",
+                "cpu", base=model_dir / MODEL)
