@@ -135,3 +135,31 @@ def test_from_checkpoint_trains_only_the_new_paintings_gamma_beta(tmp_path, tiny
         stripes = model_dir.parent / "stripes.png"
         Trainer(photos, [Painting("stripes", load_image(stripes), file_sha256(stripes))], _settings(), tmp_path / "x",
                 "cpu", base=model_dir / MODEL)
+
+
+def _train(*args):
+    from typer.testing import CliRunner
+
+    from nstbatch.cli import app
+
+    return CliRunner().invoke(app, ["train", *map(str, args)])
+
+
+def test_cli_resumes_extends_and_refuses(tmp_path, paintings):
+    photos = photo_folder(tmp_path / "photos")
+    style = tmp_path / "stripes.png"
+    base = ["--photos", photos, "--style", style, "--output", tmp_path / "m", "--device", "cpu", "--crop-size", 32,
+            "--batch-size", 1, "--channels", 4, "--residual-blocks", 1, "--save-every", 1]
+    first = _train(*base, "--steps", 1)
+    assert first.exit_code == 0, first.output
+    assert "trained to step 1" in first.output and (tmp_path / "m" / MODEL).exists()
+    again = _train(*base, "--steps", 1)
+    assert again.exit_code == 0 and "trained to step 1 already; give a larger --steps" in again.output
+    more = _train(*base, "--steps", 2)
+    assert more.exit_code == 0 and "resuming at step 1" in more.output and "trained to step 2" in more.output
+    changed = _train(*base, "--steps", 3, "--seed", 5)
+    assert changed.exit_code == 2 and "seed: 0 before, 5 now" in changed.output
+    (photos / "broken.png").write_text("no")
+    skipped = _train(*[a if a != tmp_path / "m" else tmp_path / "n" for a in base], "--steps", 1)
+    assert skipped.exit_code == 0 and "skipped:" in skipped.output and "broken.png" in skipped.output
+    assert _train("--style", style, "--output", tmp_path / "x").exit_code == 2  # no --photos

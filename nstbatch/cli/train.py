@@ -67,7 +67,6 @@ def train(
         if done >= steps:
             reporter.message(f"{output} is trained to step {done} already; give a larger --steps to go on")
             raise typer.Exit(0)
-        reporter.start_batch(steps - done, unit="steps")
         reporter.start_item("training", steps)
 
         def on_step(step):
@@ -81,7 +80,7 @@ def train(
         except FloatingPointError as exc:
             reporter.message(f"error: {exc}")
             raise typer.Exit(1) from None
-        reporter.end_item(steps - done)
+        reporter.end_item(0)
     if not quiet:
         pace = f", {result.seconds_per_step:.2f} s per step" if result.seconds_per_step else ""
         typer.echo(f"trained to step {result.step}{pace}; weights in {result.model}, previews in {output / 'previews'}")
