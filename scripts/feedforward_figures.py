@@ -14,23 +14,9 @@ import json
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
+from readme_figures import GAP, ROOT, row, save  # the same tiles and output folder as the other figures
 
-ROOT = Path(__file__).resolve().parent.parent
-HEIGHT, GAP = 200, 8
 SERIES = (("total", (30, 30, 30)), ("style", (40, 90, 200)), ("content", (210, 120, 20)))
-
-
-def row(paths) -> Image.Image:
-    tiles = []
-    for path in paths:
-        img = Image.open(ROOT / path).convert("RGB")
-        tiles.append(img.resize((round(img.width * HEIGHT / img.height), HEIGHT), Image.Resampling.LANCZOS))
-    canvas = Image.new("RGB", (sum(t.width for t in tiles) + GAP * (len(tiles) - 1), HEIGHT), "white")
-    x = 0
-    for tile in tiles:
-        canvas.paste(tile, (x, 0))
-        x += tile.width + GAP
-    return canvas
 
 
 def stack(rows: list[Image.Image]) -> Image.Image:
@@ -76,13 +62,6 @@ def loss_curve(log: Path, width=760, height=360, window=50) -> Image.Image:
         draw.text((width - 200, upper + 4 + 14 * i), f"{name} loss (mean of {window} steps)", fill=colour, font=font)
     draw.text((left + 8, 8), f"{log.parent.name}: nstbatch train, {len(rows)} steps", fill="black", font=font)
     return image
-
-
-def save(image: Image.Image, name: str) -> None:
-    out = ROOT / "docs" / "images" / name
-    out.parent.mkdir(parents=True, exist_ok=True)
-    image.save(out, quality=88)
-    print(f"wrote {out} ({out.stat().st_size // 1024} KB)")
 
 
 if __name__ == "__main__":
