@@ -13,6 +13,7 @@ The loop reports each step through a callback and writes into the model folder: 
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -220,7 +221,7 @@ class Trainer:
                 self.optimizer.step()
                 losses = {k: float(v.detach()) for k, v in parts.items()}
                 losses["total"] = float(total.detach())
-                if not all(map(torch.isfinite, map(torch.tensor, losses.values()))):
+                if not math.isfinite(losses["total"]):
                     raise FloatingPointError(f"the training loss became {losses['total']} at step {step + 1}; "
                                              f"lower --learning-rate or the weights")
                 self.info.step = step + 1
