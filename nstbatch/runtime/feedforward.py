@@ -48,9 +48,9 @@ class TorchPainter:
     """A styliser run by torch: ``painter(images, weights) -> images`` on the CPU. On CUDA in bf16
     and channels-last, the fast path there when onnxruntime has no GPU provider."""
 
-    def __init__(self, network: Stylizer, device: torch.device, precision: str | None = None):
+    def __init__(self, network: Stylizer, device: torch.device):
         self.device = torch.device(device)
-        self.dtype = torch.bfloat16 if (precision or ("bf16" if self.device.type == "cuda" else "fp32")) == "bf16" else None
+        self.dtype = torch.bfloat16 if self.device.type == "cuda" else None
         self.network = network.to(self.device).eval()
         if self.device.type == "cuda":
             self.network = self.network.to(memory_format=torch.channels_last)
