@@ -121,3 +121,54 @@ def test_bad_video_settings_are_usage_errors():
         settings(flow="deepflow").check()
     with pytest.raises(UsageError, match="at least 1"):
         settings(iterations=0).check()
+
+
+def _network_engine(tiny_model):
+    from nstbatch.runtime.checkpoint import load_checkpoint
+    from nstbatch.runtime.feedforward import FeedForward, TorchPainter
+
+    network, info, _ = load_checkpoint(tiny_model[0] / "model.safetensors")
+    return FeedForward(TorchPainter(network, "cpu"), info.style_names, [1.0, 0.0])
+
+
+def test_a_network_paints_every_frame_as_it_paints_a_photo_and_resumes(clip_dir, tmp_path, tiny_model):
+    from nstbatch.batch.images import array_to_tensor, load_image
+    from nstbatch.batch.video import paint_video
+
+    engine = _network_engine(tiny_model)
+    source = open_frames(clip_dir)
+    run = paint_video(source, engine, 48, tmp_path / "w", QuietReporter(), batch_size=3)
+    assert (run.frames, run.done, run.resumed, run.failure) == (4, 4, 0, None)
+    first = next(source.read(48))[1]
+    alone = engine(array_to_tensor(first)).image
+    assert float((load_image(frame_path(tmp_path / "w", 0)) - alone).abs().max()) <= 1 / 255 + 1e-6  # batching changes nothing
+    frame_path(tmp_path / "w", 2).unlink()
+    again = paint_video(open_frames(clip_dir), engine, 48, tmp_path / "w", QuietReporter(), batch_size=3)
+    assert (again.frames, again.done, again.resumed) == (4, 2, 2)  # frames 3 and 4 redone, as a batch
+
+
+def test_a_bad_frame_keeps_the_frames_before_it(clip_dir, tmp_path, tiny_model):
+    from nstbatch.batch.video import paint_video
+
+    (clip_dir / "frame_3.png").write_bytes((clip_dir / "frame_3.png").read_bytes()[:100])
+    run = paint_video(open_frames(clip_dir), _network_engine(tiny_model), 48, tmp_path / "w", QuietReporter(), 8)
+    assert run.frames == 2 and "frame 3" in run.failure
+    assert frame_path(tmp_path / "w", 1).exists() and not frame_path(tmp_path / "w", 2).exists()
+
+
+def test_cli_video_with_a_model(clip_dir, tmp_path, tiny_model, monkeypatch):
+    from typer.testing import CliRunner
+
+    from nstbatch.cli import app
+
+    monkeypatch.setenv("NSTBATCH_CACHE", str(tmp_path / "cache"))
+    model = tiny_model[0] / "model.safetensors"
+    out = tmp_path / "out.mp4"
+    result = CliRunner().invoke(app, ["video", "-i", str(clip_dir), "--model", str(model), "-o", str(out),
+                                      "--style-blend", "dots=1"])
+    assert result.exit_code == 0, result.output
+    assert "frames a pass on CPUExecutionProvider" in result.output and "wrote" in result.output
+    assert open_frames(out).count == 4 and (open_frames(out).width, open_frames(out).height) == (48, 40)  # own size
+    refused = CliRunner().invoke(app, ["video", "-i", str(clip_dir), "--model", str(model), "-o", str(tmp_path / "x.mp4"),
+                                       "--iterations", "5"])
+    assert refused.exit_code == 2 and "--iterations: only for optimisation" in refused.output

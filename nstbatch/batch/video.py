@@ -157,6 +157,61 @@ def stylise_video(source: FrameSource, engine: StyleTransfer, settings: VideoSet
     return run
 
 
+def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter=None, batch_size: int = 4) -> VideoRun:
+    """Every frame of ``source`` through a network engine (``feedforward.FeedForward``), ``batch_size``
+    frames a pass, into ``work_dir``; frames already there are kept, so an interrupted run resumes.
+
+    A frame that cannot be read or painted ends the run after the frames before it are stored.
+    """
+    reporter = reporter or QuietReporter()
+    run = VideoRun()
+    reporter.start_batch(source.count, "frames")
+    pending: list[tuple[int, str, np.ndarray]] = []
+
+    def flush() -> bool:
+        if not pending:
+            return True
+        started = time.perf_counter()
+        try:
+            results = engine.stylise_batch(torch.cat([array_to_tensor(frame) for _, _, frame in pending]))
+        except RuntimeError as exc:  # out of memory, a session that fails: stop with what is stored
+            run.failure = f"frames {pending[0][0] + 1}-{pending[-1][0] + 1} ({pending[0][1]}...): {type(exc).__name__}: {exc}"
+            return False
+        for (index, _, _), result in zip(pending, results):
+            save_image(result.image, frame_path(work_dir, index))
+        run.seconds += time.perf_counter() - started
+        run.done += len(pending)
+        run.frames += len(pending)
+        reporter.end_item(len(pending))
+        pending.clear()
+        return True
+
+    frames = source.read(size)
+    index = 0
+    while True:
+        try:
+            name, frame = next(frames)
+        except StopIteration:
+            break
+        except ImageError as exc:
+            if flush():
+                run.failure = f"frame {index + 1}: {exc}"
+            break
+        stored = _stored(frame_path(work_dir, index))
+        if stored is not None and stored.shape == frame.shape and not pending:
+            run.resumed += 1
+            run.frames += 1
+            reporter.end_item()
+        else:
+            pending.append((index, name, frame))
+            if len(pending) == batch_size and not flush():
+                break
+        index += 1
+    if not run.failure:
+        flush()
+    return run
+
+
 def assemble(work_dir: Path, frames: int, output: Path, fps: float) -> int:
     """Encode the work folder's first ``frames`` frames as ``output`` (mp4, no audio), atomically."""
     def stored_frames():

@@ -41,7 +41,7 @@ Optimizer = Annotated[str, typer.Option(help="lbfgs or adam.")]
 Providers = Annotated[Optional[str], typer.Option(help="onnxruntime providers in order, e.g. tensorrt,cuda,cpu.", show_default="the best that loads")]
 Pooling = Annotated[str, typer.Option(help="max or avg.")]
 # Style options shared by run and video.
-StyleBlend = Annotated[Optional[str], typer.Option(help="Weights for the styles, e.g. 0.7,0.3.", show_default="equal")]
+StyleBlend = Annotated[Optional[str], typer.Option(help="Weights for the paintings, e.g. 0.7,0.3; with --model also by name, e.g. starry=0.7,scream=0.3.", show_default="equal")]
 StyleScale = Annotated[float, typer.Option(min=0.05, help="Painting size relative to the result; smaller gives finer brush strokes.")]
 PreserveColors = Annotated[bool, typer.Option(help="Keep the photo's colours: luminance-only transfer.")]
 ContentWeight = Annotated[float, typer.Option(min=0.0)]
@@ -81,3 +81,28 @@ def fail(exc: NstError):
     raise typer.Exit(exc.exit_code)
 
 
+
+
+def given_on_command_line(ctx: typer.Context, names) -> list[str]:
+    """The options among ``names`` that the user set (on the command line or through the environment)."""
+    return [f"--{name.replace('_', '-')}" for name in names
+            if getattr(ctx.get_parameter_source(name), "name", None) in ("COMMANDLINE", "ENVIRONMENT")]
+
+
+def check_engine_choice(style, model, ctx: typer.Context, optimisation_only) -> None:
+    """--style or --model, one of them; options that only optimisation uses are refused with --model."""
+    if model is not None and style:
+        raise UsageError("--model and --style: give one; the model already holds its paintings")
+    if model is None and not style:
+        raise UsageError("give a painting with --style, or a trained network with --model")
+    given = given_on_command_line(ctx, optimisation_only) if model is not None else []
+    if given:
+        raise UsageError(f"{', '.join(given)}: only for optimisation, not with --model")
+
+
+# Options of the network engine shared by run and video.
+Model = Annotated[Optional[Path], typer.Option("--model", "-m", help="A trained network instead of a painting: an .onnx from `nstbatch export model` or a checkpoint from `nstbatch train`. One pass a picture.")]
+MaxSize = Annotated[int, typer.Option(min=16, help="With --model and no --size: pictures with a longer side than this are shrunk to it.")]
+# A long side that a laptop CPU paints in about a second with the default network (measured in
+# benchmarks/RESULTS.md); larger pictures are shrunk to it unless --size or --max-size says otherwise.
+MODEL_MAX_SIZE = 1024

@@ -9,17 +9,14 @@ import typer
 
 from ..errors import NstError, UsageError
 from .app import app
-from .options import (ContentWeight, Device, Iterations, Optimizer, Pooling, Precision, PreserveColors, Providers, Quiet,
-                      Seed, StyleScale, StyleWeight, TvWeight, Weights, fail, split_floats,
-                      split_names)
+from .options import (MODEL_MAX_SIZE, ContentWeight, Device, Iterations, MaxSize, Model, Optimizer, Pooling, Precision,
+                      PreserveColors, Providers, Quiet, Seed, StyleBlend, StyleScale, StyleWeight, TvWeight, Weights,
+                      check_engine_choice, fail, split_floats, split_names)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
 OPTIMISATION_ONLY = ("iterations", "seed", "style_scale", "content_weight", "style_weight", "tv_weight", "content_layers",
                      "style_layers", "style_layer_weights", "optimizer", "learning_rate", "init", "pooling", "weights",
                      "save_every", "targets", "precision")
-# A long side that a laptop CPU paints in about a second with the default network (measured in
-# benchmarks/RESULTS.md); larger photos are shrunk to it unless --size or --max-size says otherwise.
-MODEL_MAX_SIZE = 1024
 
 
 @app.command()
@@ -27,15 +24,15 @@ def run(
     ctx: typer.Context,
     inputs: Annotated[Path, typer.Option("--inputs", "-i", help="A photo, or a folder walked recursively.")],
     style: Annotated[Optional[list[Path]], typer.Option("--style", "-s", help="A painting; repeat to blend several.")] = None,
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="A trained network instead of a painting: an .onnx from `nstbatch export model` or a checkpoint from `nstbatch train`. One pass a photo.")] = None,
+    model: Model = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results; the input tree is mirrored.")] = Path("stylised"),
     size: Annotated[Optional[int], typer.Option(min=16, help="Longest side of the result in pixels.", show_default="256 on CPU, 512 on GPU; with --model the photo's own, up to --max-size")] = None,
-    max_size: Annotated[int, typer.Option(min=16, help="With --model and no --size: photos with a longer side than this are shrunk to it.")] = MODEL_MAX_SIZE,
+    max_size: MaxSize = MODEL_MAX_SIZE,
     iterations: Iterations = None,
     device: Device = "auto",
     seed: Seed = 0,
     quiet: Quiet = False,
-    style_blend: Annotated[Optional[str], typer.Option(help="Weights for the paintings, e.g. 0.7,0.3; with --model also by name, e.g. starry=0.7,scream=0.3.", show_default="equal")] = None,
+    style_blend: StyleBlend = None,
     style_scale: StyleScale = 1.0,
     preserve_colors: PreserveColors = False,
     content_weight: ContentWeight = 1.0,
@@ -65,15 +62,7 @@ def run(
     from .engines import network_engine, optimisation_engine
 
     try:
-        if model is not None and style:
-            raise UsageError("--model and --style: give one; the model already holds its paintings")
-        if model is None and not style:
-            raise UsageError("give a painting with --style, or a trained network with --model")
-        if model is not None:
-            given = [f"--{name.replace('_', '-')}" for name in OPTIMISATION_ONLY
-                     if getattr(ctx.get_parameter_source(name), "name", None) in ("COMMANDLINE", "ENVIRONMENT")]
-            if given:
-                raise UsageError(f"{', '.join(given)}: only for optimisation, not with --model")
+        check_engine_choice(style, model, ctx, OPTIMISATION_ONLY)
         jobs = discover(inputs, output, output_format, overwrite)
         if not jobs:
             raise UsageError(f"{inputs}: no images found (looked for .jpg .jpeg .png .bmp .tif .tiff .webp)")

@@ -1,4 +1,5 @@
-"""`nstbatch video`: a clip painted frame by frame, each frame started from the previous one along the flow."""
+"""`nstbatch video`: a clip painted frame by frame, by optimisation (each frame started from the previous one
+along the flow) or by a trained network (--model, several frames a pass)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,27 @@ import typer
 
 from ..errors import NstError, UsageError
 from .app import app
-from .options import (ContentWeight, Device, PreserveColors, Quiet, Seed, Size, StyleBlend, StyleScale, StyleWeight,
-                      TvWeight, Weights, Precision, device_defaults, fail, load_option_image, loop_options, split_floats)
+from .options import (MODEL_MAX_SIZE, ContentWeight, Device, MaxSize, Model, Precision, PreserveColors, Providers, Quiet,
+                      Seed, StyleBlend, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, device_defaults,
+                      fail, load_option_image, loop_options, split_floats)
+
+# Options that only mean something to optimisation: given with --model they are a usage error.
+OPTIMISATION_ONLY = ("iterations", "first_iterations", "temporal_weight", "flow", "seed", "style_scale", "content_weight",
+                     "style_weight", "tv_weight", "weights", "precision")
 
 
 @app.command()
 def video(
+    ctx: typer.Context,
     input_path: Annotated[Path, typer.Option("--input", "-i", help="A video file, or a folder of numbered frames.")],
-    style: Annotated[list[Path], typer.Option("--style", "-s", help="A painting; repeat to blend several.")],
+    style: Annotated[Optional[list[Path]], typer.Option("--style", "-s", help="A painting; repeat to blend several.")] = None,
+    model: Model = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="The stylised video: an mp4 at the source frame rate, without audio.")] = Path("stylised.mp4"),
     frames_dir: Annotated[Optional[Path], typer.Option(help="Keep every stylised frame here as PNG; also where an interrupted run resumes from.", show_default="OUTPUT.frames/, removed when the video is written")] = None,
-    size: Size = None,
+    size: Annotated[Optional[int], typer.Option(min=16, help="Longest side of the frames in pixels.", show_default="256 on CPU, 512 on GPU; with --model the clip's own, up to --max-size")] = None,
+    max_size: MaxSize = MODEL_MAX_SIZE,
+    batch_size: Annotated[int, typer.Option(min=1, help="With --model: frames painted in one pass.")] = 4,
+    providers: Providers = None,
     iterations: Annotated[Optional[int], typer.Option(min=1, help="Per frame after the first, which start from their predecessor.", show_default="50 on CPU, 150 on GPU")] = None,
     first_iterations: Annotated[Optional[int], typer.Option(min=1, help="For the first frame, stylised from the photo.", show_default="150 on CPU, 500 on GPU")] = None,
     temporal_weight: Annotated[float, typer.Option(min=0.0, help="How closely each frame follows the previous one where the flow is reliable; 0 lets it flicker.")] = 100.0,
@@ -39,12 +50,14 @@ def video(
     precision: Precision = "fp32",
     overwrite: Annotated[bool, typer.Option(help="Make the video again even if OUTPUT exists, and discard stored frames.")] = False,
 ):
-    """Stylise a video: each frame starts from the previous one carried along the optical flow, so it does not flicker."""
+    """Stylise a video: by optimisation, each frame started from the previous one carried along the optical flow so
+    it does not flicker; or with a trained network (--model), one pass a frame."""
     from ..batch.frames import open_frames, working_size
     from ..batch.progress import QuietReporter, RichReporter
-    from ..batch.video import VideoSettings, assemble, prepare_work_dir, remove_work_dir, stylise_video
+    from ..batch.video import VideoSettings, assemble, paint_video, prepare_work_dir, remove_work_dir, stylise_video
     from ..runtime.gram import backend_in_use
     from ..runtime.transfer import StyleTransfer
+    from .engines import network_engine
 
     if output.exists() and not overwrite:
         typer.echo(f"{output} already exists; pass --overwrite to make it again")
@@ -52,39 +65,56 @@ def video(
     try:
         if output.suffix.lower() != ".mp4":
             raise UsageError(f"--output {output}: must end in .mp4 (the one container every OpenCV build writes)")
-        defaults = device_defaults(device)
-        options, size = loop_options(
-            device, size, iterations or defaults["video_iterations"], content_weight=content_weight,
-            style_weight=style_weight, tv_weight=tv_weight, temporal_weight=temporal_weight, seed=seed,
-            precision=precision,
-        )
-        settings = VideoSettings(size=size, first_iterations=first_iterations or defaults["iterations"],
-                                 iterations=options.iterations, flow=flow)
-        settings.check()
-        source = open_frames(input_path, max_frames, fps)
-        styles = [load_option_image(path, "--style") for path in style]
-        engine = StyleTransfer(styles, options, split_floats(style_blend, "--style-blend"), style_scale, preserve_colors,
-                               device, weights)
+        check_engine_choice(style, model, ctx, OPTIMISATION_ONLY)
         work_dir = frames_dir or output.with_name(output.name + ".frames")
-        settings.record = {
-            "input": str(input_path.resolve()), "style": [str(p.resolve()) for p in style], "size": size,
-            "first_iterations": settings.first_iterations, "flow": flow, "style_blend": style_blend,
-            "style_scale": style_scale, "preserve_colors": preserve_colors, "weights": engine.vgg.weights_source,
-            **{k: v for k, v in options.__dict__.items() if k != "gram_backend"},
-        }
-        prepare_work_dir(work_dir, settings.record, overwrite)
+        if model is not None:
+            source = open_frames(input_path, max_frames, fps)
+            size = size or min(max(source.width, source.height), max_size)
+            chosen = network_engine(model, size, max_size, style_blend, preserve_colors, device, providers)
+            record = {"input": str(input_path.resolve()), "size": size, **chosen.record}
+            record.pop("runs_on")  # where it runs does not change the frames
+            prepare_work_dir(work_dir, record, overwrite)
+            engine = chosen.engine
+        else:
+            defaults = device_defaults(device)
+            options, size = loop_options(
+                device, size, iterations or defaults["video_iterations"], content_weight=content_weight,
+                style_weight=style_weight, tv_weight=tv_weight, temporal_weight=temporal_weight, seed=seed,
+                precision=precision,
+            )
+            settings = VideoSettings(size=size, first_iterations=first_iterations or defaults["iterations"],
+                                     iterations=options.iterations, flow=flow)
+            settings.check()
+            source = open_frames(input_path, max_frames, fps)
+            styles = [load_option_image(path, "--style") for path in style]
+            engine = StyleTransfer(styles, options, split_floats(style_blend, "--style-blend"), style_scale,
+                                   preserve_colors, device, weights)
+            settings.record = {
+                "input": str(input_path.resolve()), "style": [str(p.resolve()) for p in style], "size": size,
+                "first_iterations": settings.first_iterations, "flow": flow, "style_blend": style_blend,
+                "style_scale": style_scale, "preserve_colors": preserve_colors, "weights": engine.vgg.weights_source,
+                **{k: v for k, v in options.__dict__.items() if k != "gram_backend"},
+            }
+            prepare_work_dir(work_dir, settings.record, overwrite)
     except NstError as exc:
         fail(exc)
     width, height = working_size(source.width, source.height, size)
     reporter = QuietReporter() if quiet else RichReporter()
     with reporter:
-        if not quiet:
-            reporter.message(f"nstbatch video: {source.path}, {source.count} frames at {source.fps:g} fps, "
-                             f"{source.width}x{source.height} -> {width}x{height}; first frame {settings.first_iterations} "
-                             f"iterations, then {settings.iterations}; temporal weight {temporal_weight:g}, flow {flow}; "
-                             f"device {engine.device}, gram {backend_in_use(engine.device)}")
+        clip = (f"nstbatch video: {source.path}, {source.count} frames at {source.fps:g} fps, "
+                f"{source.width}x{source.height} -> {width}x{height}; ")
         try:
-            run = stylise_video(source, engine, settings, work_dir, reporter)
+            if model is not None:
+                if not quiet:
+                    reporter.message(clip + chosen.header.split(", ", 1)[0] + f", {batch_size} frames a pass on "
+                                     f"{engine.runs_on}")
+                run = paint_video(source, engine, size, work_dir, reporter, batch_size)
+            else:
+                if not quiet:
+                    reporter.message(clip + f"first frame {settings.first_iterations} iterations, then "
+                                     f"{settings.iterations}; temporal weight {temporal_weight:g}, flow {flow}; "
+                                     f"device {engine.device}, gram {backend_in_use(engine.device)}")
+                run = stylise_video(source, engine, settings, work_dir, reporter)
         except KeyboardInterrupt:
             reporter.message(f"interrupted: finished frames are kept in {work_dir}; the same command resumes")
             raise typer.Exit(130) from None
@@ -99,7 +129,7 @@ def video(
     if frames_dir is None:
         remove_work_dir(work_dir)
     if not quiet:
-        pace = f", {run.seconds_per_frame():.1f} s per frame" if run.done else ""
+        pace = f", {run.seconds_per_frame():.2f} s per frame" if run.done else ""
         typer.echo(f"wrote {output}: {written} frames, {width}x{height} at {source.fps:g} fps ({run.done} stylised now, "
                    f"{run.resumed} resumed{pace}); no audio: the soundtrack is not carried over")
 
