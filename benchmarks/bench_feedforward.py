@@ -143,6 +143,23 @@ def folder_throughput(model_path: Path, photos: list[Path], size: int, count: in
     return count / seconds, seconds
 
 
+def video_fps(model_path: Path, clip: Path, size: int, folder: Path) -> tuple[float, int]:
+    """(frames per second, frames) for `nstbatch video --model` over ``clip`` at ``size``, decode and encode included."""
+    from typer.testing import CliRunner
+
+    from nstbatch.batch.frames import open_frames
+    from nstbatch.cli import app
+
+    args = ["video", "-i", str(clip), "-m", str(model_path), "--size", str(size), "--device", "cpu", "-q"]
+    CliRunner().invoke(app, [*args, "-o", str(folder / "warm.mp4")])  # the export is built and cached once
+    start = time.perf_counter()
+    result = CliRunner().invoke(app, [*args, "-o", str(folder / f"clip{size}.mp4")])
+    seconds = time.perf_counter() - start
+    assert result.exit_code == 0, result.output
+    frames = open_frames(folder / f"clip{size}.mp4").count
+    return frames / seconds, frames
+
+
 def look(model_path: Path, painting: torch.Tensor, photos: list[Path], size: int, iterations: int | None):
     """Per photo: the network's and optimisation's Gatys distances, and optimisation's seconds."""
     network, _, _ = load_checkpoint(model_path)
@@ -209,6 +226,12 @@ def main() -> None:
               f"paint, encode, manifest): {seconds:.1f} s, {rate:.1f} photos/s; optimisation with run's defaults "
               f"({args.iterations or 150} iterations): {per_photo_opt:.0f} s a photo, so the network's folder "
               f"throughput is {rate * per_photo_opt:.0f}x optimisation's.", ""]
+    clip = HERE.parent / "examples" / "video" / "cockatoo_3s.mp4"
+    for long_side in (256, 512):
+        fps, frames = video_fps(args.model, clip, long_side, work)
+        lines.append(f"`nstbatch video --model` on the bundled clip ({frames} frames) at {long_side} px, decode and "
+                     f"encode included: {fps:.1f} frames per second.")
+    lines.append("")
     lines += [f"Look at {args.size} px on photos not in the training set (fixed Gatys distances, lower is better; "
               "the photo itself scores style 1, content 0):", "",
               "| photo | network style | optimisation style | network content | optimisation content |",
