@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--crop-size", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--style-scale", type=float, default=1.5)
+    parser.add_argument("--style-weight", type=float, default=TrainSettings.style_weight)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--finetune-learning-rate", type=float, default=None,
                         help="For the fine-tuned run (default: --learning-rate); (γ, β) alone may take a larger one.")
@@ -70,7 +71,8 @@ def main() -> None:
         elapsed = 0.0
         for steps in range(args.eval_every, args.steps + 1, args.eval_every):
             settings = TrainSettings(steps=steps, crop_size=args.crop_size, batch_size=args.batch_size,
-                                     style_scale=args.style_scale, learning_rate=learning_rate, save_every=args.steps)
+                                     style_scale=args.style_scale, style_weight=args.style_weight,
+                                     learning_rate=learning_rate, save_every=args.steps)
             trainer = Trainer(photos, [painting], settings, work / label.split()[0].strip(":"), "cpu", base=base)
             start = time.perf_counter()
             trainer.run()
@@ -83,9 +85,9 @@ def main() -> None:
     lines = [f"## Adding a painting to a trained network ({time.strftime('%Y-%m-%d')}, {cpu_name()}, "
              f"torch {torch.__version__})", "",
              f"`python benchmarks/bench_finetune.py --base {args.base} --painting {args.painting} --photos "
-             f"{args.photos} --steps {args.steps}`: learning rate {args.learning_rate:g}, {args.crop_size} px crops x {args.batch_size}, style scale "
-             f"{args.style_scale}; fixed Gatys distances at {args.size} px, means over {len(scored)} photos not in "
-             "the training set (lower is better).", "",
+             f"{args.photos} --steps {args.steps}`: learning rate {args.learning_rate:g}, {args.crop_size} px crops x "
+             f"{args.batch_size}, style scale {args.style_scale}, style weight {args.style_weight:g}; fixed Gatys "
+             f"distances at {args.size} px, means over {len(scored)} photos not in the training set (lower is better).", "",
              f"| steps | {head} |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     labels = list(runs)

@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--crop-size", type=int, default=128)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--style-scale", type=float, default=1.5)
+    parser.add_argument("--style-weight", type=float, default=TrainSettings.style_weight)
     parser.add_argument("--size", type=int, default=256, help="Long side of the photos scored.")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -55,7 +56,8 @@ def main() -> None:
     rows = []
     for width in (int(w) for w in args.widths.split(",")):
         settings = TrainSettings(steps=args.steps, crop_size=args.crop_size, batch_size=args.batch_size,
-                                 style_scale=args.style_scale, channels=width, save_every=args.steps)
+                                 style_scale=args.style_scale, style_weight=args.style_weight, channels=width,
+                                 save_every=args.steps)
         trainer = Trainer(photos, [painting], settings, work / f"w{width}", "cpu")
         start = time.perf_counter()
         trainer.run()
@@ -74,7 +76,7 @@ def main() -> None:
              f"torch {torch.__version__})", "",
              f"`python benchmarks/bench_width.py --painting {args.painting} --photos {args.photos} --steps "
              f"{args.steps}`: each width trained {args.steps} steps on {args.crop_size} px crops x {args.batch_size} "
-             f"(seed 0, style scale {args.style_scale}); onnxruntime fp32 on the CPU, 4:3 photos; Gatys distances "
+             f"(seed 0, style scale {args.style_scale}, style weight {args.style_weight:g}); onnxruntime fp32 on the CPU, 4:3 photos; Gatys distances "
              f"at {args.size} px, means over {len(scored)} photos not in the training set.", "",
              "| channels | parameters | ms at 256 px | ms at 512 px | style distance | content distance | s a training step |",
              "| --- | --- | --- | --- | --- | --- | --- |", *rows]

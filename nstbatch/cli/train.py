@@ -23,7 +23,7 @@ def train(
     batch_size: Annotated[int, typer.Option(min=1, help="Crops per step.")] = 4,
     learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
     content_weight: ContentWeight = 1.0,
-    style_weight: StyleWeight = 3.0,
+    style_weight: StyleWeight = 1.0,
     tv_weight: TvWeight = 0.0,
     style_scale: Annotated[float, typer.Option(min=0.05, help="The painting's size relative to the crop: larger gives larger strokes.")] = 1.0,
     channels: Annotated[int, typer.Option(min=1, help="Width of the network's first layer (the others are 2x and 4x).")] = 16,
