@@ -49,6 +49,12 @@ QUALITY_PHOTOS = ["content/tubingen_neckarfront.jpg", "content/golden_gate.jpg",
                   "content/chelsea_cat.png"]
 
 
+def unseen_photos(painting: torch.Tensor, size: int) -> list[tuple[torch.Tensor, object]]:
+    """(photo at ``size``, its Gatys scorer against ``painting``) for each benchmark photo found."""
+    photos = (load_image(DATA / p, size) for p in QUALITY_PHOTOS if (DATA / p).exists())
+    return [(photo, gatys_scorer(photo, painting)) for photo in photos]
+
+
 def median_ms(fn, repeats: int) -> float:
     fn()  # warm-up: allocations, onnxruntime's first-run planning
     times = []

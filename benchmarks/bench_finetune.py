@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 
 import torch
-from _distance import gatys_scorer
 from _results import RESULTS, cpu_name, publish
-from bench_feedforward import DATA, QUALITY_PHOTOS
+from bench_feedforward import unseen_photos
 
 from nstbatch.batch.images import load_image
 from nstbatch.runtime.checkpoint import file_sha256
@@ -61,8 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     painting = Painting(args.painting.stem, load_image(args.painting), file_sha256(args.painting))
     photos = load_photos(args.photos, args.crop_size)
-    scored = [(photo, gatys_scorer(photo, painting.image))
-              for photo in (load_image(DATA / p, args.size) for p in QUALITY_PHOTOS if (DATA / p).exists())]
+    scored = unseen_photos(painting.image, args.size)
     work = Path(tempfile.mkdtemp(prefix="bench-finetune-"))
     finetune_lr = args.finetune_learning_rate or args.learning_rate
     runs = {"from scratch": (None, args.learning_rate), f"fine-tuned (γ, β only, lr {finetune_lr:g})": (args.base, finetune_lr)}

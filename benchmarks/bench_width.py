@@ -18,9 +18,8 @@ import time
 from pathlib import Path
 
 import torch
-from _distance import gatys_scorer
 from _results import RESULTS, cpu_name, publish
-from bench_feedforward import DATA, QUALITY_PHOTOS, median_ms
+from bench_feedforward import DATA, QUALITY_PHOTOS, median_ms, unseen_photos
 from bench_finetune import distances
 
 from nstbatch.batch.images import load_image
@@ -49,8 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     painting = Painting(args.painting.stem, load_image(args.painting), file_sha256(args.painting))
     photos = load_photos(args.photos, args.crop_size)
-    scored = [(photo, gatys_scorer(photo, painting.image))
-              for photo in (load_image(DATA / p, args.size) for p in QUALITY_PHOTOS if (DATA / p).exists())]
+    scored = unseen_photos(painting.image, args.size)
     work = Path(tempfile.mkdtemp(prefix="bench-width-"))
     sample = load_image(DATA / QUALITY_PHOTOS[0], 512)
     rows = []

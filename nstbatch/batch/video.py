@@ -92,6 +92,21 @@ def _stored(path: Path) -> np.ndarray | None:
         return None
 
 
+def _numbered(frames):
+    """(index, name, frame) for each frame read; a frame that cannot be read ends it as (index, None, ImageError)."""
+    index = 0
+    while True:
+        try:
+            name, frame = next(frames)
+        except StopIteration:
+            return
+        except ImageError as exc:
+            yield index, None, exc
+            return
+        yield index, name, frame
+        index += 1
+
+
 def stylise_frame(engine: StyleTransfer, frame: np.ndarray, previous: tuple[np.ndarray, np.ndarray] | None,
                   settings: VideoSettings, callback=None) -> np.ndarray:
     """One frame, as H x W x 3 uint8. ``previous`` is (content frame t-1, stylised frame t-1) or None."""
@@ -122,15 +137,9 @@ def stylise_video(source: FrameSource, engine: StyleTransfer, settings: VideoSet
     run = VideoRun()
     previous = None
     reporter.start_batch(source.count, "frames")
-    frames = source.read(settings.size)
-    index = 0
-    while True:
-        try:
-            name, frame = next(frames)
-        except StopIteration:
-            break
-        except ImageError as exc:
-            run.failure = f"frame {index + 1}: {exc}"
+    for index, name, frame in _numbered(source.read(settings.size)):
+        if name is None:
+            run.failure = f"frame {index + 1}: {frame}"
             break
         path = frame_path(work_dir, index)
         stylised = _stored(path)
@@ -153,7 +162,6 @@ def stylise_video(source: FrameSource, engine: StyleTransfer, settings: VideoSet
         reporter.end_item()
         run.frames += 1
         previous = (frame, stylised)
-        index += 1
     return run
 
 
@@ -186,16 +194,10 @@ def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter
         pending.clear()
         return True
 
-    frames = source.read(size)
-    index = 0
-    while True:
-        try:
-            name, frame = next(frames)
-        except StopIteration:
-            break
-        except ImageError as exc:
+    for index, name, frame in _numbered(source.read(size)):
+        if name is None:
             if flush():
-                run.failure = f"frame {index + 1}: {exc}"
+                run.failure = f"frame {index + 1}: {frame}"
             break
         stored = _stored(frame_path(work_dir, index))
         if stored is not None and stored.shape == frame.shape and not pending:
@@ -206,7 +208,6 @@ def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter
             pending.append((index, name, frame))
             if len(pending) == batch_size and not flush():
                 break
-        index += 1
     if not run.failure:
         flush()
     return run
