@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -128,7 +129,7 @@ class StylizerSpec(_Spec):
     def __post_init__(self):
         object.__setattr__(self, "checkpoint", str(self.checkpoint))
 
-    @property
+    @cached_property
     def styles(self) -> int:
         return read_info(self.checkpoint)[0].architecture.styles
 
