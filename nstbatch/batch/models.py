@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
+from ..exporter.cache import cached_stylizer
 from ..runtime.checkpoint import file_sha256, load_checkpoint, read_info
 from ..runtime.feedforward import FeedForward, TorchPainter, parse_blend
 from ..runtime.providers import CPU, loadable
 from ..runtime.session import StylizerSession, stylizer_metadata
 from ..runtime.transfer import resolve_device
-from ..exporter.cache import cached_stylizer
 
 ONNX_SUFFIX = ".onnx"
 

@@ -39,12 +39,12 @@ class CheckpointInfo:
     def style_names(self) -> list[str]:
         return [s["name"] for s in self.styles]
 
-    def to_json(self) -> str:
-        return json.dumps({
+    def as_dict(self) -> dict:
+        return {
             "format": FORMAT, "format_version": FORMAT_VERSION, "nstbatch_version": self.nstbatch_version,
             "architecture": self.architecture.as_dict(), "styles": self.styles, "settings": self.settings,
             "step": self.step, "history": self.history,
-        }, sort_keys=True)
+        }
 
 
 def file_sha256(path) -> str:
@@ -58,7 +58,7 @@ def file_sha256(path) -> str:
 def save_checkpoint(path, model: Stylizer, info: CheckpointInfo, optimizer: torch.optim.Optimizer | None = None) -> Path:
     """Write atomically: a crash mid-write leaves the previous checkpoint in place."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    meta = json.loads(info.to_json())
+    meta = info.as_dict()
     if optimizer is not None:
         state = optimizer.state_dict()
         for index, values in state["state"].items():
