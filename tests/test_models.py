@@ -141,3 +141,16 @@ def test_python_api_with_a_model(tiny_model, photo):
     assert picture.size == (48, 40)
     with pytest.raises(Exception, match="not both or neither"):
         nstbatch.stylize(photo)
+
+
+def test_a_provider_onnxruntime_lacks_is_not_called_a_broken_model(tiny_model, tmp_path):
+    from nstbatch.errors import UsageError
+    from nstbatch.exporter import export_stylizer
+    from nstbatch.runtime.session import StylizerSession
+
+    model_dir, _ = tiny_model
+    path = tmp_path / "m.onnx"
+    export_stylizer(model_dir / "model.safetensors", path, check=False)
+    with pytest.raises(UsageError, match="onnxruntime here offers") as info:
+        StylizerSession(path, ["FooExecutionProvider"])
+    assert not isinstance(info.value, ModelError)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import ModelError
+from ..errors import ModelError, NstError
 from .providers import create_session
 
 STYLIZER_KIND = "nstbatch-stylizer"  # the ``kind`` metadata property of a styliser model
@@ -79,7 +79,7 @@ class StylizerSession:
         self.style_names: list[str] = self.metadata["styles"]
         try:
             self.session, self.providers = create_session(self.model_path, providers, cache_dir() / "tensorrt", fp16)
-        except ModelError:
+        except NstError:  # a provider list this onnxruntime cannot offer says so itself
             raise
         except Exception as exc:  # onnxruntime's own error types for a graph it cannot load
             raise ModelError(f"{model_path}: onnxruntime cannot load it ({str(exc).splitlines()[0][:160]})") from None
