@@ -17,6 +17,7 @@ class Chosen:
     init: object  # the starting picture from --init FILE, or None
     record: dict  # the options as given, for the manifest
     header: str  # what runs, for the first line of output
+    label: str = ""  # the network and its blend, for commands that write their own header
 
 
 def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend, style_scale, preserve_colors,
@@ -58,5 +59,5 @@ def network_engine(model: Path, size, max_size, style_blend, preserve_colors, de
               "preserve_colors": preserve_colors, "runs_on": engine.runs_on}
     what = ", ".join(f"{name} {weight:g}" for name, weight in blend.items()) if len(blend) > 1 else described.style_names[0]
     working = f"{size} px" if size else f"each photo's own size up to {max_size} px"
-    header = f"network {model.name} ({what}), {working}, one pass a photo on {engine.runs_on}"
-    return Chosen(engine, size, None, record, header)
+    label = f"network {model.name} ({what})"
+    return Chosen(engine, size, None, record, f"{label}, {working}, one pass a photo on {engine.runs_on}", label)

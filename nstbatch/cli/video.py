@@ -106,7 +106,7 @@ def video(
         try:
             if model is not None:
                 if not quiet:
-                    reporter.message(clip + chosen.header.split(", ", 1)[0] + f", {batch_size} frames a pass on "
+                    reporter.message(clip + chosen.label + f", {batch_size} frames a pass on "
                                      f"{engine.runs_on}")
                 run = paint_video(source, engine, size, work_dir, reporter, batch_size)
             else:
