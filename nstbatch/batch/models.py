@@ -8,40 +8,15 @@ would be the slowest choice of all. What runs is said in ``runs_on``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
-from ..errors import ModelError
 from ..exporter.cache import cached_stylizer
-from ..runtime.checkpoint import file_sha256, load_checkpoint, read_info
+from ..runtime.checkpoint import load_checkpoint
 from ..runtime.feedforward import FeedForward, TorchPainter, parse_blend
+from ..runtime.model_file import ModelFile, describe
 from ..runtime.providers import CPU, loadable
-from ..runtime.session import StylizerSession, stylizer_metadata
+from ..runtime.session import StylizerSession
 from ..runtime.transfer import resolve_device
 
-ONNX_SUFFIX = ".onnx"
-
-
-@dataclass
-class ModelFile:
-    path: Path
-    style_names: list[str]
-    sha256: str
-    kind: str  # "onnx" or "checkpoint"
-    training: dict  # the settings that trained it, with its step
-
-
-def describe(path) -> ModelFile:
-    """What a model file holds, read from its metadata; ModelError for a damaged or foreign one."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: no such model file (give an .onnx from `nstbatch export model` or a .safetensors "
-                         f"checkpoint from `nstbatch train`)")
-    if path.suffix.lower() == ONNX_SUFFIX:
-        meta = stylizer_metadata(path)
-        return ModelFile(path, meta["styles"], file_sha256(path), "onnx", meta["training"])
-    info, _ = read_info(path)
-    return ModelFile(path, info.style_names, file_sha256(path), "checkpoint", {**info.settings, "step": info.step})
+__all__ = ["ModelFile", "describe", "open_model"]
 
 
 def _gpu_provider_loads() -> bool:

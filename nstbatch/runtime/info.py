@@ -91,28 +91,18 @@ def collect() -> dict[str, dict[str, str]]:
 
 def describe_model(path) -> dict[str, dict[str, str]]:
     """What ``nstbatch info --model`` says: the paintings, the contract, how it was trained."""
-    from pathlib import Path
+    from .model_file import describe
 
-    from .checkpoint import file_sha256, read_info
-    from .session import stylizer_metadata
-
-    path = Path(path)
-    if path.suffix.lower() == ".onnx":
-        meta = stylizer_metadata(path)
-        styles, training = meta["styles"], meta["training"]
-        kind = f"ONNX styliser ({meta.get('precision', 'fp32')}), exported by nstbatch {meta.get('nstbatch_version', '?')}"
-    else:
-        checkpoint, _ = read_info(path)
-        styles, training = checkpoint.style_names, {**checkpoint.settings, "step": checkpoint.step}
-        kind = f"checkpoint (safetensors), written by nstbatch {checkpoint.nstbatch_version}"
+    model = describe(path)
     inputs = "image float32 [N, 3, H, W], RGB in [0, 1], any H and W"
-    if len(styles) > 1:
-        inputs += f"; style float32 [N, {len(styles)}], blend weights summing to 1"
+    if len(model.style_names) > 1:
+        inputs += f"; style float32 [N, {len(model.style_names)}], blend weights summing to 1"
     return {
-        "model": {"file": str(path), "kind": kind, "sha256": file_sha256(path)},
-        "paintings": {str(i): name for i, name in enumerate(styles)},
+        "model": {"file": str(model.path), "kind": model.description, "sha256": model.sha256},
+        "paintings": {str(i): name for i, name in enumerate(model.style_names)},
         "contract": {"inputs": inputs, "output": "stylized float32 [N, 3, H, W], RGB in [0, 1]"},
-        "training": {key: str(training[key]) for key in ("step", "crop_size", "batch_size", "style_scale", "content_weight",
-                                                         "style_weight", "tv_weight", "channels", "residual_blocks", "seed")
-                     if key in training},
+        "training": {key: str(model.training[key]) for key in ("step", "crop_size", "batch_size", "style_scale",
+                                                               "content_weight", "style_weight", "tv_weight", "channels",
+                                                               "residual_blocks", "seed")
+                     if key in model.training},
     }
