@@ -9,6 +9,7 @@ import typer
 
 from ..errors import NstError, UsageError
 from .app import app
+from ..training.loop import TrainSettings  # its defaults are the command's
 from .options import ContentWeight, Device, Precision, Quiet, Seed, StyleWeight, TvWeight, Weights, fail, load_option_image
 
 
@@ -18,27 +19,27 @@ def train(
     photos: Annotated[Optional[Path], typer.Option(help="A folder of photos to train on (walked recursively), e.g. COCO.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Model folder: checkpoints, previews, log; a re-run resumes here.")] = Path("model"),
     from_checkpoint: Annotated[Optional[Path], typer.Option("--from", help="Add --style paintings to this network, training only their (γ, β).")] = None,
-    steps: Annotated[int, typer.Option(min=1, help="Training steps in all; a larger number extends a finished run.")] = 2000,
-    crop_size: Annotated[int, typer.Option(min=16, help="Side of the square training crops in pixels.")] = 256,
-    batch_size: Annotated[int, typer.Option(min=1, help="Crops per step.")] = 4,
-    learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
-    content_weight: ContentWeight = 1.0,
-    style_weight: StyleWeight = 1.0,
-    tv_weight: TvWeight = 0.0,
-    style_scale: Annotated[float, typer.Option(min=0.05, help="The painting's size relative to the crop: larger gives larger strokes.")] = 1.0,
-    channels: Annotated[int, typer.Option(min=1, help="Width of the network's first layer (the others are 2x and 4x).")] = 16,
-    residual_blocks: Annotated[int, typer.Option(min=0)] = 5,
-    save_every: Annotated[int, typer.Option(min=1, help="Write a checkpoint and a preview every K steps.")] = 100,
+    steps: Annotated[int, typer.Option(min=1, help="Training steps in all; a larger number extends a finished run.")] = TrainSettings.steps,
+    crop_size: Annotated[int, typer.Option(min=16, help="Side of the square training crops in pixels.")] = TrainSettings.crop_size,
+    batch_size: Annotated[int, typer.Option(min=1, help="Crops per step.")] = TrainSettings.batch_size,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = TrainSettings.learning_rate,
+    content_weight: ContentWeight = TrainSettings.content_weight,
+    style_weight: StyleWeight = TrainSettings.style_weight,
+    tv_weight: TvWeight = TrainSettings.tv_weight,
+    style_scale: Annotated[float, typer.Option(min=0.05, help="The painting's size relative to the crop: larger gives larger strokes.")] = TrainSettings.style_scale,
+    channels: Annotated[int, typer.Option(min=1, help="Width of the network's first layer (the others are 2x and 4x).")] = TrainSettings.channels,
+    residual_blocks: Annotated[int, typer.Option(min=0)] = TrainSettings.residual_blocks,
+    save_every: Annotated[int, typer.Option(min=1, help="Write a checkpoint and a preview every K steps.")] = TrainSettings.save_every,
     device: Device = "auto",
-    seed: Seed = 0,
-    precision: Precision = "fp32",
+    seed: Seed = TrainSettings.seed,
+    precision: Precision = TrainSettings.precision,
     weights: Weights = None,
     quiet: Quiet = False,
 ):
     """Train a feed-forward network that paints any photo in one pass (Johnson et al.; several paintings: Dumoulin et al.)."""
     from ..batch.progress import QuietReporter, RichReporter
     from ..runtime.checkpoint import file_sha256
-    from ..training.loop import Painting, TrainSettings, Trainer
+    from ..training.loop import Painting, Trainer
     from ..training.photos import load_photos
 
     reporter = QuietReporter() if quiet else RichReporter()
