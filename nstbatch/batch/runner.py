@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,18 +60,28 @@ def _append_manifest(path: Path, row: dict) -> None:
         f.write(json.dumps(row, sort_keys=True) + "\n")
 
 
+READ_AHEAD = 4  # photos decoded ahead of the engine: enough to hide a decode behind a network pass
+WRITES_PENDING = 4  # groups painted and still being written, before painting waits for the disk
+
+
 def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, reporter=None) -> Summary:
     """Stylise every job; with ``settings.batch_size`` > 1, photos of the same working size go
     through the engine together, up to that many at a time.
 
     ``engine`` is the optimiser (``transfer.StyleTransfer``) or a network (``feedforward.FeedForward``):
     ``engine(photo) -> Result``, ``engine.stylise_batch(photos) -> [Result]``, ``engine.item_steps``
-    (iterations a photo takes, for its progress bar; 0 for none)."""
+    (iterations a photo takes, for its progress bar; 0 for none).
+
+    Decoding and writing run on two threads beside the engine: a network paints a photo in tens of
+    milliseconds, as long as Pillow takes to decode and encode it, so doing them in turn would
+    leave the cores half idle. Results are still recorded in the order the engine finished them,
+    and a result is recorded only once its file is on disk."""
     reporter = reporter or QuietReporter()
     output_dir.mkdir(parents=True, exist_ok=True)
     manifest = output_dir / MANIFEST_NAME
     summary = Summary()
     reporter.start_batch(len(jobs))
+    writes: deque = deque()  # (job, seconds, losses, future of its file) in the order painted
 
     def finish(job: Job, seconds: float, losses=None) -> None:
         if job.status == "failed":
@@ -91,45 +103,83 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         })
 
-    def stylise(group: list[tuple[Job, torch.Tensor]]) -> None:
+    def record_written(keep: int) -> None:
+        """Record finished writes in order, waiting until at most ``keep`` remain in flight."""
+        while writes and (len(writes) > keep or writes[0][3].done()):
+            job, seconds, losses, written = writes.popleft()
+            try:
+                written.result()
+                job.status = "done"
+            except (OSError, ValueError) as exc:  # a full disk, a vanished folder: this file fails
+                job.status, job.error, losses = "failed", f"{type(exc).__name__}: {exc}", None
+            finish(job, seconds, losses)
+
+    def stylise(group: list[tuple[Job, torch.Tensor]], writer: ThreadPoolExecutor) -> None:
         names = group[0][0].relative + (f" + {len(group) - 1} more" if len(group) > 1 else "")
         if engine.item_steps:
             reporter.start_item(names, engine.item_steps)
         started = time.perf_counter()
         try:
-            outcomes = _stylise_group(group, engine, settings, reporter)
+            results = _stylise_group(group, engine, settings, reporter)
         except (RuntimeError, FloatingPointError, OSError, ValueError) as exc:
-            # Out of memory, a full disk, a diverging objective: these files fail, the batch goes on.
-            outcomes = [None] * len(group)
+            # Out of memory, a diverging objective: these files fail, the batch goes on.
+            results = None
             for job, _ in group:
                 job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
         seconds = (time.perf_counter() - started) / len(group)
         reporter.end_item(len(group))
-        for (job, _), losses in zip(group, outcomes):
-            finish(job, seconds, losses)
+        if results is None:
+            for job, _ in group:
+                finish(job, seconds)
+            return
+        for (job, _), result in zip(group, results):
+            losses = {k: round(v, 6) for k, v in result.losses.items()}
+            writes.append((job, seconds, losses, writer.submit(save_image, result.image, job.output)))
+        record_written(keep=WRITES_PENDING)
 
     waiting: dict[tuple, list] = {}  # working size -> photos loaded and not yet stylised
-    for job in jobs:
-        started = time.perf_counter()
-        if job.status == "todo":
-            try:
-                content = load_image(job.source, settings.size, settings.max_pixels, settings.max_size)
-            except ImageError as exc:
-                job.status, job.error = "failed", exc.reason
-        if job.status != "todo":
-            reporter.end_item()
-            finish(job, time.perf_counter() - started)
-            continue
-        group = waiting.setdefault(tuple(content.shape), [])
-        group.append((job, content))
-        if len(group) == settings.batch_size:
-            stylise(waiting.pop(tuple(content.shape)))
-    for group in waiting.values():
-        stylise(group)
+    with ThreadPoolExecutor(1, "nstbatch-read") as reader, ThreadPoolExecutor(1, "nstbatch-write") as writer:
+        for job, content, seconds in _read_ahead(jobs, settings, reader):
+            if content is None:
+                reporter.end_item()
+                finish(job, seconds)
+                continue
+            group = waiting.setdefault(tuple(content.shape), [])
+            group.append((job, content))
+            if len(group) == settings.batch_size:
+                stylise(waiting.pop(tuple(content.shape)), writer)
+        for group in waiting.values():
+            stylise(group, writer)
+        record_written(keep=0)
     return summary
 
 
-def _stylise_group(group: list[tuple[Job, torch.Tensor]], engine, settings: Settings, reporter) -> list[dict]:
+def _read_ahead(jobs: list[Job], settings: Settings, reader: ThreadPoolExecutor):
+    """Each job with its photo (None when it is skipped or unreadable) and the seconds that took,
+    in order, decoded up to ``READ_AHEAD`` jobs ahead on ``reader``."""
+
+    def load(job: Job):
+        started = time.perf_counter()
+        if job.status != "todo":
+            return None, 0.0
+        try:
+            content = load_image(job.source, settings.size, settings.max_pixels, settings.max_size)
+        except ImageError as exc:
+            job.status, job.error, content = "failed", exc.reason, None
+        return content, time.perf_counter() - started
+
+    ahead: deque = deque()
+    for job in jobs:
+        ahead.append((job, reader.submit(load, job)))
+        if len(ahead) > READ_AHEAD:
+            first, loading = ahead.popleft()
+            yield first, *loading.result()
+    while ahead:
+        first, loading = ahead.popleft()
+        yield first, *loading.result()
+
+
+def _stylise_group(group: list[tuple[Job, torch.Tensor]], engine, settings: Settings, reporter) -> list:
     def on_step(step: Step) -> None:
         reporter.iteration(step.iteration, step.losses["total"])
         if settings.save_every and step.iteration % settings.save_every == 0:
@@ -137,12 +187,5 @@ def _stylise_group(group: list[tuple[Job, torch.Tensor]], engine, settings: Sett
                 save_image(image.unsqueeze(0), snapshot_path(job.output, step.iteration))
 
     if len(group) == 1:
-        results = [engine(group[0][1], init=settings.init, callback=on_step)]
-    else:
-        results = engine.stylise_batch(torch.cat([content for _, content in group]), init=settings.init, callback=on_step)
-    outcomes = []
-    for (job, _), result in zip(group, results):
-        save_image(result.image, job.output)
-        job.status = "done"
-        outcomes.append({k: round(v, 6) for k, v in result.losses.items()})
-    return outcomes
+        return [engine(group[0][1], init=settings.init, callback=on_step)]
+    return engine.stylise_batch(torch.cat([content for _, content in group]), init=settings.init, callback=on_step)
