@@ -45,7 +45,7 @@ def test_warping_the_previous_frame_reproduces_the_next(method):
     for t in (1, 2):
         previous = frames[t - 1].astype(np.float32) / 255
         current = frames[t].astype(np.float32) / 255
-        warped, mask = previous_in_place(previous, frames[t], frames[t - 1], method)
+        warped, (_, mask) = previous_in_place(previous, frames[t], frames[t - 1], method)
         error = np.sum(mask[..., None] * (warped - current) ** 2) / (3 * mask.sum())
         unwarped = np.mean((previous - current) ** 2)
         assert mask.mean() > 0.8
@@ -55,10 +55,11 @@ def test_warping_the_previous_frame_reproduces_the_next(method):
 
 def test_reliability_drops_pixels_the_flow_takes_out_of_the_frame():
     h, w = 20, 24
-    mask = reliability(constant_flow(h, w, DX, DY), constant_flow(h, w, -DX, -DY))
-    assert mask[: h - DY, : w - DX].min() == 1.0
-    assert mask[:, w - DX + 1:].max() == 0.0  # these would come from beyond the right edge
-    assert mask[h - DY + 1:, :].max() == 0.0
+    trust = reliability(constant_flow(h, w, DX, DY), constant_flow(h, w, -DX, -DY))
+    for mask in trust:
+        assert mask[: h - DY, : w - DX].min() == 1.0
+        assert mask[:, w - DX + 1:].max() == 0.0  # these would come from beyond the right edge
+        assert mask[h - DY + 1:, :].max() == 0.0
 
 
 def test_reliability_drops_pixels_where_forward_and_backward_disagree():
@@ -66,19 +67,35 @@ def test_reliability_drops_pixels_where_forward_and_backward_disagree():
     backward = constant_flow(h, w, 1, 0)
     forward = constant_flow(h, w, -1, 0)
     forward[5:10, 5:10] = 0  # these pixels went nowhere on the way forward: hidden in frame t-1
-    mask = reliability(backward, forward)
-    assert mask[6:9, 4:9].max() == 0.0  # pixels of frame t whose trip to t-1 lands in that patch
-    assert mask[12:, :20].min() == 1.0
+    trust = reliability(backward, forward)
+    for mask in trust:
+        assert mask[6:9, 4:9].max() == 0.0  # pixels of frame t whose trip to t-1 lands in that patch
+        assert mask[12:, :20].min() == 1.0
 
 
-def test_reliability_drops_motion_boundaries():
+def test_motion_boundaries_keep_their_warped_start_with_a_weaker_temporal_term():
     h, w = 20, 24
     backward = constant_flow(h, w, 0, 0)
     backward[:, 12:] = (-2, 0)  # the right half moves, the left does not
     forward = -warp(backward, backward)  # a consistent forward flow, so only the boundary test can fire
-    mask = reliability(backward, forward)
-    assert mask[:, 11:13].max() == 0.0
-    assert mask[:, :8].min() == 1.0 and mask[:, 16:].min() == 1.0
+    trust = reliability(backward, forward)
+    # Column 11 sits on the boundary and was seen in frame t-1, so the warp is a better start than
+    # the photo; but sliding objects smear, so the temporal term holds it loosely.
+    assert trust.seen[:, 11].min() == 1.0
+    assert 0 < trust.weight[:, 11].max() < 0.25
+    assert trust.weight[:, :8].min() == 1.0 and trust.weight[:, 16:22].min() == 1.0
+
+
+def test_flow_noise_just_over_the_boundary_threshold_costs_little_weight():
+    # DIS's flow on still, blurred background wobbles by a few hundredths of a pixel from one pixel
+    # to the next: Ruder's hard cut dropped such pixels; the soft weight keeps most of their term.
+    h, w = 20, 24
+    rng = np.random.default_rng(0)
+    backward = (0.03 * rng.standard_normal((h, w, 2))).astype(np.float32)
+    inner = (slice(1, -1), slice(1, -1))  # on the border, noise can point out of the frame
+    trust = reliability(backward, -backward)
+    assert trust.seen[inner].min() == 1.0
+    assert trust.weight[inner].mean() > 0.8 and trust.weight[inner].min() > 0.4
 
 
 def test_temporal_error_is_near_zero_for_motion_and_large_for_flicker(clip):

@@ -2,9 +2,10 @@
 
 import json
 
+import cv2
 import numpy as np
 import pytest
-from conftest import painting_like
+from conftest import painting_like, sliding_clip
 from PIL import Image
 
 from nstbatch.batch.flow import temporal_errors
@@ -172,3 +173,38 @@ def test_cli_video_with_a_model(clip_dir, tmp_path, tiny_model, monkeypatch):
     refused = CliRunner().invoke(app, ["video", "-i", str(clip_dir), "--model", str(model), "-o", str(tmp_path / "x.mp4"),
                                        "--iterations", "5"])
     assert refused.exit_code == 2 and "--iterations: only for optimisation" in refused.output
+
+
+def growing_disc_clip(frames=4, height=40, width=48):
+    """A still photo with a disc that moves right and grows over it: the background never moves,
+    the disc both moves and deforms. Returns (frames, per frame the H x W bool of the disc)."""
+    background = sliding_clip(1, height, width)[0]
+    ys, xs = np.mgrid[0:height, 0:width]
+    clip, discs = [], []
+    for t in range(frames):
+        disc = (xs - width * (0.25 + 0.08 * t)) ** 2 + (ys - height / 2) ** 2 < (width * (0.12 + 0.02 * t)) ** 2
+        frame = background.copy()
+        frame[disc] = (230, 60, 40) if t % 2 == 0 else (225, 65, 45)  # a red ball, lit a little differently
+        clip.append(frame)
+        discs.append(disc)
+    return clip, discs
+
+
+def test_a_still_background_stays_still_while_an_object_moves_and_grows():
+    clip, discs = growing_disc_clip()
+    steady = stylise_clip(clip, engine(), settings())
+    flickery = stylise_clip(clip, engine(0.0), settings(consistent=False))
+
+    def background_change(stylised):
+        # Away from the disc (a margin for the warp's blur), the photo is the same in both frames.
+        changes = []
+        for t in range(1, len(clip)):
+            near = cv2.dilate((discs[t] | discs[t - 1]).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+            diff = (stylised[t].astype(np.float32) - stylised[t - 1].astype(np.float32)) / 255
+            changes.append(np.mean(diff[~near] ** 2))
+        return np.mean(changes)
+
+    assert background_change(steady) <= 0.05 * background_change(flickery), \
+        (background_change(steady), background_change(flickery))
+    whole = np.mean(temporal_errors(steady, clip)) / np.mean(temporal_errors(flickery, clip))
+    assert whole < 0.15, whole

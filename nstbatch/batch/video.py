@@ -116,12 +116,12 @@ def stylise_frame(engine: StyleTransfer, frame: np.ndarray, previous: tuple[np.n
     if not settings.consistent:
         return tensor_to_array(engine(content, callback=callback, iterations=settings.iterations).image)
     previous_frame, previous_stylised = previous
-    warped, mask = previous_in_place(previous_stylised.astype(np.float32), frame, previous_frame, settings.flow)
+    warped, trust = previous_in_place(previous_stylised.astype(np.float32), frame, previous_frame, settings.flow)
     warped = array_to_tensor(warped)
-    mask = torch.from_numpy(mask)[None, None]
-    # Where the flow cannot say what was there (uncovered background), start from the photo instead.
-    start = mask * warped + (1 - mask) * content
-    result = engine(content, init=start, callback=callback, iterations=settings.iterations, previous=(warped, mask))
+    seen, weight = (torch.from_numpy(m)[None, None] for m in trust)
+    # Where frame t-1 did not show the pixel (uncovered background), start from the photo instead.
+    start = seen * warped + (1 - seen) * content
+    result = engine(content, init=start, callback=callback, iterations=settings.iterations, previous=(warped, weight))
     return tensor_to_array(result.image)
 
 
