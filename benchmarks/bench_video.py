@@ -10,7 +10,8 @@ hand-held footage with non-rigid motion, named by their first frame:
 
 For each clip and working size, frame by frame (every frame from its photo: --first-iterations for the
 first, --iterations for the rest) is the baseline, and nstbatch video (warped start + temporal term)
-runs at each --temporal-weights value with the same iterations. Reported:
+runs at each --temporal-weights value with the same iterations; with --temporal-frames (e.g. 1,2,4) and
+--passes (e.g. 3), one more row each at the first weight. Reported:
 
 - temporal error: the frozen yardstick of benchmarks/_steadiness.py (DIS medium flow, forward-backward
   consistency alone; it imports nothing from nstbatch, so retuning nstbatch's mask cannot move it),
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -38,12 +40,12 @@ import numpy as np
 import torch
 from _distance import gatys_scorer
 from _results import RESULTS, cpu_name, publish
-from _steadiness import error_maps, temporal_error
+from _steadiness import error_maps, temporal_error, trusted
 
 from nstbatch.batch.flow import previous_in_place
 from nstbatch.batch.frames import open_frames, working_size
-from nstbatch.batch.images import array_to_tensor, load_image, tensor_to_array
-from nstbatch.batch.video import VideoSettings, stylise_frame
+from nstbatch.batch.images import array_to_tensor, load_image, save_image, tensor_to_array
+from nstbatch.batch.video import VideoSettings, frame_path, stylise_frame, stylise_video
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
 
@@ -77,25 +79,50 @@ REAL_CLIPS = {  # name: (file under ../shared/data/video, first frame)
 
 
 def stylise(frames, painting, settings: VideoSettings, temporal_weight: float):
+    """(stylised frames, seconds per frame); several passes go through stylise_video and a frame folder."""
     engine = StyleTransfer([painting], Options(iterations=settings.iterations, temporal_weight=temporal_weight),
                            device="cpu" if not torch.cuda.is_available() else "cuda")
-    stylised, seconds, previous = [], [], None
+    if settings.passes > 1:
+        with tempfile.TemporaryDirectory() as folder:
+            for t, frame in enumerate(frames):
+                save_image(array_to_tensor(frame), Path(folder) / "in" / f"frame_{t + 1}.png")
+            run = stylise_video(open_frames(Path(folder) / "in"), engine, settings, Path(folder) / "work")
+            stylised = [tensor_to_array(load_image(frame_path(run.folder, t))) for t in range(len(frames))]
+        return stylised, [run.seconds / run.done] * len(frames)
+    stylised, seconds, history = [], [], []
     for frame in frames:
         start = time.perf_counter()
-        stylised.append(stylise_frame(engine, frame, previous, settings))
+        stylised.append(stylise_frame(engine, frame, history, settings))
         seconds.append(time.perf_counter() - start)
-        previous = (frame, stylised[-1])
+        history.insert(0, (frame, stylised[-1]))
     return stylised, seconds
 
 
 def distrusted_share(stylised, frames) -> float:
     """The share of the yardstick's error that falls on pixels nstbatch's own mask weights below 0.5."""
     total = distrusted = 0.0
-    for t, (squared, trusted) in enumerate(error_maps(stylised, frames), start=1):
+    for t, (squared, measured) in enumerate(error_maps(stylised, frames), start=1):
         _, trust = previous_in_place(frames[t - 1].astype(np.float32), frames[t], frames[t - 1])
-        total += float(squared[trusted].sum())
-        distrusted += float(squared[trusted & (trust.weight < 0.5)].sum())
+        total += float(squared[measured].sum())
+        distrusted += float(squared[measured & (trust.weight < 0.5)].sum())
     return distrusted / total if total else 0.0
+
+
+def mask_row(clip_name: str, frames) -> str:
+    """What nstbatch's reliability does on a clip's photos, mean over frame pairs: the share unseen in the
+    previous frame (disoccluded or out of the frame: restarts from the photo), the share on a motion
+    boundary (seen, temporal weight below 1), the mean temporal weight, and the share the frozen
+    yardstick does not trust."""
+    unseen, boundary, weight, doubted = [], [], [], []
+    for t in range(1, len(frames)):
+        _, trust = previous_in_place(frames[t - 1].astype(np.float32), frames[t], frames[t - 1])
+        unseen.append(1 - trust.seen.mean())
+        boundary.append(((trust.seen > 0) & (trust.weight < 1)).mean())
+        weight.append(trust.weight.mean())
+        doubted.append(1 - trusted(frames[t], frames[t - 1])[1].mean())
+    w, h = frames[0].shape[1], frames[0].shape[0]
+    return (f"| {clip_name} | {w}x{h} | {statistics.mean(unseen):.3f} | {statistics.mean(boundary):.3f} | "
+            f"{statistics.mean(weight):.3f} | {statistics.mean(doubted):.3f} |")
 
 
 def look(frames, stylised, painting) -> tuple[float, float]:
@@ -135,6 +162,8 @@ def main():
     parser.add_argument("--first-iterations", type=int, default=150)
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--temporal-weights", default="100")
+    parser.add_argument("--temporal-frames", default="1", help="frames back for one more row, e.g. 1,2,4")
+    parser.add_argument("--passes", type=int, default=1, help="passes for one more row, e.g. 3")
     parser.add_argument("--pace-size", type=int, default=256)
     parser.add_argument("--pace-frames", type=int, default=3, help="0 skips the pace run")
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -142,16 +171,26 @@ def main():
     painting = load_image(args.style)
     names = ["sliding", *REAL_CLIPS] if args.clips == "all" else args.clips.split(",")
     weights = [float(w) for w in args.temporal_weights.split(",")]
-    evaluations = (args.first_iterations + (args.frames - 1) * args.iterations) / args.frames
+    frames_back = tuple(int(k) for k in args.temporal_frames.split(","))
+    first_pass = (args.first_iterations + (args.frames - 1) * args.iterations) / args.frames
 
-    rows = []
+    rows, masks = [], []
     for size in (int(s) for s in args.sizes.split(",")):
         for clip_name, frames in load_clips(names, args.photo, size, args.frames).items():
+            masks.append(mask_row(clip_name, frames))
             ways = [("frame by frame", VideoSettings(size, args.first_iterations, args.iterations, consistent=False), 0.0)]
             ways += [(f"nstbatch video, temporal weight {w:g}", VideoSettings(size, args.first_iterations, args.iterations), w)
                      for w in weights]
+            if frames_back != (1,):
+                ways.append((f"nstbatch video, temporal weight {weights[0]:g}, frames back {args.temporal_frames}",
+                             VideoSettings(size, args.first_iterations, args.iterations, temporal_frames=frames_back),
+                             weights[0]))
+            if args.passes > 1:
+                ways.append((f"nstbatch video, temporal weight {weights[0]:g}, {args.passes} passes",
+                             VideoSettings(size, args.first_iterations, args.iterations, passes=args.passes), weights[0]))
             baseline = None
             for way, settings, weight in ways:
+                evaluations = first_pass + (settings.passes - 1) * args.iterations
                 stylised, _ = stylise(frames, painting, settings, weight)
                 error = temporal_error(stylised, frames)
                 baseline = baseline or error
@@ -174,7 +213,7 @@ def main():
         f"### Video steadiness on real footage, {time.strftime('%Y-%m-%d')}, {machine()}",
         "",
         f"`python benchmarks/bench_video.py --sizes {args.sizes} --clips {args.clips} --temporal-weights "
-        f"{args.temporal_weights}`: {args.style.name}, {args.frames} frames a clip; first frame {args.first_iterations} "
+        f"{args.temporal_weights} --temporal-frames {args.temporal_frames} --passes {args.passes}`: {args.style.name}, {args.frames} frames a clip; first frame {args.first_iterations} "
         f"iterations, later {args.iterations}, DIS flow. Temporal error: the frozen yardstick (_steadiness.py), lower "
         "flickers less; ratio to frame by frame at the same iterations. Distrusted share: of that error, the part on "
         "pixels nstbatch's own mask weights below 0.5. Style / content: fixed Gatys distances, mean over frames.",
@@ -182,6 +221,14 @@ def main():
         "| clip | size | way | evaluations / frame | temporal error | vs frame by frame | distrusted share | style | content |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         *rows,
+        "",
+        "What nstbatch's reliability makes of each clip's photos (mean over frame pairs): unseen in the previous frame "
+        "(restarts from the photo, no temporal term), on a motion boundary (warped start, temporal weight below 1), "
+        "the mean temporal weight, and the share the frozen yardstick does not trust:",
+        "",
+        "| clip | size | unseen | motion boundary | mean weight | untrusted by the yardstick |",
+        "| --- | --- | --- | --- | --- | --- |",
+        *masks,
     ]
     if pace is not None:
         (h, w, _), seconds = pace

@@ -27,10 +27,10 @@ GAP = 6
 
 def stylise_all(frames, painting, settings, temporal_weight):
     engine = StyleTransfer([painting], Options(iterations=settings.iterations, temporal_weight=temporal_weight))
-    stylised, previous = [], None
+    stylised, history = [], []
     for t, frame in enumerate(frames):
-        stylised.append(stylise_frame(engine, frame, previous, settings))
-        previous = (frame, stylised[-1])
+        stylised.append(stylise_frame(engine, frame, history, settings))
+        history.insert(0, (frame, stylised[-1]))
         print(f"frame {t + 1}/{len(frames)}", flush=True)
     return stylised
 

@@ -171,6 +171,22 @@ def test_video_from_a_video_file_keeps_frames_and_says_audio_is_dropped(clip, fi
     assert frame_count(out) == 3
 
 
+def test_video_with_passes_and_frames_back_records_them_and_refuses_a_change(clip_dir, files, tmp_path):
+    _, style = files
+    frames = tmp_path / "frames"
+    args = ["video", "-i", clip_dir, "-s", style, "--frames-dir", frames, "--max-frames", "3", *VIDEO_FAST]
+    result = invoke(*[a for a in args if a != "--quiet"], "-o", tmp_path / "out.mp4", "--passes", "2",
+                    "--temporal-frames", "2,1")
+    assert result.exit_code == 0, result.output
+    assert "towards frames t-1, t-2, 2 passes" in result.output
+    assert sorted(p.name for p in (frames / "pass2").glob("*.png")) == [f"frame_00000{i}.png" for i in (1, 2, 3)]
+    assert frame_count(tmp_path / "out.mp4") == 3
+    changed = invoke(*args, "-o", tmp_path / "again.mp4", "--passes", "3", "--temporal-frames", "1,2")
+    assert changed.exit_code == 2 and "(passes differ)" in changed.output, changed.output
+    bad = invoke(*args, "-o", tmp_path / "bad.mp4", "--temporal-frames", "1,two")
+    assert bad.exit_code == 2 and "--temporal-frames" in bad.output
+
+
 @pytest.mark.parametrize("setup, message", [
     (lambda d: (d / "clip.mp4").write_bytes(b""), "is empty"),
     (lambda d: (d / "clip.mp4").write_bytes(b"not a video" * 100), "not a video OpenCV can open"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,8 @@ class VideoSettings:
     first_iterations: int  # the first frame is stylised from the photo and needs more
     iterations: int  # each later frame starts from its predecessor, most of the way there
     flow: str = "dis"
+    temporal_frames: tuple[int, ...] = (1,)  # the earlier frames each frame is held to: 1 is t-1, 2 is t-2, ...
+    passes: int = 1  # sweeps over the clip: the first forward, then backward and forward in turn
     consistent: bool = True  # False: every frame on its own (the flickering baseline benchmarks compare with)
     record: dict = field(default_factory=dict)  # everything that decides the frames, checked on resume
 
@@ -42,6 +45,12 @@ class VideoSettings:
             raise UsageError(f"--flow must be one of {', '.join(FLOW_METHODS)}, not '{self.flow}'")
         if self.first_iterations < 1 or self.iterations < 1:
             raise UsageError("--iterations and --first-iterations must be at least 1")
+        if not self.temporal_frames or min(self.temporal_frames) < 1:
+            raise UsageError(f"--temporal-frames must be whole numbers of frames back, at least 1, not "
+                             f"{','.join(map(str, self.temporal_frames)) or 'nothing'}")
+        self.temporal_frames = tuple(sorted(set(self.temporal_frames)))
+        if self.passes < 1:
+            raise UsageError(f"--passes must be at least 1, not {self.passes}")
 
 
 @dataclass
@@ -51,13 +60,20 @@ class VideoRun:
     resumed: int = 0  # of which found finished
     seconds: float = 0.0  # spent stylising this run
     failure: str | None = None  # why the run stopped early
+    folder: Path | None = None  # where the finished frames are: the last pass's folder
 
     def seconds_per_frame(self) -> float:
         return self.seconds / self.done if self.done else 0.0
 
 
-def frame_path(work_dir: Path, index: int) -> Path:
-    return Path(work_dir) / f"frame_{index + 1:06d}.png"
+def pass_dir(work_dir: Path, sweep: int) -> Path:
+    """Where the frames of pass ``sweep`` (from 1) are kept: the first in the work folder itself, later
+    ones in their own subfolders, so a pass never overwrites the frames it is built from."""
+    return Path(work_dir) if sweep == 1 else Path(work_dir) / f"pass{sweep}"
+
+
+def frame_path(work_dir: Path, index: int, sweep: int = 1) -> Path:
+    return pass_dir(work_dir, sweep) / f"frame_{index + 1:06d}.png"
 
 
 def prepare_work_dir(work_dir: Path, record: dict, overwrite: bool) -> None:
@@ -75,7 +91,7 @@ def prepare_work_dir(work_dir: Path, record: dict, overwrite: bool) -> None:
             raise UsageError(f"{work_dir}: holds frames made with other settings ({', '.join(changed)} differ); "
                              f"pass --overwrite to start again, or choose another --frames-dir")
     if overwrite:
-        for old in work_dir.glob("frame_*.png"):
+        for old in work_dir.glob("**/frame_*.png"):
             old.unlink()
     work_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(settings_file) as tmp:
@@ -107,36 +123,70 @@ def _numbered(frames):
         index += 1
 
 
-def stylise_frame(engine: StyleTransfer, frame: np.ndarray, previous: tuple[np.ndarray, np.ndarray] | None,
-                  settings: VideoSettings, callback=None) -> np.ndarray:
-    """One frame, as H x W x 3 uint8. ``previous`` is (content frame t-1, stylised frame t-1) or None."""
+def carried_over(frame: np.ndarray, history, settings: VideoSettings):
+    """What the earlier stylised frames say about frame t: (start, seen, target, weight).
+
+    ``history`` holds (content frame, stylised frame) pairs, most recent first: ``history[k - 1]`` is
+    frame t-k. Each frame in ``settings.temporal_frames`` is warped into place along the flow between
+    the photos; a pixel is taken from the nearest of them that saw it (Ruder et al.'s long-term
+    consistency: a region hidden in frame t-1 keeps its look from t-2 or t-4), and from the photo
+    where none did. Returns the start (H x W x 3 float, grey levels; zero where unseen), ``seen``
+    (H x W, 1 where some frame saw the pixel), the temporal target and its weight (H x W x 3, H x W).
+    """
+    height, width = frame.shape[:2]
+    start = np.zeros((height, width, 3), np.float32)
+    claimed = np.zeros((height, width), np.float32)  # 1 where a nearer frame already saw the pixel
+    weighted_target = np.zeros((height, width, 3), np.float32)
+    weight = np.zeros((height, width), np.float32)
+    for back in settings.temporal_frames:
+        if back > len(history):
+            break
+        past_frame, past_stylised = history[back - 1]
+        warped, trust = previous_in_place(past_stylised.astype(np.float32), frame, past_frame, settings.flow)
+        fresh = trust.seen * (1 - claimed)
+        start += fresh[..., None] * warped
+        # One temporal term towards the weighted mean of the targets has the same gradient as one
+        # term per frame, so the optimiser needs no change for several frames back.
+        share = trust.weight * (1 - claimed)
+        weighted_target += share[..., None] * warped
+        weight += share
+        claimed += fresh
+    target = weighted_target / np.maximum(weight, 1e-6)[..., None]
+    return start, claimed, target, weight
+
+
+def stylise_frame(engine: StyleTransfer, frame: np.ndarray, history, settings: VideoSettings,
+                  callback=None) -> np.ndarray:
+    """One frame, as H x W x 3 uint8. ``history`` is the earlier (content frame, stylised frame)
+    pairs, most recent first (see ``carried_over``); empty for the first frame."""
     content = array_to_tensor(frame)
-    if previous is None:
+    if not history:
         return tensor_to_array(engine(content, callback=callback, iterations=settings.first_iterations).image)
     if not settings.consistent:
         return tensor_to_array(engine(content, callback=callback, iterations=settings.iterations).image)
-    previous_frame, previous_stylised = previous
-    warped, trust = previous_in_place(previous_stylised.astype(np.float32), frame, previous_frame, settings.flow)
-    warped = array_to_tensor(warped)
-    seen, weight = (torch.from_numpy(m)[None, None] for m in trust)
-    # Where frame t-1 did not show the pixel (uncovered background), start from the photo instead.
-    start = seen * warped + (1 - seen) * content
-    result = engine(content, init=start, callback=callback, iterations=settings.iterations, previous=(warped, weight))
+    start, seen, target, weight = carried_over(frame, history, settings)
+    seen = torch.from_numpy(seen)[None, None]
+    # Where no earlier frame showed the pixel (uncovered background), start from the photo instead.
+    start = array_to_tensor(start) + (1 - seen) * content
+    previous = (array_to_tensor(target), torch.from_numpy(weight)[None, None])
+    result = engine(content, init=start, callback=callback, iterations=settings.iterations, previous=previous)
     return tensor_to_array(result.image)
 
 
 def stylise_video(source: FrameSource, engine: StyleTransfer, settings: VideoSettings, work_dir: Path,
                   reporter=None) -> VideoRun:
-    """Stylise every frame of ``source`` into ``work_dir``, skipping frames already there.
+    """Stylise every frame of ``source`` into ``work_dir``, skipping frames already there; with
+    ``settings.passes`` > 1, then sweep back and forth over the clip (``sweep``).
 
     A frame that cannot be read or stylised ends the run; what was finished stays, and the returned
     ``VideoRun`` says why it stopped.
     """
     settings.check()
     reporter = reporter or QuietReporter()
-    run = VideoRun()
-    previous = None
-    reporter.start_batch(source.count, "frames")
+    run = VideoRun(folder=Path(work_dir))
+    history = deque(maxlen=max(settings.temporal_frames))  # (photo, stylised) of the frames before, newest first
+    photos = []  # every frame, kept for the later passes
+    reporter.start_batch(source.count * settings.passes, "frames")
     for index, name, frame in _numbered(source.read(settings.size)):
         if name is None:
             run.failure = f"frame {index + 1}: {frame}"
@@ -146,11 +196,11 @@ def stylise_video(source: FrameSource, engine: StyleTransfer, settings: VideoSet
         if stylised is not None and stylised.shape == frame.shape:
             run.resumed += 1
         else:
-            iterations = settings.first_iterations if previous is None else settings.iterations
+            iterations = settings.iterations if history else settings.first_iterations
             reporter.start_item(f"frame {index + 1}", iterations)
             started = time.perf_counter()
             try:
-                stylised = stylise_frame(engine, frame, previous, settings,
+                stylised = stylise_frame(engine, frame, history, settings,
                                          lambda step: reporter.iteration(step.iteration, step.losses["total"]))
             except (RuntimeError, FloatingPointError) as exc:
                 # Out of memory or a diverging objective: stop with what is kept, saying which frame.
@@ -161,8 +211,68 @@ def stylise_video(source: FrameSource, engine: StyleTransfer, settings: VideoSet
             run.done += 1
         reporter.end_item()
         run.frames += 1
-        previous = (frame, stylised)
+        history.appendleft((frame, stylised))
+        if settings.passes > 1:
+            photos.append(frame)
+    for number in range(2, settings.passes + 1):
+        if run.failure:
+            break
+        sweep(photos, engine, settings, work_dir, number, run, reporter)
     return run
+
+
+def sweep(photos: list[np.ndarray], engine: StyleTransfer, settings: VideoSettings, work_dir: Path, number: int,
+          run: VideoRun, reporter) -> None:
+    """Pass ``number`` (2, 3, ...) of Ruder et al.'s multi-pass algorithm: backward over the clip on even
+    passes, forward on odd ones. Each frame starts from its own result of the pass before, blended
+    half and half with the neighbour just redone in this pass, carried along the flow where that
+    neighbour saw it, and is held to that neighbour by the temporal term for ``settings.iterations``
+    more evaluations. So the first frame is no longer the one frame painted with no neighbour to
+    agree with. Frames already stored for this pass are kept, so an interrupted pass resumes.
+    """
+    order = range(len(photos) - 1, -1, -1) if number % 2 == 0 else range(len(photos))
+    neighbour = None  # (photo, stylised) of the frame redone just before, in this pass
+    for index in order:
+        path = frame_path(work_dir, index, number)
+        stylised = _stored(path)
+        if stylised is not None and stylised.shape == photos[index].shape:
+            run.resumed += 1
+        else:
+            own = _stored(frame_path(work_dir, index, number - 1))
+            if own is None:
+                run.failure = f"pass {number}: {frame_path(work_dir, index, number - 1)} is missing or unreadable"
+                return
+            reporter.start_item(f"pass {number}, frame {index + 1}", settings.iterations)
+            started = time.perf_counter()
+            try:
+                stylised = _refine(engine, photos[index], own, neighbour, settings,
+                                   lambda step: reporter.iteration(step.iteration, step.losses["total"]))
+            except (RuntimeError, FloatingPointError) as exc:
+                run.failure = f"pass {number}, frame {index + 1}: {type(exc).__name__}: {exc}"
+                return
+            save_image(array_to_tensor(stylised), path)
+            run.seconds += time.perf_counter() - started
+            run.done += 1
+        reporter.end_item()
+        neighbour = (photos[index], stylised)
+    run.folder = pass_dir(work_dir, number)
+
+
+PASS_BLEND = 0.5  # Ruder et al.'s delta: how much of the neighbour's warped look a later pass takes in
+
+
+def _refine(engine: StyleTransfer, frame: np.ndarray, own: np.ndarray, neighbour, settings: VideoSettings,
+            callback=None) -> np.ndarray:
+    content = array_to_tensor(frame)
+    own_start = array_to_tensor(own)
+    if neighbour is None:  # the first frame of the pass: only its own result to go on
+        return tensor_to_array(engine(content, init=own_start, callback=callback, iterations=settings.iterations).image)
+    warped, trust = previous_in_place(neighbour[1].astype(np.float32), frame, neighbour[0], settings.flow)
+    warped = array_to_tensor(warped)
+    seen, weight = (torch.from_numpy(m)[None, None] for m in trust)
+    start = seen * (PASS_BLEND * warped + (1 - PASS_BLEND) * own_start) + (1 - seen) * own_start
+    result = engine(content, init=start, callback=callback, iterations=settings.iterations, previous=(warped, weight))
+    return tensor_to_array(result.image)
 
 
 def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter=None, batch_size: int = 4) -> VideoRun:
@@ -172,7 +282,7 @@ def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter
     A frame that cannot be read or painted ends the run after the frames before it are stored.
     """
     reporter = reporter or QuietReporter()
-    run = VideoRun()
+    run = VideoRun(folder=Path(work_dir))
     reporter.start_batch(source.count, "frames")
     pending: list[tuple[int, str, np.ndarray]] = []
 
@@ -214,7 +324,8 @@ def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter
 
 
 def assemble(work_dir: Path, frames: int, output: Path, fps: float) -> int:
-    """Encode the work folder's first ``frames`` frames as ``output`` (mp4, no audio), atomically."""
+    """Encode the first ``frames`` frames in ``work_dir`` (a ``VideoRun.folder``) as ``output`` (mp4, no
+    audio), atomically."""
     def stored_frames():
         for index in range(frames):
             frame = _stored(frame_path(work_dir, index))

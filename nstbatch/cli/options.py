@@ -26,6 +26,13 @@ def split_floats(text: Optional[str], name: str) -> Optional[list[float]]:
         raise typer.BadParameter(f"expected numbers separated by commas, got '{text}'", param_hint=name) from None
 
 
+def split_ints(text: str, name: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise typer.BadParameter(f"expected whole numbers separated by commas, got '{text}'", param_hint=name) from None
+
+
 def split_names(text: str) -> tuple:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 

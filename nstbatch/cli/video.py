@@ -12,11 +12,11 @@ from ..errors import NstError, UsageError
 from .app import app
 from .options import (MODEL_MAX_SIZE, ContentWeight, Device, MaxSize, Model, Precision, PreserveColors, Providers, Quiet,
                       Seed, StyleBlend, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, device_defaults,
-                      fail, load_option_image, loop_options, split_floats)
+                      fail, load_option_image, loop_options, split_floats, split_ints)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
-OPTIMISATION_ONLY = ("iterations", "first_iterations", "temporal_weight", "flow", "seed", "style_scale", "content_weight",
-                     "style_weight", "tv_weight", "weights", "precision")
+OPTIMISATION_ONLY = ("iterations", "first_iterations", "temporal_weight", "temporal_frames", "passes", "flow",
+                     "seed", "style_scale", "content_weight", "style_weight", "tv_weight", "weights", "precision")
 
 
 @app.command()
@@ -34,6 +34,8 @@ def video(
     iterations: Annotated[Optional[int], typer.Option(min=1, help="Per frame after the first, which start from their predecessor.", show_default="50 on CPU, 150 on GPU")] = None,
     first_iterations: Annotated[Optional[int], typer.Option(min=1, help="For the first frame, stylised from the photo.", show_default="150 on CPU, 500 on GPU")] = None,
     temporal_weight: Annotated[float, typer.Option(min=0.0, help="How closely each frame follows the previous one where the flow is reliable; 0 lets it flicker.")] = 100.0,
+    temporal_frames: Annotated[str, typer.Option(help="The earlier frames each frame is held to, e.g. 1,2,4: a region hidden for a frame or two gets its look back from before (Ruder et al.'s long-term consistency).")] = "1",
+    passes: Annotated[int, typer.Option(min=1, help="Sweeps over the clip: after the first, backward and forward in turn, each frame blended with its neighbour and refined for --iterations more (Ruder et al.'s multi-pass).")] = 1,
     flow: Annotated[str, typer.Option(help="Optical flow: dis (fast) or farneback.")] = "dis",
     max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stylise only the first N frames.")] = None,
     fps: Annotated[Optional[float], typer.Option(min=0.1, help="Frame rate of the result.", show_default="the source's; 25 for a folder")] = None,
@@ -83,7 +85,8 @@ def video(
                 precision=precision,
             )
             settings = VideoSettings(size=size, first_iterations=first_iterations or defaults["iterations"],
-                                     iterations=options.iterations, flow=flow)
+                                     iterations=options.iterations, flow=flow,
+                                     temporal_frames=split_ints(temporal_frames, "--temporal-frames"), passes=passes)
             settings.check()
             source = open_frames(input_path, max_frames, fps)
             styles = [load_option_image(path, "--style") for path in style]
@@ -91,7 +94,8 @@ def video(
                                    preserve_colors, device, weights)
             settings.record = {
                 "input": str(input_path.resolve()), "style": [str(p.resolve()) for p in style], "size": size,
-                "first_iterations": settings.first_iterations, "flow": flow, "style_blend": style_blend,
+                "first_iterations": settings.first_iterations, "flow": flow,
+                "temporal_frames": list(settings.temporal_frames), "passes": passes, "style_blend": style_blend,
                 "style_scale": style_scale, "preserve_colors": preserve_colors, "weights": engine.vgg.weights_source,
                 **{k: v for k, v in options.__dict__.items() if k != "gram_backend"},
             }
@@ -112,7 +116,9 @@ def video(
             else:
                 if not quiet:
                     reporter.message(clip + f"first frame {settings.first_iterations} iterations, then "
-                                     f"{settings.iterations}; temporal weight {temporal_weight:g}, flow {flow}; "
+                                     f"{settings.iterations}; temporal weight {temporal_weight:g} towards frames "
+                                     f"{', '.join(f't-{k}' for k in settings.temporal_frames)}, {passes} pass"
+                                     f"{'es' if passes > 1 else ''}, flow {flow}; "
                                      f"device {engine.device}, gram {backend_in_use(engine.device)}")
                 run = stylise_video(source, engine, settings, work_dir, reporter)
         except KeyboardInterrupt:
@@ -123,7 +129,7 @@ def video(
                    f"command again to resume", err=True)
         raise typer.Exit(1)
     try:
-        written = assemble(work_dir, run.frames, output, source.fps)
+        written = assemble(run.folder, run.frames, output, source.fps)
     except NstError as exc:  # a stored frame gone missing, or no mp4 encoder: the frames stay for a re-run
         fail(exc)
     if frames_dir is None:
