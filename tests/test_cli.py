@@ -55,6 +55,27 @@ def test_rerun_skips_and_overwrite_redoes(files, tmp_path):
     assert [r["status"] for r in manifest(out)] == ["done", "done", "skipped", "skipped", "done", "done"]
 
 
+def test_results_made_with_other_settings_are_refused_not_skipped(files, tmp_path):
+    inputs, style = files
+    out = tmp_path / "out"
+    assert invoke("run", "-i", inputs, "-s", style, "-o", out, *FAST).exit_code == 0
+    rows_before = manifest(out)
+    # Same path, another painting: the content hash differs, so these are not the pictures asked for.
+    other = save_image(photo_like(40, 40, seed=5), tmp_path / "style.png")
+    assert other == style
+    refused = invoke("run", "-i", inputs, "-s", style, "-o", out, *FAST)
+    assert refused.exit_code == 2, refused.output
+    assert "2 of the results this run would skip were made with other settings (style_sha256 differ" in refused.output
+    assert "--overwrite" in refused.output and "Traceback" not in refused.output
+    assert manifest(out) == rows_before  # refused before any work
+    more = invoke("run", "-i", inputs, "-s", style, "-o", out, *FAST[:-1], "--iterations", "4")
+    assert more.exit_code == 2 and "iterations, style_sha256 differ" in more.output
+    # Options that do not change the picture do not count: --quiet, --providers, where it runs.
+    assert invoke("run", "-i", inputs, "-s", style, "-o", out, "--overwrite", *FAST).exit_code == 0
+    again = invoke("run", "-i", inputs, "-s", style, "-o", out, *FAST[:-1], "--providers", "cpu")
+    assert again.exit_code == 0 and "0 done, 2 skipped" in again.output
+
+
 def test_bad_inputs_fail_alone_and_exit_1(files, tmp_path):
     inputs, style = files
     (inputs / "empty.png").write_bytes(b"")
@@ -152,7 +173,9 @@ def test_video_from_a_frame_folder(clip_dir, files, tmp_path):
     assert frame_count(out) == 4
     assert not (tmp_path / "out.mp4.frames").exists()  # the work folder goes once the video is written
     again = invoke("video", "--input", clip_dir, "--style", style, "--output", out, *VIDEO_FAST)
-    assert again.exit_code == 0 and "already exists" in again.output
+    assert again.exit_code == 0 and "already exists, made with these settings" in again.output
+    other = invoke("video", "--input", clip_dir, "--style", style, "--output", out, *VIDEO_FAST, "--temporal-weight", "5")
+    assert other.exit_code == 2 and "already made with other settings (temporal_weight differ" in other.output
 
 
 def test_video_from_a_video_file_keeps_frames_and_says_audio_is_dropped(clip, files, tmp_path):

@@ -43,6 +43,19 @@ def test_run_with_a_checkpoint_paints_every_photo_at_its_own_size(tiny_model, fi
     assert len(list((tmp_path / "cache").glob("stylizer-*.onnx"))) == 1  # exported and validated once, cached
 
 
+def test_another_blend_or_engine_into_the_same_folder_is_refused(tiny_model, files, tmp_path):
+    model = tiny_model[0] / "model.safetensors"
+    inputs, style = files
+    out = tmp_path / "out"
+    args = ["run", "-i", inputs, "--model", model, "-o", out, "--device", "cpu", "-q"]
+    assert invoke(*args, "--style-blend", "dots=1").exit_code == 0
+    assert "0 done, 2 skipped" in invoke(*args, "--style-blend", "dots=1").output
+    blend = invoke(*args, "--style-blend", "stripes=1")
+    assert blend.exit_code == 2 and "(style_blend differ" in blend.output
+    optimised = invoke("run", "-i", inputs, "-s", style, "-o", out, "--size", "32", "--iterations", "2", "-q")
+    assert optimised.exit_code == 2 and "engine" in optimised.output and "--overwrite" in optimised.output
+
+
 def test_size_and_max_size(tiny_model, files, tmp_path):
     model_dir, _ = tiny_model
     inputs, _ = files

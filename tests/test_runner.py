@@ -9,6 +9,7 @@ import torch
 from nstbatch.batch import runner
 from nstbatch.batch.discover import discover
 from nstbatch.batch.images import load_image, save_image
+from nstbatch.batch.manifest import MANIFEST_NAME
 from nstbatch.batch.runner import Settings, run_batch
 from nstbatch.runtime.stylize import Result
 
@@ -42,7 +43,7 @@ def folder(tmp_path):
 
 
 def manifest_rows(out):
-    return [json.loads(line) for line in (out / runner.MANIFEST_NAME).read_text().splitlines()]
+    return [json.loads(line) for line in (out / MANIFEST_NAME).read_text().splitlines()]
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])

@@ -6,7 +6,6 @@ naming the file and the reason, and the exit code says something failed.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -19,10 +18,8 @@ from ..errors import EXIT_FAILED, EXIT_OK, ImageError
 from ..runtime.stylize import Step
 from .discover import Job
 from .images import load_image, save_image
+from .manifest import MANIFEST_NAME, append_row
 from .progress import QuietReporter
-
-MANIFEST_NAME = "nstbatch-manifest.jsonl"
-
 
 @dataclass
 class Settings:
@@ -33,6 +30,7 @@ class Settings:
     save_every: int = 0  # write a snapshot every K iterations; 0 for none
     batch_size: int = 1  # photos of one working size optimised together
     record: dict = field(default_factory=dict)  # the options as the user gave them, for the manifest
+    made_with: dict = field(default_factory=dict)  # what decides the pictures (manifest.check_made_with)
 
 
 @dataclass
@@ -52,12 +50,6 @@ class Summary:
 
 def snapshot_path(output: Path, iteration: int) -> Path:
     return output.with_name(f"{output.stem}.iter{iteration:04d}{output.suffix}")
-
-
-def _append_manifest(path: Path, row: dict) -> None:
-    # One write per row with a trailing newline, so an interrupted run leaves whole rows only.
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row, sort_keys=True) + "\n")
 
 
 READ_AHEAD = 4  # photos decoded ahead of the engine: enough to hide a decode behind a network pass
@@ -92,7 +84,7 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
             summary.skipped += 1
         else:
             summary.done += 1
-        _append_manifest(manifest, {
+        append_row(manifest, {
             "input": str(job.source),
             "output": str(job.output),
             "status": job.status,
@@ -100,6 +92,7 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
             "losses": losses,
             "seconds": round(seconds, 3),
             "options": settings.record,
+            "made_with": settings.made_with,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         })
 

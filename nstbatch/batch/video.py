@@ -98,6 +98,33 @@ def prepare_work_dir(work_dir: Path, record: dict, overwrite: bool) -> None:
         tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
 
 
+def made_with_path(output: Path) -> Path:
+    """Beside a finished video, the settings that made it: ``clip.mp4`` -> ``clip.mp4.nstbatch.json``."""
+    return output.with_name(output.name + ".nstbatch.json")
+
+
+def already_made(output: Path, made_with: dict, overwrite: bool) -> bool:
+    """Whether ``output`` exists, made with these settings (or with nothing to say how it was made), so
+    there is nothing to do; a usage error naming what differs if it was made with others."""
+    if overwrite or not output.exists():
+        return False
+    made_with = json.loads(json.dumps(made_with, sort_keys=True))
+    try:
+        previous = json.loads(made_with_path(output).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = None
+    if previous is not None and previous != made_with:
+        changed = sorted(k for k in set(made_with) | set(previous) if previous.get(k) != made_with.get(k))
+        raise UsageError(f"{output}: already made with other settings ({', '.join(changed)} differ); pass --overwrite "
+                         f"to make it again, or choose another --output")
+    return True
+
+
+def record_made_with(output: Path, made_with: dict) -> None:
+    with atomic_path(made_with_path(output)) as tmp:
+        tmp.write_text(json.dumps(made_with, indent=1, sort_keys=True), encoding="utf-8")
+
+
 def _stored(path: Path) -> np.ndarray | None:
     """A finished frame as H x W x 3 uint8, or None if it is missing or unreadable (then it is redone)."""
     if not path.exists():

@@ -3,9 +3,10 @@ or a trained network. Each comes with the manifest's record of its options and i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import __version__
 from ..errors import UsageError
 from .options import load_option_image, loop_options, split_floats
 
@@ -18,6 +19,18 @@ class Chosen:
     record: dict  # the options as given, for the manifest
     header: str  # what runs, for the first line of output
     label: str = ""  # the network and its blend, for commands that write their own header
+    made_with: dict = field(default_factory=dict)  # what decides the pictures, compared on resume
+
+
+def _sha256(path: Path) -> str:
+    from ..runtime.checkpoint import file_sha256
+
+    return file_sha256(path)
+
+
+# Where and how fast a picture is made does not change what it is meant to be, so these stay out of
+# ``made_with``: a run resumed on another machine or with other providers is the same run.
+NOT_MADE_WITH = ("device", "runs_on", "style", "model", "targets")
 
 
 def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend, style_scale, preserve_colors,
@@ -46,7 +59,10 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
     runs_on = f", targets by onnxruntime on {', '.join(target_features.providers)}" if target_features else ""
     header = (f"{size} px, {options.iterations} iterations, device {engine.device}, "
               f"gram {backend_in_use(engine.device)}{runs_on}")
-    return Chosen(engine, size, init_image, record, header)
+    made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}
+    made_with.update(engine="optimisation", style_sha256=[_sha256(path) for path in style], size=size,
+                     init=init if init in INITS else _sha256(Path(init)), version=__version__)
+    return Chosen(engine, size, init_image, record, header, made_with=made_with)
 
 
 def network_engine(model: Path, size, max_size, style_blend, preserve_colors, device, providers) -> Chosen:
@@ -60,4 +76,7 @@ def network_engine(model: Path, size, max_size, style_blend, preserve_colors, de
     what = ", ".join(f"{name} {weight:g}" for name, weight in blend.items()) if len(blend) > 1 else described.style_names[0]
     working = f"{size} px" if size else f"each photo's own size up to {max_size} px"
     label = f"network {model.name} ({what})"
-    return Chosen(engine, size, None, record, f"{label}, {working}, one pass a photo on {engine.runs_on}", label)
+    made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}
+    made_with.update(engine="network", size=size, max_size=None if size else max_size, version=__version__)
+    return Chosen(engine, size, None, record, f"{label}, {working}, one pass a photo on {engine.runs_on}", label,
+                  made_with)

@@ -57,6 +57,7 @@ def run(
 ):
     """Stylise a photo or a folder of photos with one or more paintings, or with a trained network (--model)."""
     from ..batch.discover import discover
+    from ..batch.manifest import check_made_with
     from ..batch.progress import QuietReporter, RichReporter
     from ..batch.runner import Settings, run_batch
     from .engines import network_engine, optimisation_engine
@@ -76,11 +77,14 @@ def run(
                 style_layer_weights=split_floats(style_layer_weights, "--style-layer-weights"),
                 content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, seed=seed,
                 pooling=pooling, precision=precision)
+        made_with = chosen.made_with if model is not None else {**chosen.made_with, "batch_size": batch_size}
+        check_made_with([job.output for job in jobs if job.status == "skipped"], made_with, output)
     except NstError as exc:
         fail(exc)
     record = {**chosen.record, "size": chosen.size, "batch_size": batch_size}
     settings = Settings(size=chosen.size, max_pixels=max_pixels, max_size=max_size if model is not None else None,
-                        init=chosen.init, save_every=save_every, batch_size=batch_size, record=record)
+                        init=chosen.init, save_every=save_every, batch_size=batch_size, record=record,
+                        made_with=made_with)
     reporter = QuietReporter() if quiet else RichReporter()
     with reporter:
         if not quiet:

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from .. import __version__
 from ..errors import NstError, UsageError
 from .app import app
 from .options import (MODEL_MAX_SIZE, ContentWeight, Device, MaxSize, Model, Precision, PreserveColors, Providers, Quiet,
@@ -17,6 +18,11 @@ from .options import (MODEL_MAX_SIZE, ContentWeight, Device, MaxSize, Model, Pre
 # Options that only mean something to optimisation: given with --model they are a usage error.
 OPTIMISATION_ONLY = ("iterations", "first_iterations", "temporal_weight", "temporal_frames", "passes", "flow",
                      "seed", "style_scale", "content_weight", "style_weight", "tv_weight", "weights", "precision")
+
+
+def finished(output: Path):
+    typer.echo(f"{output} already exists, made with these settings; pass --overwrite to make it again")
+    raise typer.Exit(0)
 
 
 @app.command()
@@ -56,14 +62,13 @@ def video(
     it does not flicker; or with a trained network (--model), one pass a frame."""
     from ..batch.frames import open_frames, working_size
     from ..batch.progress import QuietReporter, RichReporter
-    from ..batch.video import VideoSettings, assemble, paint_video, prepare_work_dir, remove_work_dir, stylise_video
+    from ..batch.video import (VideoSettings, already_made, assemble, paint_video, prepare_work_dir, record_made_with,
+                               remove_work_dir, stylise_video)
+    from ..runtime.checkpoint import file_sha256
     from ..runtime.gram import backend_in_use
     from ..runtime.transfer import StyleTransfer
     from .engines import network_engine
 
-    if output.exists() and not overwrite:
-        typer.echo(f"{output} already exists; pass --overwrite to make it again")
-        raise typer.Exit(0)
     try:
         if output.suffix.lower() != ".mp4":
             raise UsageError(f"--output {output}: must end in .mp4 (the one container every OpenCV build writes)")
@@ -75,6 +80,9 @@ def video(
             chosen = network_engine(model, size, max_size, style_blend, preserve_colors, device, providers)
             record = {"input": str(input_path.resolve()), "size": size, **chosen.record}
             record.pop("runs_on")  # where it runs does not change the frames
+            made_with = {**record, **chosen.made_with}
+            if already_made(output, made_with, overwrite):
+                finished(output)
             prepare_work_dir(work_dir, record, overwrite)
             engine = chosen.engine
         else:
@@ -99,6 +107,9 @@ def video(
                 "style_scale": style_scale, "preserve_colors": preserve_colors, "weights": engine.vgg.weights_source,
                 **{k: v for k, v in options.__dict__.items() if k != "gram_backend"},
             }
+            made_with = {**settings.record, "style_sha256": [file_sha256(path) for path in style], "version": __version__}
+            if already_made(output, made_with, overwrite):
+                finished(output)
             prepare_work_dir(work_dir, settings.record, overwrite)
     except NstError as exc:
         fail(exc)
@@ -130,6 +141,7 @@ def video(
         raise typer.Exit(1)
     try:
         written = assemble(run.folder, run.frames, output, source.fps)
+        record_made_with(output, made_with)
     except NstError as exc:  # a stored frame gone missing, or no mp4 encoder: the frames stay for a re-run
         fail(exc)
     if frames_dir is None:
