@@ -83,19 +83,22 @@ def test_bad_inputs_fail_alone_and_exit_1(files, tmp_path):
     good = (inputs / "a.png").read_bytes()
     (inputs / "cut.png").write_bytes(good[: len(good) // 2])
     save_image(photo_like(60, 60), inputs / "huge.png")  # 3,600 pixels
+    save_image(photo_like(4, 300), inputs / "sliver.png")  # 32x1 at the working size: nothing left at relu5_1
     out = tmp_path / "out"
     result = invoke("run", "-i", inputs, "-s", style, "-o", out, "--max-pixels", 2000, *FAST)
     assert result.exit_code == 1
     lines = result.output.splitlines()
+    assert any("sliver.png: is 300x4, 32x1 at the working size: a side under the 16 px VGG-19 needs for relu5_1" in l
+               for l in lines)
     assert any("empty.png" in l and "empty (0 bytes)" in l for l in lines)
     assert any("words.jpg" in l and "not an image" in l for l in lines)
     assert any("cut.png" in l and "truncated" in l for l in lines)
     assert any("huge.png" in l and "over the limit" in l for l in lines)
-    assert "2 done, 0 skipped (already there), 4 failed" in result.output
+    assert "2 done, 0 skipped (already there), 5 failed" in result.output
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert written == ["a.png", "nstbatch-manifest.jsonl", "sub/b.png"]  # nothing partial, no temporary files
     failed = [r for r in manifest(out) if r["status"] == "failed"]
-    assert len(failed) == 4 and all(r["error"] for r in failed)
+    assert len(failed) == 5 and all(r["error"] for r in failed)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -88,12 +88,14 @@ def test_bad_photos_fail_alone(tiny_model, files, tmp_path):
     good = (inputs / "a.png").read_bytes()
     (inputs / "cut.png").write_bytes(good[: len(good) // 2])
     save_image(photo_like(60, 60), inputs / "huge.png")
+    save_image(photo_like(3, 200), inputs / "sliver.png")
     out = tmp_path / "out"
     result = invoke("run", "-i", inputs, "-m", model_dir / "model.safetensors", "-o", out, "--max-pixels", 2000, "-q")
     assert result.exit_code == 1
-    assert "2 done, 0 skipped (already there), 4 failed" in result.output
+    assert "2 done, 0 skipped (already there), 5 failed" in result.output
     for name, reason in (("empty.png", "empty (0 bytes)"), ("words.jpg", "not an image"), ("cut.png", "truncated"),
-                         ("huge.png", "over the limit")):
+                         ("huge.png", "over the limit"), ("sliver.png", "is 200x3, 200x3 at the working size: a side "
+                                                          "under the 5 px the network needs")):
         assert any(name in line and reason in line for line in result.output.splitlines()), name
     again = invoke("run", "-i", inputs, "-m", model_dir / "model.safetensors", "-o", out, "--max-pixels", 2000, "-q")
     assert "0 done, 2 skipped" in again.output  # a re-run resumes

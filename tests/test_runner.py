@@ -20,6 +20,7 @@ class Inverter:
     """Paints a photo as its negative, so every output can be checked against its own input."""
 
     item_steps = 0
+    min_side = (1, "")
 
     def __init__(self):
         self.calls = []
@@ -80,3 +81,43 @@ def test_a_file_that_cannot_be_written_fails_alone(folder, tmp_path, monkeypatch
     rows = {r["input"].rsplit("/", 1)[1]: r for r in manifest_rows(out)}
     assert rows["p07.png"]["status"] == "failed" and rows["p07.png"]["losses"] is None
     assert rows["p08.png"]["status"] == "done" and not (out / "p07.png").exists()
+
+
+class Broken(Inverter):
+    """Raises the given exceptions for the first photos it is given, then paints the rest."""
+
+    def __init__(self, failures):
+        super().__init__()
+        self.failures = failures  # exception to raise, in order, for the first photos painted
+
+    def stylise_batch(self, contents, init=None, callback=None):
+        if self.failures:
+            raise self.failures.pop(0)
+        return super().stylise_batch(contents)
+
+
+def test_no_library_error_text_reaches_the_user_and_the_batch_goes_on(folder, tmp_path):
+    out = tmp_path / "out"
+    failures = [torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), KeyError("relu9_9"),
+                ZeroDivisionError("division by zero"), FloatingPointError("the objective became nan; lower the weights")]
+    summary = run_batch(discover(folder, out), Broken(failures), Settings(size=None, max_pixels=None), out)
+    assert (summary.done, summary.failed) == (8, 5)
+    reasons = [line.split(": ", 1)[1] for line in summary.failures]
+    assert "ran out of memory at 40x24: give a smaller --size, or --batch-size 1" in reasons
+    assert "internal error in nstbatch, please report it with this line: KeyError: 'relu9_9'" in reasons
+    assert any(r.startswith("internal error in nstbatch") and "ZeroDivisionError" in r for r in reasons)
+    assert "the objective became nan; lower the weights" in reasons
+    assert not any("Traceback" in r or "CUDA out of memory" in r for r in reasons)
+
+
+def test_a_picture_too_thin_for_the_engine_fails_with_its_sizes(tmp_path):
+    inputs = tmp_path / "in"
+    save_image(photo_like(4, 300), inputs / "sliver.png")
+    save_image(photo_like(24, 32), inputs / "fine.png")
+    engine = Inverter()
+    engine.min_side = (16, "VGG-19 needs for relu5_1")
+    out = tmp_path / "out"
+    summary = run_batch(discover(inputs, out), engine, Settings(size=64, max_pixels=None), out)
+    assert (summary.done, summary.failed) == (1, 1)
+    assert summary.failures == [f"{inputs / 'sliver.png'}: is 300x4, 64x1 at the working size: a side under the 16 px "
+                                "VGG-19 needs for relu5_1; crop it, or give a larger --size"]

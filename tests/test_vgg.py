@@ -4,7 +4,7 @@ import torchvision
 
 from nstbatch.errors import UsageError
 from nstbatch.runtime import vgg as vgg_module
-from nstbatch.runtime.vgg import LAYERS, VGG19Features, check_layers
+from nstbatch.runtime.vgg import LAYERS, VGG19Features, check_layers, min_side
 from nstbatch.runtime.weights import CAFFE_BGR_MEAN, TORCHVISION_CONV_INDEX, load_weights
 
 
@@ -81,3 +81,10 @@ def test_layer_names_are_checked():
     with pytest.raises(UsageError, match="unknown VGG-19 layer 'relu6_1'"):
         check_layers(["relu6_1"])
     assert len(LAYERS) == 16 * 2 + 5
+
+
+def test_min_side_is_what_leaves_the_deepest_layer_one_position():
+    assert min_side(["relu1_1"]) == 1
+    assert min_side(["relu4_2", "relu1_1"]) == 8
+    assert min_side(["relu1_1", "relu5_1"]) == 16
+    assert min_side(["pool4"]) == 16 and min_side(["pool5"]) == 32

@@ -12,9 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
-from ..errors import EXIT_FAILED, EXIT_OK, ImageError
+from ..errors import EXIT_FAILED, EXIT_OK, ImageError, NstError
 from ..runtime.stylize import Step
 from .discover import Job
 from .images import load_image, save_image
@@ -114,11 +116,10 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
         started = time.perf_counter()
         try:
             results = _stylise_group(group, engine, settings, reporter)
-        except (RuntimeError, FloatingPointError, OSError, ValueError) as exc:
-            # Out of memory, a diverging objective: these files fail, the batch goes on.
+        except Exception as exc:  # noqa: BLE001 - whatever it was, these files fail and the batch goes on
             results = None
-            for job, _ in group:
-                job.status, job.error = "failed", f"{type(exc).__name__}: {exc}"
+            for job, content in group:
+                job.status, job.error = "failed", painting_failure(exc, content)
         seconds = (time.perf_counter() - started) / len(group)
         reporter.end_item(len(group))
         if results is None:
@@ -133,6 +134,8 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
     waiting: dict[tuple, list] = {}  # working size -> photos loaded and not yet stylised
     with ThreadPoolExecutor(1, "nstbatch-read") as reader, ThreadPoolExecutor(1, "nstbatch-write") as writer:
         for job, content, seconds in _read_ahead(jobs, settings, reader):
+            if content is not None and min(content.shape[-2:]) < engine.min_side[0]:
+                job.status, job.error, content = "failed", too_thin(job.source, content, engine.min_side), None
             if content is None:
                 reporter.end_item()
                 finish(job, seconds)
@@ -145,6 +148,28 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
             stylise(group, writer)
         record_written(keep=0)
     return summary
+
+
+def too_thin(source: Path, content: torch.Tensor, min_side: tuple[int, str]) -> str:
+    """Why a picture too thin to paint fails: its size, the working size, and what to change."""
+    try:
+        with Image.open(source) as img:
+            own = f"{img.width}x{img.height}"
+    except OSError:
+        own = "?"
+    height, width = content.shape[-2:]
+    return (f"is {own}, {width}x{height} at the working size: a side under the {min_side[0]} px {min_side[1]}; "
+            f"crop it, or give a larger --size")
+
+
+def painting_failure(exc: Exception, content) -> str:
+    """One line for a failure while painting: what happened in the user's terms, no library jargon."""
+    height, width = content.shape[:2] if isinstance(content, np.ndarray) else content.shape[-2:]
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        return f"ran out of memory at {width}x{height}: give a smaller --size, or --batch-size 1"
+    if isinstance(exc, (FloatingPointError, NstError)):  # ours: the message already says what to do
+        return str(exc)
+    return f"internal error in nstbatch, please report it with this line: {type(exc).__name__}: {exc}"
 
 
 def _read_ahead(jobs: list[Job], settings: Settings, reader: ThreadPoolExecutor):

@@ -25,6 +25,7 @@ from .flow import FLOW_METHODS, previous_in_place
 from .frames import FrameSource, write_video
 from .images import array_to_tensor, load_image, save_image, tensor_to_array
 from .progress import QuietReporter
+from .runner import painting_failure
 
 SETTINGS_NAME = "nstbatch-video.json"
 
@@ -229,9 +230,8 @@ def stylise_video(source: FrameSource, engine: StyleTransfer, settings: VideoSet
             try:
                 stylised = stylise_frame(engine, frame, history, settings,
                                          lambda step: reporter.iteration(step.iteration, step.losses["total"]))
-            except (RuntimeError, FloatingPointError) as exc:
-                # Out of memory or a diverging objective: stop with what is kept, saying which frame.
-                run.failure = f"frame {index + 1} ({name}): {type(exc).__name__}: {exc}"
+            except Exception as exc:  # noqa: BLE001 - out of memory, a diverging objective, a bug: stop, keep what is done
+                run.failure = f"frame {index + 1} ({name}): {painting_failure(exc, frame)}"
                 break
             save_image(array_to_tensor(stylised), path)
             run.seconds += time.perf_counter() - started
@@ -274,8 +274,8 @@ def sweep(photos: list[np.ndarray], engine: StyleTransfer, settings: VideoSettin
             try:
                 stylised = _refine(engine, photos[index], own, neighbour, settings,
                                    lambda step: reporter.iteration(step.iteration, step.losses["total"]))
-            except (RuntimeError, FloatingPointError) as exc:
-                run.failure = f"pass {number}, frame {index + 1}: {type(exc).__name__}: {exc}"
+            except Exception as exc:  # noqa: BLE001 - as in the first pass
+                run.failure = f"pass {number}, frame {index + 1}: {painting_failure(exc, photos[index])}"
                 return
             save_image(array_to_tensor(stylised), path)
             run.seconds += time.perf_counter() - started
@@ -319,8 +319,9 @@ def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter
         started = time.perf_counter()
         try:
             results = engine.stylise_batch(torch.cat([array_to_tensor(frame) for _, _, frame in pending]))
-        except RuntimeError as exc:  # out of memory, a session that fails: stop with what is stored
-            run.failure = f"frames {pending[0][0] + 1}-{pending[-1][0] + 1} ({pending[0][1]}...): {type(exc).__name__}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - out of memory, a session that fails: stop with what is stored
+            run.failure = (f"frames {pending[0][0] + 1}-{pending[-1][0] + 1} ({pending[0][1]}...): "
+                           f"{painting_failure(exc, pending[0][2])}")
             return False
         for (index, _, _), result in zip(pending, results):
             save_image(result.image, frame_path(work_dir, index))

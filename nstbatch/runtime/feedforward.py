@@ -15,7 +15,7 @@ import torch
 from ..errors import UsageError
 from .color import preserve_colors
 from .stylize import Result
-from .stylizer import Stylizer
+from .stylizer import MIN_SIDE, Stylizer
 
 
 def parse_blend(text: str | None, names: list[str]) -> list[float]:
@@ -64,6 +64,7 @@ class TorchPainter:
 
 class FeedForward:
     item_steps = 0  # nothing to count within a photo: one pass
+    min_side = (MIN_SIDE, "the network needs")
 
     def __init__(self, painter, style_names: list[str], blend: list[float] | None = None, keep_colors: bool = False):
         self.painter = painter

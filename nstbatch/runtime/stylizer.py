@@ -81,6 +81,10 @@ class ResidualBlock(nn.Module):
         return x + self.second(self.first(x, weights), weights)
 
 
+# The 9x9 convolutions' reflection padding (4 pixels) needs a side longer than the padding.
+MIN_SIDE = 5
+
+
 class Stylizer(nn.Module):
     """RGB in [0, 1] (N x 3 x H x W, any H and W) to RGB in [0, 1] of the same shape.
 

@@ -16,7 +16,7 @@ from ..errors import UsageError
 from .color import preserve_colors
 from .gram import backend_in_use
 from .stylize import Options, Result, content_targets, initial_image, losses_of, optimize, style_targets
-from .vgg import load_vgg19
+from .vgg import LAYER_INDEX, load_vgg19, min_side
 
 log = logging.getLogger("nstbatch")
 
@@ -80,6 +80,13 @@ class StyleTransfer:
     @property
     def item_steps(self) -> int:
         return self.options.iterations
+
+    @property
+    def min_side(self) -> tuple[int, str]:
+        """The shortest side a picture can have here, and what sets it."""
+        layers = self.options.content_layers + self.options.style_layers
+        deepest = max(layers, key=LAYER_INDEX.__getitem__)
+        return min_side(layers), f"VGG-19 needs for {deepest}"
 
     def style_targets(self, content_long_side: int) -> dict[str, torch.Tensor]:
         """Blended Gram targets with each painting's long side at ``style_scale`` x the content's."""

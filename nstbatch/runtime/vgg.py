@@ -29,6 +29,13 @@ LAYERS = tuple(_layer_names())  # conv1_1, relu1_1, conv1_2, relu1_2, pool1, con
 LAYER_INDEX = {name: i for i, name in enumerate(LAYERS)}
 
 
+def min_side(layers) -> int:
+    """The shortest side, in pixels, that still leaves the deepest of ``layers`` one position: 2 to the
+    power of the poolings up to it (16 for relu5_1, 32 for pool5)."""
+    deepest = max(LAYER_INDEX[name] for name in layers)
+    return 2 ** sum(1 for name in LAYERS[:deepest + 1] if name.startswith("pool"))
+
+
 def check_layers(names) -> list[str]:
     """Names in network order, or a UsageError naming the unknown one and the valid choices."""
     names = list(dict.fromkeys(names))
