@@ -33,6 +33,7 @@ class Settings:
     batch_size: int = 1  # photos of one working size optimised together
     record: dict = field(default_factory=dict)  # the options as the user gave them, for the manifest
     made_with: dict = field(default_factory=dict)  # what decides the pictures (manifest.check_made_with)
+    manifest_name: str = MANIFEST_NAME  # each shard has its own, so no two processes append to one file
 
 
 @dataclass
@@ -72,7 +73,7 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
     and a result is recorded only once its file is on disk."""
     reporter = reporter or QuietReporter()
     output_dir.mkdir(parents=True, exist_ok=True)
-    manifest = output_dir / MANIFEST_NAME
+    manifest = output_dir / settings.manifest_name
     summary = Summary()
     reporter.start_batch(len(jobs))
     writes: deque = deque()  # (job, seconds, losses, future of its file) in the order painted

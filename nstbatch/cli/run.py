@@ -54,19 +54,23 @@ def run(
     precision: Precision = "fp32",
     providers: Providers = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Up to N photos of the same working size at once: fills a GPU that one small photo leaves idle (no gain on a CPU).")] = 1,
+    shard: Annotated[Optional[str], typer.Option(help="I/N: only every N-th input from the I-th (0 to N-1), so N processes (a Slurm array: $SLURM_ARRAY_TASK_ID/N) share a folder with no coordination; `nstbatch status OUTPUT` sums them up.")] = None,
 ):
     """Stylise a photo or a folder of photos with one or more paintings, or with a trained network (--model)."""
     from ..batch.discover import discover
     from ..batch.manifest import check_made_with
+    from ..batch.shards import parse_shard, write_plan
     from ..batch.progress import QuietReporter, RichReporter
     from ..batch.runner import Settings, run_batch
     from .engines import network_engine, optimisation_engine
 
     try:
         check_engine_choice(style, model, ctx, OPTIMISATION_ONLY)
-        jobs = discover(inputs, output, output_format, overwrite)
-        if not jobs:
+        part = parse_shard(shard)
+        found = discover(inputs, output, output_format, overwrite)
+        if not found:
             raise UsageError(f"{inputs}: no images found (looked for .jpg .jpeg .png .bmp .tif .tiff .webp)")
+        jobs = part.take(found)
         if model is not None:
             chosen = network_engine(model, size, max_size, style_blend, preserve_colors, device, providers)
         else:
@@ -84,12 +88,15 @@ def run(
     record = {**chosen.record, "size": chosen.size, "batch_size": batch_size}
     settings = Settings(size=chosen.size, max_pixels=max_pixels, max_size=max_size if model is not None else None,
                         init=chosen.init, save_every=save_every, batch_size=batch_size, record=record,
-                        made_with=made_with)
+                        made_with=made_with, manifest_name=part.manifest_name)
+    output.mkdir(parents=True, exist_ok=True)
+    write_plan(output, part, jobs, len(found))
     reporter = QuietReporter() if quiet else RichReporter()
     with reporter:
         if not quiet:
             todo = sum(job.status == "todo" for job in jobs)
-            reporter.message(f"nstbatch: {len(jobs)} inputs, {todo} to do; {chosen.header}")
+            of = f" (shard {part} of {len(found)})" if part.count > 1 else ""
+            reporter.message(f"nstbatch: {len(jobs)} inputs{of}, {todo} to do; {chosen.header}")
         summary = run_batch(jobs, chosen.engine, settings, output, reporter)
         reporter.message(f"{summary.line()}; results in {output}")
     raise typer.Exit(summary.exit_code)
