@@ -1,3 +1,6 @@
+import struct
+
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -96,3 +99,106 @@ def test_save_format_follows_suffix(tmp_path):
     save_image(photo_like(), tmp_path / "a.webp")
     assert Image.open(tmp_path / "a.jpg").format == "JPEG"
     assert Image.open(tmp_path / "a.webp").format == "WEBP"
+
+
+def _s15(value: float) -> bytes:
+    return struct.pack(">i", round(value * 65536))
+
+
+def _xyz(xyz) -> bytes:
+    return b"XYZ \0\0\0\0" + b"".join(_s15(v) for v in xyz)
+
+
+def _primaries_to_xyz(xy_r, xy_g, xy_b, xy_white) -> np.ndarray:
+    """The RGB -> XYZ matrix of a colour space given its primaries and white point (chromaticities)."""
+    def column(x, y):
+        return np.array([x / y, 1.0, (1 - x - y) / y])
+
+    primaries = np.stack([column(*xy_r), column(*xy_g), column(*xy_b)], axis=1)
+    return primaries * np.linalg.solve(primaries, column(*xy_white))
+
+
+BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]])
+D65, D50 = (0.3127, 0.3290), np.array([0.9642, 1.0, 0.8249])
+
+
+def _to_d50(matrix: np.ndarray) -> np.ndarray:
+    """Bradford-adapt an RGB -> XYZ matrix from a D65 white to the ICC connection space's D50."""
+    white = matrix @ np.ones(3)
+    cone = np.diag((BRADFORD @ D50) / (BRADFORD @ white))
+    return np.linalg.inv(BRADFORD) @ cone @ BRADFORD @ matrix
+
+
+P3_D50 = _to_d50(_primaries_to_xyz((0.680, 0.320), (0.265, 0.690), (0.150, 0.060), D65))
+SRGB_D50 = _to_d50(_primaries_to_xyz((0.64, 0.33), (0.30, 0.60), (0.15, 0.06), D65))
+GAMMA = 563 / 256  # 2.2 as an ICC u8Fixed8 number holds it
+
+
+def p3_profile() -> bytes:
+    """A minimal ICC v2 display profile: Display P3's primaries and white with a plain 2.2 gamma."""
+    description = b"P3 primaries, gamma 2.2 (test)"
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, 563) + b"\0\0"
+    tags = [(b"desc", b"desc\0\0\0\0" + struct.pack(">I", len(description) + 1) + description + b"\0"
+             + b"\0" * 8 + b"\0\0\0" + b"\0" * 67),
+            (b"wtpt", _xyz(D50)), (b"cprt", b"text\0\0\0\0test\0\0\0\0"),
+            (b"rXYZ", _xyz(P3_D50[:, 0])), (b"gXYZ", _xyz(P3_D50[:, 1])), (b"bXYZ", _xyz(P3_D50[:, 2])),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve)]
+    offset = 128 + 4 + 12 * len(tags)
+    table, data = b"", b""
+    for signature, body in tags:
+        table += signature + struct.pack(">II", offset + len(data), len(body))
+        data += body + b"\0" * (-len(body) % 4)
+    body = struct.pack(">I", len(tags)) + table + data
+    header = (struct.pack(">I", 128 + len(body)) + b"\0" * 4 + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
+              + b"\0" * 12 + b"acsp" + b"\0" * 24 + struct.pack(">I", 0) + b"".join(_s15(v) for v in D50) + b"\0" * 48)
+    assert len(header) == 128
+    return header + body
+
+
+def p3_to_srgb(pixels: np.ndarray) -> np.ndarray:
+    """The conversion done by hand: decode the gamma, P3 -> XYZ (D50) -> linear sRGB, sRGB's curve."""
+    linear = (pixels / 255.0) ** GAMMA
+    srgb = np.clip(linear @ (np.linalg.inv(SRGB_D50) @ P3_D50).T, 0, 1)
+    encoded = np.where(srgb <= 0.0031308, 12.92 * srgb, 1.055 * srgb ** (1 / 2.4) - 0.055)
+    return encoded * 255.0
+
+
+def test_a_display_p3_photo_is_converted_to_srgb_through_its_profile(tmp_path):
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(40, 216, size=(12, 16, 3)).astype(np.uint8)  # inside sRGB's gamut: no clipping
+    Image.fromarray(pixels).save(tmp_path / "p3.png", icc_profile=p3_profile())
+    loaded = load_image(tmp_path / "p3.png").squeeze(0).permute(1, 2, 0).numpy() * 255
+    expected = p3_to_srgb(pixels.astype(np.float64))
+    assert np.abs(loaded - expected).max() <= 2.0  # LittleCMS's 8-bit transforms interpolate
+    assert np.abs(pixels - expected).max() > 20  # and ignoring the profile would be far off
+    Image.fromarray(pixels).save(tmp_path / "untagged.png")
+    untagged = load_image(tmp_path / "untagged.png").squeeze(0).permute(1, 2, 0).numpy() * 255
+    assert np.abs(untagged - pixels).max() < 1e-3  # no profile: taken as sRGB, untouched
+
+
+def test_results_are_srgb_tagged_and_keep_the_photos_exif_but_not_its_orientation(tmp_path):
+    photo = Image.new("RGB", (8, 6), (120, 60, 30))
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0132], exif[images.ORIENTATION] = "Phone Maker", "2026:11:23 10:00:00", 6
+    photo.save(tmp_path / "photo.jpg", exif=exif.tobytes())
+    for suffix in (".png", ".jpg", ".webp"):
+        out = save_image(load_image(tmp_path / "photo.jpg"), tmp_path / f"out{suffix}",
+                         exif=images.source_exif(tmp_path / "photo.jpg"))
+        with Image.open(out) as written:
+            assert written.info.get("icc_profile") == images.SRGB_ICC, suffix
+            kept = written.getexif()
+            assert kept.get(0x010F) == "Phone Maker" and kept.get(0x0132) == "2026:11:23 10:00:00", suffix
+            assert images.ORIENTATION not in kept and written.size == (6, 8), suffix  # rotated once, not twice
+
+
+def test_tif_results_have_16_bits_a_channel_and_the_srgb_profile(tmp_path):
+    import tifffile
+
+    picture = photo_like(10, 14)
+    out = save_image(picture, tmp_path / "print.tif")
+    with tifffile.TiffFile(out) as tif:
+        array = tif.asarray()
+        profile = tif.pages[0].tags["InterColorProfile"].value
+    assert array.dtype == np.uint16 and array.shape == (10, 14, 3)
+    assert np.abs(array / 65535.0 - picture.squeeze(0).permute(1, 2, 0).numpy()).max() <= 0.5 / 65535 + 1e-7
+    assert bytes(profile) == images.SRGB_ICC

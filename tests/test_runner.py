@@ -69,10 +69,10 @@ def test_a_file_that_cannot_be_written_fails_alone(folder, tmp_path, monkeypatch
     out = tmp_path / "out"
     real_save = runner.save_image
 
-    def save_or_fill_the_disk(image, path):
+    def save_or_fill_the_disk(image, path, **options):
         if path.name == "p07.png":
             raise OSError(28, "No space left on device")
-        return real_save(image, path)
+        return real_save(image, path, **options)
 
     monkeypatch.setattr(runner, "save_image", save_or_fill_the_disk)
     summary = run_batch(discover(folder, out), Inverter(), Settings(size=None, max_pixels=None), out)

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..errors import UsageError
 from .images import IMAGE_SUFFIXES
 
-FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp"}
+FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif16": ".tif"}
 
 
 @dataclass

@@ -2,22 +2,35 @@
 
 Pillow rather than OpenCV for stills: OpenCV decodes a truncated JPEG without complaint and hands
 back a grey-bottomed picture, while Pillow raises, which is what a batch must report.
+
+Colour: VGG-19 was trained on sRGB, so a photo with an embedded ICC profile (a phone's Display P3,
+a camera's Adobe RGB, a CMYK print file) is converted to sRGB through that profile on load, by
+Pillow's ImageCms (LittleCMS). Results are written as sRGB with the sRGB profile embedded, keeping
+the photo's EXIF (capture date, camera) but not its orientation tag, which was already applied.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from ..atomic import atomic_path
 from ..errors import ImageError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+SIXTEEN_BIT_SUFFIXES = (".tif", ".tiff")  # results in TIFF are written with 16 bits a channel, for print
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+SRGB_ICC = SRGB.tobytes()
+ORIENTATION = 0x0112  # the EXIF tag that exif_transpose has already applied to the pixels
+
+log = logging.getLogger(__name__)
 DEFAULT_MAX_PIXELS = 100_000_000  # a 10,000 x 10,000 picture; larger is almost surely a mistake
 
 
@@ -55,8 +68,9 @@ def load_image(path, long_side: int | None = None, max_pixels: int | None = DEFA
                 target = _fitted_size(width, height, long_side, max_long_side)
                 img.draft("RGB", target)  # JPEG decodes at a reduced scale when it can: much faster
                 img.load()  # decode now, so a truncated file fails here with a clear reason
+                icc = img.info.get("icc_profile")
                 img = ImageOps.exif_transpose(img)
-                img = _to_rgb(img)
+                img = _to_rgb(_to_srgb(img, icc, path))
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
@@ -74,6 +88,26 @@ def load_image(path, long_side: int | None = None, max_pixels: int | None = DEFA
     if img.size != target:
         img = img.resize(target, Image.Resampling.LANCZOS)
     return pil_to_tensor(img)
+
+
+def _to_srgb(img: Image.Image, icc: bytes | None, path: Path) -> Image.Image:
+    """``img`` converted from its embedded profile to sRGB (alpha kept); as it is without a profile, with
+    an sRGB one (converting would only round), or with one LittleCMS cannot use (said in the log)."""
+    if not icc or img.mode not in ("RGB", "RGBA", "CMYK", "L", "LA"):
+        return img
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if "srgb" in ImageCms.getProfileDescription(source).lower():
+            return img
+        alpha = img.getchannel("A") if img.mode in ("RGBA", "LA") else None
+        colour = img.convert(img.mode[:-1]) if alpha is not None else img
+        converted = ImageCms.profileToProfile(colour, source, SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError) as exc:
+        log.warning("%s: its colour profile cannot be used (%s); read as sRGB", path, exc)
+        return img
+    if alpha is not None:
+        converted.putalpha(alpha)
+    return converted
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -105,18 +139,45 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(tensor_to_array(image), "RGB")
 
 
-def save_image(image: torch.Tensor, path) -> Path:
-    """Write ``image`` (1 x 3 x H x W in [0, 1]) to ``path`` atomically: a crash never leaves half a file.
+def source_exif(path) -> bytes | None:
+    """The photo's EXIF without its orientation tag, to carry over to its result; None if it has none."""
+    try:
+        with Image.open(path) as img:
+            exif = img.getexif()
+    except (OSError, ValueError, SyntaxError):
+        return None
+    exif.pop(ORIENTATION, None)
+    return exif.tobytes() if len(exif) else None
 
-    The format follows the suffix (.png, .jpg, ...). The picture is flushed to disk before the rename.
-    """
+
+def save_image(image: torch.Tensor, path, exif: bytes | None = None) -> Path:
+    """Write ``image`` (1 x 3 x H x W in [0, 1], sRGB) to ``path`` atomically: a crash never leaves half a
+    file. The format follows the suffix (.png, .jpg, .webp; .tif is 16 bits a channel); the sRGB
+    profile is embedded, and ``exif`` (from ``source_exif``) where the format holds it. The picture is
+    flushed to disk before the rename."""
     path = Path(path)
+    if path.suffix.lower() in SIXTEEN_BIT_SUFFIXES:
+        return _save_tiff16(image, path)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: unknown image format '{path.suffix}'")
     options = {"quality": 95} if fmt == "JPEG" else {}
+    if fmt in ("PNG", "JPEG", "WEBP"):
+        options.update(icc_profile=SRGB_ICC, **({"exif": exif} if exif else {}))
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         tensor_to_pil(image).save(f, format=fmt, **options)
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def _save_tiff16(image: torch.Tensor, path: Path) -> Path:
+    import tifffile  # Pillow writes no 16-bit RGB
+
+    array = image.detach().float().clamp(0, 1).squeeze(0).permute(1, 2, 0).cpu().numpy()
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        tifffile.imwrite(f, np.round(array * 65535).astype(np.uint16), photometric="rgb", iccprofile=SRGB_ICC,
+                         compression="zlib")
         f.flush()
         os.fsync(f.fileno())
     return path

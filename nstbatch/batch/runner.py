@@ -19,7 +19,7 @@ from PIL import Image
 from ..errors import EXIT_FAILED, EXIT_OK, ImageError, NstError
 from ..runtime.stylize import Step
 from .discover import Job
-from .images import load_image, save_image
+from .images import load_image, save_image, source_exif
 from .manifest import MANIFEST_NAME, append_row
 from .progress import QuietReporter
 
@@ -107,7 +107,9 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
                 written.result()
                 job.status = "done"
             except (OSError, ValueError) as exc:  # a full disk, a vanished folder: this file fails
-                job.status, job.error, losses = "failed", f"{type(exc).__name__}: {exc}", None
+                job.status, job.error, losses = "failed", f"cannot write {job.output}: {exc}", None
+            except Exception as exc:  # noqa: BLE001 - a bug in writing: this file fails, the batch goes on
+                job.status, job.error, losses = "failed", painting_failure(exc, None), None
             finish(job, seconds, losses)
 
     def stylise(group: list[tuple[Job, torch.Tensor]], writer: ThreadPoolExecutor) -> None:
@@ -129,7 +131,7 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
             return
         for (job, _), result in zip(group, results):
             losses = {k: round(v, 6) for k, v in result.losses.items()}
-            writes.append((job, seconds, losses, writer.submit(save_image, result.image, job.output)))
+            writes.append((job, seconds, losses, writer.submit(_write_result, result.image, job)))
         record_written(keep=WRITES_PENDING)
 
     waiting: dict[tuple, list] = {}  # working size -> photos loaded and not yet stylised
@@ -164,13 +166,18 @@ def too_thin(source: Path, content: torch.Tensor, min_side: tuple[int, str]) -> 
 
 
 def painting_failure(exc: Exception, content) -> str:
-    """One line for a failure while painting: what happened in the user's terms, no library jargon."""
-    height, width = content.shape[:2] if isinstance(content, np.ndarray) else content.shape[-2:]
+    """One line for a failure while painting ``content`` (a tensor or an array; None when writing): what
+    happened in the user's terms, no library jargon."""
     if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        height, width = content.shape[:2] if isinstance(content, np.ndarray) else content.shape[-2:]
         return f"ran out of memory at {width}x{height}: give a smaller --size, or --batch-size 1"
     if isinstance(exc, (FloatingPointError, NstError)):  # ours: the message already says what to do
         return str(exc)
     return f"internal error in nstbatch, please report it with this line: {type(exc).__name__}: {exc}"
+
+
+def _write_result(image: torch.Tensor, job: Job) -> None:
+    save_image(image, job.output, exif=source_exif(job.source))
 
 
 def _read_ahead(jobs: list[Job], settings: Settings, reader: ThreadPoolExecutor):

@@ -46,7 +46,7 @@ def run(
     init: Annotated[str, typer.Option(help="content, noise, style, or an image file.")] = "content",
     pooling: Pooling = "max",
     weights: Weights = None,
-    output_format: Annotated[str, typer.Option("--format", help="png or jpg.")] = "png",
+    output_format: Annotated[str, typer.Option("--format", help="png, jpg, webp, or tif16 (16-bit TIFF, for print).")] = "png",
     overwrite: Annotated[bool, typer.Option(help="Redo results that already exist (default: skip them).")] = False,
     save_every: Annotated[int, typer.Option(min=0, help="Also write a snapshot every K iterations.")] = 0,
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse inputs with more pixels than this.")] = 100_000_000,
