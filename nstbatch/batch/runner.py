@@ -19,6 +19,7 @@ from PIL import Image
 from ..errors import EXIT_FAILED, EXIT_OK, ImageError, NstError
 from ..runtime.stylize import Step
 from .discover import Job
+from .gallery import thumbnails
 from .images import load_image, save_image, source_exif
 from .manifest import MANIFEST_NAME, append_row
 from .progress import QuietReporter
@@ -34,6 +35,7 @@ class Settings:
     record: dict = field(default_factory=dict)  # the options as the user gave them, for the manifest
     made_with: dict = field(default_factory=dict)  # what decides the pictures (manifest.check_made_with)
     manifest_name: str = MANIFEST_NAME  # each shard has its own, so no two processes append to one file
+    gallery: object = None  # a gallery.Gallery to show each result in, or None
 
 
 @dataclass
@@ -78,7 +80,7 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
     reporter.start_batch(len(jobs))
     writes: deque = deque()  # (job, seconds, losses, future of its file) in the order painted
 
-    def finish(job: Job, seconds: float, losses=None) -> None:
+    def finish(job: Job, seconds: float, losses=None, pictures=None) -> None:
         if job.status == "failed":
             summary.failed += 1
             summary.failures.append(f"{job.source}: {job.error}")
@@ -98,19 +100,22 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
             "made_with": settings.made_with,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         })
+        if settings.gallery is not None:
+            settings.gallery.add(job, losses, seconds, pictures)
 
     def record_written(keep: int) -> None:
         """Record finished writes in order, waiting until at most ``keep`` remain in flight."""
         while writes and (len(writes) > keep or writes[0][3].done()):
             job, seconds, losses, written = writes.popleft()
+            pictures = None
             try:
-                written.result()
+                pictures = written.result()
                 job.status = "done"
             except (OSError, ValueError) as exc:  # a full disk, a vanished folder: this file fails
                 job.status, job.error, losses = "failed", f"cannot write {job.output}: {exc}", None
             except Exception as exc:  # noqa: BLE001 - a bug in writing: this file fails, the batch goes on
                 job.status, job.error, losses = "failed", painting_failure(exc, None), None
-            finish(job, seconds, losses)
+            finish(job, seconds, losses, pictures)
 
     def stylise(group: list[tuple[Job, torch.Tensor]], writer: ThreadPoolExecutor) -> None:
         names = group[0][0].relative + (f" + {len(group) - 1} more" if len(group) > 1 else "")
@@ -129,9 +134,10 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
             for job, _ in group:
                 finish(job, seconds)
             return
-        for (job, _), result in zip(group, results):
+        for (job, content), result in zip(group, results):
             losses = {k: round(v, 6) for k, v in result.losses.items()}
-            writes.append((job, seconds, losses, writer.submit(_write_result, result.image, job)))
+            writing = writer.submit(_write_result, result.image, job, content if settings.gallery else None)
+            writes.append((job, seconds, losses, writing))
         record_written(keep=WRITES_PENDING)
 
     waiting: dict[tuple, list] = {}  # working size -> photos loaded and not yet stylised
@@ -150,6 +156,8 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
         for group in waiting.values():
             stylise(group, writer)
         record_written(keep=0)
+    if settings.gallery is not None:
+        settings.gallery.write()
     return summary
 
 
@@ -176,8 +184,10 @@ def painting_failure(exc: Exception, content) -> str:
     return f"internal error in nstbatch, please report it with this line: {type(exc).__name__}: {exc}"
 
 
-def _write_result(image: torch.Tensor, job: Job) -> None:
+def _write_result(image: torch.Tensor, job: Job, photo: torch.Tensor | None):
+    """Write a result (on the writer thread); with the photo given, also make the gallery's thumbnails."""
     save_image(image, job.output, exif=source_exif(job.source))
+    return thumbnails(photo, image) if photo is not None else None
 
 
 def _read_ahead(jobs: list[Job], settings: Settings, reader: ThreadPoolExecutor):

@@ -54,10 +54,12 @@ def run(
     precision: Precision = "fp32",
     providers: Providers = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Up to N photos of the same working size at once: fills a GPU that one small photo leaves idle (no gain on a CPU).")] = 1,
+    gallery: Annotated[bool, typer.Option(help="Write OUTPUT/index.html: each photo beside its result, updated as results come in.")] = True,
     shard: Annotated[Optional[str], typer.Option(help="I/N: only every N-th input from the I-th (0 to N-1), so N processes (a Slurm array: $SLURM_ARRAY_TASK_ID/N) share a folder with no coordination; `nstbatch status OUTPUT` sums them up.")] = None,
 ):
     """Stylise a photo or a folder of photos with one or more paintings, or with a trained network (--model)."""
     from ..batch.discover import discover
+    from ..batch.gallery import Gallery
     from ..batch.manifest import check_made_with
     from ..batch.shards import parse_shard, write_plan
     from ..batch.progress import QuietReporter, RichReporter
@@ -91,6 +93,10 @@ def run(
                         made_with=made_with, manifest_name=part.manifest_name)
     output.mkdir(parents=True, exist_ok=True)
     write_plan(output, part, jobs, len(found))
+    if gallery:
+        paintings = [(path.name, path) for path in style] if model is None else [(chosen.label, None)]
+        settings.gallery = Gallery(output, paintings, f"nstbatch run: {inputs} -> {output}",
+                                   f"index{part.suffix}.html")
     reporter = QuietReporter() if quiet else RichReporter()
     with reporter:
         if not quiet:
