@@ -67,7 +67,8 @@ class Gallery:
         self.folder = Path(output_dir)
         self.path = self.folder / page
         self.title = title
-        self.paintings = [(name, thumbnail_uri(path) if path else None) for name, path in paintings]
+        # (name, thumbnail): a painting's file is shown, a network's paintings are named only.
+        self.paintings = [(name, thumbnail_uri(path) if path else "") for name, path in paintings]
         self.entries: list[Entry] = []
         self.written = 0.0
 
@@ -97,7 +98,7 @@ class Gallery:
     def html(self) -> str:
         counts = {s: sum(e.status == s for e in self.entries) for s in ("done", "skipped", "failed")}
         paintings = "".join(
-            f'<figure>{_img(uri, name)}<figcaption>{html.escape(name)}</figcaption></figure>'
+            f'<figure>{_img(uri, name) if uri != "" else ""}<figcaption>{html.escape(name)}</figcaption></figure>'
             for name, uri in self.paintings)
         rows = []
         for e in self.entries:
@@ -112,7 +113,7 @@ class Gallery:
 <style>
 body {{ font: 15px/1.4 system-ui, sans-serif; margin: 2em; color: #222; background: #fafafa; }}
 h1 {{ font-size: 1.3em; }} .paintings {{ display: flex; gap: 1em; }} figure {{ margin: 0; }}
-figcaption, .detail {{ color: #555; font-size: 0.9em; }}
+figcaption, .detail {{ color: #555; font-size: 0.9em; }} .detail {{ max-width: 24em; }}
 table {{ border-collapse: collapse; margin-top: 1em; }} td {{ padding: 6px 10px; vertical-align: middle; }}
 tr {{ border-bottom: 1px solid #ddd; }} img {{ max-width: {THUMBNAIL}px; max-height: {THUMBNAIL}px; display: block; }}
 tr.failed .detail {{ color: #b00020; font-weight: 600; }} .missing {{ color: #999; font-style: italic; }}
