@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The batch gallery in a real browser: paint the bundled photos with the bundled network (plus one
 # damaged file, so a failure shows), open OUTPUT/index.html in headless Chromium, check what it
-# rendered, and save the screenshot the README shows (docs/images/gallery.png).
+# rendered, and save the screenshot the README shows (docs/images/gallery.jpg).
 #
 #   scripts/gallery_screenshot.sh        # needs Debian's Chromium: sudo apt-get install chromium
 set -euo pipefail
@@ -35,11 +35,11 @@ assert "cut off.jpg" in dom and "truncated" in dom
 print(f"chromium rendered {len(rows)} rows and {len(images)} thumbnails")
 PY
 "$CHROMIUM" "${flags[@]}" --window-size=1000,780 --screenshot="$work/shot.png" "$page" 2>/dev/null
-"$PYTHON" - "$work/shot.png" docs/images/gallery.png <<'PY'
+"$PYTHON" - "$work/shot.png" docs/images/gallery.jpg <<'PY'
 import sys
 from PIL import Image, ImageStat
 shot = Image.open(sys.argv[1]).convert("RGB")
 assert max(ImageStat.Stat(shot).stddev) > 20, "the screenshot is blank"
-shot.save(sys.argv[2], optimize=True)
+shot.save(sys.argv[2], quality=88, optimize=True)
 print(f"wrote {sys.argv[2]} ({shot.width}x{shot.height})")
 PY
