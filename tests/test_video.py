@@ -69,7 +69,7 @@ class CountingReporter(QuietReporter):
         self.budgets.append(iterations)
         self.evaluations.append(0)
 
-    def iteration(self, done, loss):
+    def iteration(self, done, loss, note=""):
         self.evaluations[-1] = done
 
 

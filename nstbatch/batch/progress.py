@@ -28,7 +28,7 @@ class QuietReporter:
     def start_item(self, name: str, iterations: int) -> None:
         pass
 
-    def iteration(self, done: int, loss: float) -> None:
+    def iteration(self, done: int, loss: float, note: str = "") -> None:
         pass
 
     def end_item(self, files: int = 1) -> None:
@@ -68,8 +68,8 @@ class RichReporter(QuietReporter):
     def start_item(self, name: str, iterations: int) -> None:
         self.current = self.progress.add_task(f"  {name}", total=iterations, detail="")
 
-    def iteration(self, done: int, loss: float) -> None:
-        self.progress.update(self.current, completed=done, detail=f"loss {loss:.4g}")
+    def iteration(self, done: int, loss: float, note: str = "") -> None:
+        self.progress.update(self.current, completed=done, detail=f"{note + ', ' if note else ''}loss {loss:.4g}")
 
     def end_item(self, files: int = 1) -> None:
         if self.current is not None:

@@ -217,7 +217,7 @@ def _read_ahead(jobs: list[Job], settings: Settings, reader: ThreadPoolExecutor)
 
 def _stylise_group(group: list[tuple[Job, torch.Tensor]], engine, settings: Settings, reporter) -> list:
     def on_step(step: Step) -> None:
-        reporter.iteration(step.iteration, step.losses["total"])
+        reporter.iteration(step.iteration, step.losses["total"], step.scale)
         if settings.save_every and step.iteration % settings.save_every == 0:
             for (job, _), image in zip(group, step.image):
                 save_image(image.unsqueeze(0), snapshot_path(job.output, step.iteration))

@@ -37,6 +37,7 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
                         weights, targets, providers, iterations, init, **fields) -> Chosen:
     from ..runtime.gram import backend_in_use
     from ..runtime.providers import parse as parse_providers
+    from ..runtime.scales import scale_plan
     from ..runtime.stylize import INITS
     from ..runtime.transfer import StyleTransfer
 
@@ -57,7 +58,9 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
               "preserve_colors": preserve_colors, "device": str(engine.device), "weights": engine.vgg.weights_source,
               "targets": targets, **{k: v for k, v in options.__dict__.items() if k != "gram_backend"}, "init": init}
     runs_on = f", targets by onnxruntime on {', '.join(target_features.providers)}" if target_features else ""
-    header = (f"{size} px, {options.iterations} iterations, device {engine.device}, "
+    plan = scale_plan(size, options.first_scale, options.iterations)
+    scales = f" in {len(plan)} scales from {plan[0][0]} px ({'+'.join(str(n) for _, n in plan)})" if len(plan) > 1 else ""
+    header = (f"{size} px, {options.iterations} iterations{scales}, device {engine.device}, "
               f"gram {backend_in_use(engine.device)}{runs_on}")
     made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}
     made_with.update(engine="optimisation", style_sha256=[_sha256(path) for path in style], size=size,

@@ -12,9 +12,21 @@ from ..errors import ImageError, NstError, UsageError
 # Defaults that finish in minutes on a 2-core laptop CPU, and go for quality on a GPU. A video's first
 # frame gets a photo's iterations; later frames start from their predecessor and need a third or less.
 DEFAULTS = {
-    "cpu": {"size": 256, "iterations": 150, "video_iterations": 50},
-    "cuda": {"size": 512, "iterations": 500, "video_iterations": 150},
+    "cpu": {"size": 256, "iterations": 150, "video_iterations": 50, "first_scale": 256},
+    "cuda": {"size": 512, "iterations": 500, "video_iterations": 150, "first_scale": 512},
 }
+
+
+def parse_scales(text: str, device) -> int | None:
+    """--scales: the first scale's long side, 'auto' (the device's default size), or 'off'."""
+    if text == "off":
+        return None
+    if text == "auto":
+        return device_defaults(device)["first_scale"]
+    try:
+        return int(text)
+    except ValueError:
+        raise typer.BadParameter(f"expected a size in pixels, auto or off, got '{text}'", param_hint="--scales") from None
 
 
 def split_floats(text: Optional[str], name: str) -> Optional[list[float]]:
@@ -39,6 +51,7 @@ def split_names(text: str) -> tuple:
 
 # Options shared by run, reconstruct and texture.
 Size = Annotated[Optional[int], typer.Option(min=16, help="Longest side of the result in pixels.", show_default="256 on CPU, 512 on GPU")]
+Scales = Annotated[str, typer.Option(help="Coarse-to-fine: optimise from this long side up to --size in steps of about x1.4, each from the last upsampled; auto starts at the device's default size, off optimises at --size alone.")]
 Iterations = Annotated[Optional[int], typer.Option(min=1, help="Evaluations of the objective (forward+backward).", show_default="150 on CPU, 500 on GPU")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 Seed = Annotated[int, typer.Option(help="Seed for noise initialisation; the same seed gives the same picture.")]

@@ -10,13 +10,13 @@ import typer
 from ..errors import NstError, UsageError
 from .app import app
 from .options import (MODEL_MAX_SIZE, ContentWeight, Device, Iterations, MaxSize, Model, Optimizer, Pooling, Precision,
-                      PreserveColors, Providers, Quiet, Seed, StyleBlend, StyleScale, StyleWeight, TvWeight, Weights,
-                      check_engine_choice, fail, split_floats, split_names)
+                      PreserveColors, Providers, Quiet, Scales, Seed, StyleBlend, StyleScale, StyleWeight, TvWeight,
+                      Weights, check_engine_choice, fail, parse_scales, split_floats, split_names)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
-OPTIMISATION_ONLY = ("iterations", "seed", "style_scale", "content_weight", "style_weight", "tv_weight", "content_layers",
-                     "style_layers", "style_layer_weights", "optimizer", "learning_rate", "init", "pooling", "weights",
-                     "save_every", "targets", "precision")
+OPTIMISATION_ONLY = ("iterations", "scales", "seed", "style_scale", "content_weight", "style_weight", "tv_weight",
+                     "content_layers", "style_layers", "style_layer_weights", "optimizer", "learning_rate", "init",
+                     "pooling", "weights", "save_every", "targets", "precision")
 
 
 @app.command()
@@ -29,6 +29,7 @@ def run(
     size: Annotated[Optional[int], typer.Option(min=16, help="Longest side of the result in pixels.", show_default="256 on CPU, 512 on GPU; with --model the photo's own, up to --max-size")] = None,
     max_size: MaxSize = MODEL_MAX_SIZE,
     iterations: Iterations = None,
+    scales: Scales = "auto",
     device: Device = "auto",
     seed: Seed = 0,
     quiet: Quiet = False,
@@ -82,7 +83,7 @@ def run(
                 content_layers=split_names(content_layers), style_layers=split_names(style_layers),
                 style_layer_weights=split_floats(style_layer_weights, "--style-layer-weights"),
                 content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, seed=seed,
-                pooling=pooling, precision=precision)
+                pooling=pooling, precision=precision, first_scale=parse_scales(scales, device))
         made_with = chosen.made_with if model is not None else {**chosen.made_with, "batch_size": batch_size}
         check_made_with([job.output for job in jobs if job.status == "skipped"], made_with, output)
     except NstError as exc:

@@ -52,6 +52,7 @@ class Options:
     pooling: str = "max"
     gram_backend: str = "auto"
     precision: str = "fp32"  # of the convolutions (autocast); Grams and losses are float32 regardless
+    first_scale: int | None = None  # coarse-to-fine from this long side (scales.py); None: at full size only
 
     def check(self) -> None:
         if self.iterations < 1:
@@ -80,6 +81,7 @@ class Step:
     total: int  # the iteration budget
     losses: dict[str, float]
     image: torch.Tensor  # the image just evaluated, 1 x 3 x H x W in [0, 1] (do not modify)
+    scale: str = ""  # coarse-to-fine: which scale this is, e.g. "scale 2/4, 512 px"
 
 
 @dataclass

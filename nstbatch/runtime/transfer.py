@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +16,8 @@ import torch.nn.functional as F
 from ..errors import UsageError
 from .color import preserve_colors
 from .gram import backend_in_use
-from .stylize import Options, Result, content_targets, initial_image, losses_of, optimize, style_targets
+from .scales import scale_plan
+from .stylize import Options, Result, Step, content_targets, initial_image, losses_of, optimize, style_targets
 from .vgg import LAYER_INDEX, load_vgg19, min_side
 
 log = logging.getLogger("nstbatch")
@@ -132,6 +134,34 @@ class StyleTransfer:
 
     def _optimize(self, content, init, callback, iterations=None, previous=None) -> Result:
         opts = self.options if iterations is None else dataclasses.replace(self.options, iterations=iterations)
+        first = opts.first_scale
+        if first is not None:  # no scale so small that the deepest layer would have nothing left
+            first = max(first, math.ceil(self.min_side[0] * max(content.shape[-2:]) / min(content.shape[-2:])))
+        plan = scale_plan(max(content.shape[-2:]), first, opts.iterations)
+        if len(plan) > 1 and previous is None:  # a video frame after the first starts from its neighbour instead
+            return self._coarse_to_fine(content, init, callback, opts, plan)
+        return self._at_one_scale(content, init, callback, opts, previous)
+
+    def _coarse_to_fine(self, content, init, callback, opts, plan) -> Result:
+        """Each scale from the previous result upsampled, with its own targets (scales.py); the steps
+        the callback sees count on across scales, out of the whole budget."""
+        done, seconds, history, result = 0, 0.0, [], None
+        for number, (long_side, iterations) in enumerate(plan, start=1):
+            photo = resize_long_side(content, long_side)
+            if result is None:
+                start = resize_long_side(init, long_side) if isinstance(init, torch.Tensor) else init
+            else:
+                start = F.interpolate(result.image, size=photo.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
+
+            def counted(step: Step, done=done, label=f"scale {number}/{len(plan)}, {long_side} px") -> None:
+                if callback is not None:
+                    callback(dataclasses.replace(step, iteration=done + step.iteration, total=opts.iterations, scale=label))
+
+            result = self._at_one_scale(photo, start, counted, dataclasses.replace(opts, iterations=iterations))
+            done, seconds, history = done + result.iterations, seconds + result.seconds, history + result.history
+        return Result(result.image, result.losses, done, seconds, history)
+
+    def _at_one_scale(self, content, init, callback, opts, previous=None) -> Result:
         content = content.to(self.device)
         targets = content_targets(self.target_features, content, opts.content_layers) if opts.content_weight > 0 else None
         style = self.style_targets(max(content.shape[-2:])) if self.styles and opts.style_weight > 0 else None

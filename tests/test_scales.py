@@ -1,0 +1,68 @@
+"""Coarse-to-fine: the scales, the split of the budget, and a run through three scales."""
+
+import pytest
+
+from nstbatch.errors import UsageError
+from nstbatch.runtime.scales import scale_plan, scale_sides
+from nstbatch.runtime.stylize import Options
+from nstbatch.runtime.transfer import StyleTransfer
+
+from conftest import painting_like, photo_like
+
+
+def test_scales_grow_by_about_the_square_root_of_two_up_to_the_size():
+    assert scale_sides(2048, 256) == [256, 362, 512, 724, 1024, 1448, 2048]
+    for size, first in ((1000, 256), (3001, 512), (300, 256)):
+        sides = scale_sides(size, first)
+        assert sides[0] == first and sides[-1] == size
+        assert all(1.0 < b / a <= 2 ** 0.5 + 0.01 for a, b in zip(sides, sides[1:]))
+    assert scale_sides(256, 256) == [256] and scale_sides(200, 256) == [200]
+    with pytest.raises(UsageError, match="--scales"):
+        scale_sides(512, 8)
+
+
+@pytest.mark.parametrize("size, first, iterations", [(1024, 256, 150), (2048, 256, 150), (700, 256, 1000),
+                                                     (4096, 512, 40), (512, 256, 7)])
+def test_the_budget_is_spread_halving_upwards_and_counted_exactly(size, first, iterations):
+    plan = scale_plan(size, first, iterations)
+    assert sum(n for _, n in plan) == iterations
+    assert plan[-1][0] == size
+    counts = [n for _, n in plan]
+    assert all(n >= 5 for n in counts) or len(plan) == 1
+    # Each scale up has twice the pixels and about half the evaluations: the same share of the time.
+    assert all(abs(a / b - 2) < 0.5 for a, b in zip(counts[1:], counts[2:]))
+
+
+def test_one_scale_when_off_or_not_larger_than_the_first():
+    assert scale_plan(1024, None, 150) == [(1024, 150)]
+    assert scale_plan(256, 256, 150) == [(256, 150)]
+
+
+def scales_seen(engine, photo):
+    steps = []
+    result = engine(photo, callback=steps.append)
+    by_scale = {}
+    for step in steps:
+        by_scale.setdefault(step.scale, []).append(tuple(step.image.shape[-2:]))
+    return result, steps, by_scale
+
+
+def test_a_run_through_three_scales_counts_every_evaluation_once():
+    engine = StyleTransfer([painting_like()], Options(iterations=35, first_scale=16), device="cpu")
+    result, steps, by_scale = scales_seen(engine, photo_like(32, 32))
+    assert [s.iteration for s in steps] == list(range(1, 36)) and {s.total for s in steps} == {35}
+    assert result.iterations == 35 and result.image.shape == (1, 3, 32, 32)
+    assert list(by_scale) == ["scale 1/3, 16 px", "scale 2/3, 23 px", "scale 3/3, 32 px"]
+    assert [len(v) for v in by_scale.values()] == [20, 10, 5]
+    assert [v[0] for v in by_scale.values()] == [(16, 16), (23, 23), (32, 32)]
+    # The final scale starts from the one before, upsampled: already painted, so lower than from the photo.
+    single = StyleTransfer([painting_like()], Options(iterations=5), device="cpu")(photo_like(32, 32))
+    assert result.losses["total"] < single.losses["total"]
+
+
+def test_no_scale_is_too_small_for_the_deepest_layer():
+    # At 16 px long, a 24x32 photo would be 12 px high: nothing left at relu5_1. The first scale grows to fit.
+    engine = StyleTransfer([painting_like()], Options(iterations=35, first_scale=16), device="cpu")
+    result, _, by_scale = scales_seen(engine, photo_like(24, 32))
+    assert list(by_scale)[0] == "scale 1/3, 22 px" and list(by_scale.values())[0][0] == (16, 22)
+    assert result.iterations == 35
