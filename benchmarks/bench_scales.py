@@ -1,0 +1,89 @@
+"""Coarse-to-fine against one scale and against pastiche, at a large size, in one run.
+
+Same photo, painting and iteration count for all three:
+
+- nstbatch, one scale: `run --scales off`, every evaluation at --size;
+- nstbatch, coarse-to-fine: `run --scales 256` (runtime/scales.py's plan), the same evaluations in all;
+- pastiche: its defaults, the same number of steps at --size, in its own process (bench_vs_pastiche's
+  worker; its clock starts after its first, untimed step, which favours it slightly).
+
+Reports wall seconds (nstbatch's include computing the targets at every scale), seconds relative to
+pastiche's, and the fixed Gatys distances (_distance.py) of each result against the photo at --size.
+
+    python benchmarks/bench_scales.py [--size 1024] [--iterations 60] [--first 256]
+
+Prints a table and appends it to benchmarks/RESULTS.md with the machine and the date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from _distance import gatys_scorer
+from _results import RESULTS, cpu_name, publish
+from bench_vs_pastiche import DEFAULT_CONTENT, DEFAULT_STYLE, run_child
+
+from nstbatch.batch.images import load_image
+from nstbatch.runtime.scales import scale_plan
+from nstbatch.runtime.stylize import Options
+from nstbatch.runtime.transfer import StyleTransfer
+
+
+def nstbatch_run(photo, painting, iterations: int, first: int | None):
+    engine = StyleTransfer([painting], Options(iterations=iterations, first_scale=first), device="cpu")
+    started = time.perf_counter()
+    result = engine(photo)
+    return result.image, time.perf_counter() - started, result.iterations
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--content", type=Path, default=DEFAULT_CONTENT)
+    parser.add_argument("--style", type=Path, default=DEFAULT_STYLE)
+    parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--iterations", type=int, default=60)
+    parser.add_argument("--first", type=int, default=256)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    args.seconds = 0.0  # bench_vs_pastiche's worker reads it; unused in its "quality" mode
+    photo, painting = load_image(args.content, args.size), load_image(args.style)
+    score = gatys_scorer(photo, painting)
+    plan = scale_plan(max(photo.shape[-2:]), args.first, args.iterations)
+
+    rows = {}
+    with tempfile.TemporaryDirectory() as folder:
+        pastiche = run_child("pastiche", "quality", args, str(Path(folder) / "pastiche.png"))
+        rows["pastiche (its defaults)"] = (pastiche["seconds"], pastiche["iterations"],
+                                           score(load_image(pastiche["image"])))
+        print("pastiche", rows["pastiche (its defaults)"], flush=True)
+    for label, first in (("nstbatch, one scale", None),
+                         (f"nstbatch, coarse-to-fine ({' + '.join(f'{n} at {s}' for s, n in plan)})", args.first)):
+        image, seconds, iterations = nstbatch_run(photo, painting, args.iterations, first)
+        rows[label] = (seconds, iterations, score(image))
+        print(label, rows[label], flush=True)
+
+    reference = rows["pastiche (its defaults)"][0]
+    h, w = photo.shape[-2:]
+    lines = [
+        f"### Coarse-to-fine at {w}x{h}, {time.strftime('%Y-%m-%d')}, {cpu_name()}, torch {torch.__version__} "
+        f"(threads {torch.get_num_threads()}), CPU",
+        "",
+        f"`python benchmarks/bench_scales.py --size {args.size} --iterations {args.iterations} --first {args.first}`: "
+        f"{args.content.name} with {args.style.name}, {args.iterations} evaluations each. Distances: fixed Gatys "
+        "measures against the photo at full size (lower is better).",
+        "",
+        "| run | evaluations | seconds | vs pastiche's time | style distance | content distance |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, (seconds, iterations, scores) in rows.items():
+        lines.append(f"| {label} | {iterations} | {seconds:.0f} | {seconds / reference:.2f}x | "
+                     f"{scores['style_rel']:.3f} | {scores['content_rel']:.3f} |")
+    publish(lines, args.results)
+
+
+if __name__ == "__main__":
+    main()
