@@ -80,8 +80,8 @@ class Gallery:
         if job.status == "failed":
             detail = job.error or "failed"
         else:
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in (losses or {}).items() if k == "total" or len(losses) <= 4)
-            detail = "already there" if job.status == "skipped" else f"{seconds:.2f} s" + (f"; {shown}" if shown else "")
+            shown = "".join(f"; {k} {v:.4g}" for k, v in (losses or {}).items() if k == "total" or len(losses) <= 4)
+            detail = "already there" if job.status == "skipped" else f"{seconds:.2f} s{shown}"
         if pictures is None:  # skipped or failed: from the files, where they can be read
             pictures = thumbnail_uri(job.source), thumbnail_uri(job.output) if job.status != "failed" else None
         self.entries.append(Entry(job.relative, job.status, *pictures, self._link(job.source), self._link(job.output),

@@ -24,6 +24,7 @@ from .images import load_image, save_image, source_exif
 from .manifest import MANIFEST_NAME, append_row
 from .progress import QuietReporter
 
+
 @dataclass
 class Settings:
     size: int | None  # longest side of each result; None keeps each photo's own
@@ -177,6 +178,8 @@ def painting_failure(exc: Exception, content) -> str:
     """One line for a failure while painting ``content`` (a tensor or an array; None when writing): what
     happened in the user's terms, no library jargon."""
     if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+        if content is None:
+            return "ran out of memory: give a smaller --size, or --batch-size 1"
         height, width = content.shape[:2] if isinstance(content, np.ndarray) else content.shape[-2:]
         return f"ran out of memory at {width}x{height}: give a smaller --size, or --batch-size 1"
     if isinstance(exc, (FloatingPointError, NstError)):  # ours: the message already says what to do

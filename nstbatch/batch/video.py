@@ -230,7 +230,7 @@ def stylise_video(source: FrameSource, engine: StyleTransfer, settings: VideoSet
             try:
                 stylised = stylise_frame(engine, frame, history, settings,
                                          lambda step: reporter.iteration(step.iteration, step.losses["total"]))
-            except Exception as exc:  # noqa: BLE001 - out of memory, a diverging objective, a bug: stop, keep what is done
+            except Exception as exc:  # noqa: BLE001 - out of memory, divergence, a bug: stop, keep what is done
                 run.failure = f"frame {index + 1} ({name}): {painting_failure(exc, frame)}"
                 break
             save_image(array_to_tensor(stylised), path)

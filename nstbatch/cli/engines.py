@@ -59,7 +59,8 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
               "targets": targets, **{k: v for k, v in options.__dict__.items() if k != "gram_backend"}, "init": init}
     runs_on = f", targets by onnxruntime on {', '.join(target_features.providers)}" if target_features else ""
     plan = scale_plan(size, options.first_scale, options.iterations)
-    scales = f" in {len(plan)} scales from {plan[0][0]} px ({'+'.join(str(n) for _, n in plan)})" if len(plan) > 1 else ""
+    split = "+".join(str(n) for _, n in plan)
+    scales = f" in {len(plan)} scales from {plan[0][0]} px ({split})" if len(plan) > 1 else ""
     header = (f"{size} px, {options.iterations} iterations{scales}, device {engine.device}, "
               f"gram {backend_in_use(engine.device)}{runs_on}")
     made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}
