@@ -208,6 +208,34 @@ def test_a_network_paints_every_frame_as_it_paints_a_photo_and_resumes(clip_dir,
     assert (again.frames, again.done, again.resumed) == (4, 2, 2)  # frames 3 and 4 redone, as a batch
 
 
+def test_temporal_blend_steadies_a_network_and_resumes_to_the_same_frames(clip, tmp_path, tiny_model):
+    from nstbatch.batch.images import load_image, tensor_to_array
+    from nstbatch.batch.video import paint_video
+
+    # Sensor noise that differs from frame to frame: what makes a network trained on stills flicker.
+    rng = np.random.default_rng(0)
+    noisy = [np.clip(f + rng.normal(0, 6, f.shape), 0, 255).astype(np.uint8) for f in clip]
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for t, frame in enumerate(noisy):
+        Image.fromarray(frame).save(folder / f"frame_{t + 1}.png")
+    engine = _network_engine(tiny_model)
+
+    def painted(work, blend):
+        paint_video(open_frames(folder), engine, 48, work, QuietReporter(), batch_size=2, temporal_blend=blend)
+        return [tensor_to_array(load_image(frame_path(work, t))) for t in range(len(clip))]
+
+    alone, blended = painted(tmp_path / "alone", 0.0), painted(tmp_path / "blended", 0.6)
+    assert np.array_equal(alone[0], blended[0])  # nothing to blend the first frame with
+    steady, flickery = np.mean(temporal_errors(blended, clip)), np.mean(temporal_errors(alone, clip))
+    assert steady < 0.6 * flickery, (steady, flickery)
+    frame_path(tmp_path / "blended", 3).unlink()
+    frame_path(tmp_path / "blended", 2).unlink()
+    assert all(np.array_equal(a, b) for a, b in zip(painted(tmp_path / "blended", 0.6), blended))
+    with pytest.raises(UsageError, match="--temporal-blend"):
+        paint_video(open_frames(folder), engine, 48, tmp_path / "x", QuietReporter(), temporal_blend=1.5)
+
+
 def test_a_bad_frame_keeps_the_frames_before_it(clip_dir, tmp_path, tiny_model):
     from nstbatch.batch.video import paint_video
 

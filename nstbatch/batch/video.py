@@ -302,18 +302,28 @@ def _refine(engine: StyleTransfer, frame: np.ndarray, own: np.ndarray, neighbour
     return tensor_to_array(result.image)
 
 
-def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter=None, batch_size: int = 4) -> VideoRun:
+def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter=None, batch_size: int = 4,
+                temporal_blend: float = 0.0) -> VideoRun:
     """Every frame of ``source`` through a network engine (``feedforward.FeedForward``), ``batch_size``
     frames a pass, into ``work_dir``; frames already there are kept, so an interrupted run resumes.
 
+    With ``temporal_blend`` W > 0, each painted frame is blended with the previous one carried along
+    the flow: W of the warped previous frame where the flow trusts it (by the reliability weight),
+    the rest the network's own output. Each frame is blended with its predecessor as stored, so a
+    resumed run gives the same frames.
+
     A frame that cannot be read or painted ends the run after the frames before it are stored.
     """
+    if not 0.0 <= temporal_blend <= 1.0:
+        raise UsageError(f"--temporal-blend must be between 0 and 1, not {temporal_blend}")
     reporter = reporter or QuietReporter()
     run = VideoRun(folder=Path(work_dir))
     reporter.start_batch(source.count, "frames")
     pending: list[tuple[int, str, np.ndarray]] = []
+    previous = None  # (photo, painted frame as stored) of the frame before, for the blend
 
     def flush() -> bool:
+        nonlocal previous
         if not pending:
             return True
         started = time.perf_counter()
@@ -323,8 +333,12 @@ def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter
             run.failure = (f"frames {pending[0][0] + 1}-{pending[-1][0] + 1} ({pending[0][1]}...): "
                            f"{painting_failure(exc, pending[0][2])}")
             return False
-        for (index, _, _), result in zip(pending, results):
-            save_image(result.image, frame_path(work_dir, index))
+        for (index, _, frame), result in zip(pending, results):
+            painted = tensor_to_array(result.image)
+            if temporal_blend > 0 and previous is not None:
+                painted = blend_with_previous(painted, frame, previous, temporal_blend)
+            save_image(array_to_tensor(painted), frame_path(work_dir, index))
+            previous = (frame, painted)
         run.seconds += time.perf_counter() - started
         run.done += len(pending)
         run.frames += len(pending)
@@ -342,6 +356,7 @@ def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter
             run.resumed += 1
             run.frames += 1
             reporter.end_item()
+            previous = (frame, stored)
         else:
             pending.append((index, name, frame))
             if len(pending) == batch_size and not flush():
@@ -349,6 +364,14 @@ def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter
     if not run.failure:
         flush()
     return run
+
+
+def blend_with_previous(painted: np.ndarray, frame: np.ndarray, previous, weight: float) -> np.ndarray:
+    """``painted`` (frame t's network output, uint8) with ``weight`` of the previous output carried along
+    the flow mixed in where the flow is trusted; ``previous`` is (photo t-1, output t-1)."""
+    warped, trust = previous_in_place(previous[1].astype(np.float32), frame, previous[0])
+    share = (weight * trust.weight)[..., None]
+    return np.clip(np.round((1 - share) * painted + share * warped), 0, 255).astype(np.uint8)
 
 
 def assemble(work_dir: Path, frames: int, output: Path, fps: float) -> int:

@@ -36,6 +36,7 @@ def video(
     size: Annotated[Optional[int], typer.Option(min=16, help="Longest side of the frames in pixels.", show_default="256 on CPU, 512 on GPU; with --model the clip's own, up to --max-size")] = None,
     max_size: MaxSize = MODEL_MAX_SIZE,
     batch_size: Annotated[int, typer.Option(min=1, help="With --model: frames painted in one pass.")] = 4,
+    temporal_blend: Annotated[float, typer.Option(min=0.0, max=1.0, help="With --model: mix this much of the previous painted frame, carried along the optical flow, into each frame where the flow is trusted; 0 is off.")] = 0.0,
     providers: Providers = None,
     iterations: Annotated[Optional[int], typer.Option(min=1, help="Per frame after the first, which start from their predecessor.", show_default="50 on CPU, 150 on GPU")] = None,
     first_iterations: Annotated[Optional[int], typer.Option(min=1, help="For the first frame, stylised from the photo.", show_default="150 on CPU, 500 on GPU")] = None,
@@ -73,12 +74,16 @@ def video(
         if output.suffix.lower() != ".mp4":
             raise UsageError(f"--output {output}: must end in .mp4 (the one container every OpenCV build writes)")
         check_engine_choice(style, model, ctx, OPTIMISATION_ONLY)
+        if model is None and temporal_blend > 0:
+            raise UsageError("--temporal-blend: only with --model; optimisation holds frames together with "
+                             "--temporal-weight")
         work_dir = frames_dir or output.with_name(output.name + ".frames")
         if model is not None:
             source = open_frames(input_path, max_frames, fps)
             size = size or min(max(source.width, source.height), max_size)
             chosen = network_engine(model, size, max_size, style_blend, preserve_colors, device, providers)
-            record = {"input": str(input_path.resolve()), "size": size, **chosen.record}
+            record = {"input": str(input_path.resolve()), "size": size, "temporal_blend": temporal_blend,
+                      **chosen.record}
             record.pop("runs_on")  # where it runs does not change the frames
             made_with = {**record, **chosen.made_with}
             if already_made(output, made_with, overwrite):
@@ -121,9 +126,10 @@ def video(
         try:
             if model is not None:
                 if not quiet:
+                    blend = f", blended {temporal_blend:g} with the previous frame" if temporal_blend else ""
                     reporter.message(clip + chosen.label + f", {batch_size} frames a pass on "
-                                     f"{engine.runs_on}")
-                run = paint_video(source, engine, size, work_dir, reporter, batch_size)
+                                     f"{engine.runs_on}{blend}")
+                run = paint_video(source, engine, size, work_dir, reporter, batch_size, temporal_blend)
             else:
                 if not quiet:
                     reporter.message(clip + f"first frame {settings.first_iterations} iterations, then "
