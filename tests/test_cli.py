@@ -110,6 +110,8 @@ def test_bad_inputs_fail_alone_and_exit_1(files, tmp_path):
     (["--style", "STYLE", "--content-layers", "relu9_1"], "unknown VGG-19 layer"),
     (["--style", "STYLE", "--weights", "nope.pth"], "no such weights file"),
     (["--style", "STYLE", "--init", "nope.png"], "--init"),
+    (["--style", "STYLE", "--scales", "8"], "16 px or more"),
+    (["--style", "STYLE", "--shard", "4/4"], "--shard must be I/N"),
 ])
 def test_usage_errors_exit_2_before_any_work(files, tmp_path, args, message):
     inputs, style = files

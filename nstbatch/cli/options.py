@@ -24,9 +24,12 @@ def parse_scales(text: str, device) -> int | None:
     if text == "auto":
         return device_defaults(device)["first_scale"]
     try:
-        return int(text)
+        first = int(text)
     except ValueError:
-        raise typer.BadParameter(f"expected a size in pixels, auto or off, got '{text}'", param_hint="--scales") from None
+        first = 0
+    if first < 16:
+        raise typer.BadParameter(f"expected a size of 16 px or more, auto or off, got '{text}'", param_hint="--scales")
+    return first
 
 
 def split_floats(text: Optional[str], name: str) -> Optional[list[float]]:
