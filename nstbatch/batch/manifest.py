@@ -36,8 +36,14 @@ def read_rows(output_dir: Path) -> list[dict]:
     return rows
 
 
-def _normalised(record: dict) -> dict:
-    return json.loads(json.dumps(record, sort_keys=True))  # as it reads back: tuples become lists
+def as_stored(record: dict) -> dict:
+    """``record`` as it reads back from JSON (tuples become lists), so a stored record compares equal."""
+    return json.loads(json.dumps(record, sort_keys=True))
+
+
+def differing(previous: dict, current: dict) -> set[str]:
+    """The settings whose values differ between two records (a setting only one has counts)."""
+    return {k for k in set(previous) | set(current) if previous.get(k) != current.get(k)}
 
 
 def check_made_with(outputs: list[Path], made_with: dict, output_dir: Path) -> None:
@@ -47,19 +53,19 @@ def check_made_with(outputs: list[Path], made_with: dict, output_dir: Path) -> N
     before manifests recorded it, or the row lost to a crash right after the file was written) is
     taken as it is.
     """
-    made_with = _normalised(made_with)
+    made_with = as_stored(made_with)
     latest = {}
     for row in read_rows(output_dir):
         if row.get("status") == "done" and "made_with" in row:
             latest[row.get("output")] = row["made_with"]
-    stale, differing = [], set()
+    stale, changed = [], set()
     for output in outputs:
         previous = latest.get(str(output))
         if previous is not None and previous != made_with:
             stale.append(output)
-            differing |= {k for k in set(previous) | set(made_with) if previous.get(k) != made_with.get(k)}
+            changed |= differing(previous, made_with)
     if stale:
         raise UsageError(
             f"{output_dir}: {len(stale)} of the results this run would skip were made with other settings "
-            f"({', '.join(sorted(differing))} differ; e.g. {stale[0]}); pass --overwrite to redo them, "
+            f"({', '.join(sorted(changed))} differ; e.g. {stale[0]}); pass --overwrite to redo them, "
             f"or choose another --output")

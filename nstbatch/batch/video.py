@@ -24,6 +24,7 @@ from ..runtime.transfer import StyleTransfer
 from .flow import FLOW_METHODS, previous_in_place
 from .frames import FrameSource, write_video
 from .images import array_to_tensor, load_image, save_image, tensor_to_array
+from .manifest import as_stored, differing
 from .progress import QuietReporter
 from .runner import painting_failure
 
@@ -80,7 +81,7 @@ def frame_path(work_dir: Path, index: int, sweep: int = 1) -> Path:
 def prepare_work_dir(work_dir: Path, record: dict, overwrite: bool) -> None:
     """Make the work folder ready: refuse frames made with other settings, unless told to start again."""
     work_dir = Path(work_dir)
-    record = json.loads(json.dumps(record, sort_keys=True))  # as it reads back: tuples become lists
+    record = as_stored(record)
     settings_file = work_dir / SETTINGS_NAME
     if settings_file.exists() and not overwrite:
         try:
@@ -88,7 +89,7 @@ def prepare_work_dir(work_dir: Path, record: dict, overwrite: bool) -> None:
         except (OSError, ValueError):
             previous = None
         if previous != record:
-            changed = sorted(k for k in set(record) | set(previous or {}) if (previous or {}).get(k) != record.get(k))
+            changed = sorted(differing(previous or {}, record))
             raise UsageError(f"{work_dir}: holds frames made with other settings ({', '.join(changed)} differ); "
                              f"pass --overwrite to start again, or choose another --frames-dir")
     if overwrite:
@@ -109,13 +110,13 @@ def already_made(output: Path, made_with: dict, overwrite: bool) -> bool:
     there is nothing to do; a usage error naming what differs if it was made with others."""
     if overwrite or not output.exists():
         return False
-    made_with = json.loads(json.dumps(made_with, sort_keys=True))
+    made_with = as_stored(made_with)
     try:
         previous = json.loads(made_with_path(output).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         previous = None
     if previous is not None and previous != made_with:
-        changed = sorted(k for k in set(made_with) | set(previous) if previous.get(k) != made_with.get(k))
+        changed = sorted(differing(previous, made_with))
         raise UsageError(f"{output}: already made with other settings ({', '.join(changed)} differ); pass --overwrite "
                          f"to make it again, or choose another --output")
     return True
@@ -225,17 +226,11 @@ def stylise_video(source: FrameSource, engine: StyleTransfer, settings: VideoSet
             run.resumed += 1
         else:
             iterations = settings.iterations if history else settings.first_iterations
-            reporter.start_item(f"frame {index + 1}", iterations)
-            started = time.perf_counter()
-            try:
-                stylised = stylise_frame(engine, frame, history, settings,
-                                         lambda step: reporter.iteration(step.iteration, step.losses["total"]))
-            except Exception as exc:  # noqa: BLE001 - out of memory, divergence, a bug: stop, keep what is done
-                run.failure = f"frame {index + 1} ({name}): {painting_failure(exc, frame)}"
+            stylised = _paint_and_store(
+                lambda callback: stylise_frame(engine, frame, history, settings, callback), frame, path,
+                f"frame {index + 1}", f"frame {index + 1} ({name})", iterations, run, reporter)
+            if stylised is None:
                 break
-            save_image(array_to_tensor(stylised), path)
-            run.seconds += time.perf_counter() - started
-            run.done += 1
         reporter.end_item()
         run.frames += 1
         history.appendleft((frame, stylised))
@@ -269,20 +264,32 @@ def sweep(photos: list[np.ndarray], engine: StyleTransfer, settings: VideoSettin
             if own is None:
                 run.failure = f"pass {number}: {frame_path(work_dir, index, number - 1)} is missing or unreadable"
                 return
-            reporter.start_item(f"pass {number}, frame {index + 1}", settings.iterations)
-            started = time.perf_counter()
-            try:
-                stylised = _refine(engine, photos[index], own, neighbour, settings,
-                                   lambda step: reporter.iteration(step.iteration, step.losses["total"]))
-            except Exception as exc:  # noqa: BLE001 - as in the first pass
-                run.failure = f"pass {number}, frame {index + 1}: {painting_failure(exc, photos[index])}"
+            label = f"pass {number}, frame {index + 1}"
+            stylised = _paint_and_store(
+                lambda callback: _refine(engine, photos[index], own, neighbour, settings, callback), photos[index],
+                path, label, label, settings.iterations, run, reporter)
+            if stylised is None:
                 return
-            save_image(array_to_tensor(stylised), path)
-            run.seconds += time.perf_counter() - started
-            run.done += 1
         reporter.end_item()
         neighbour = (photos[index], stylised)
     run.folder = pass_dir(work_dir, number)
+
+
+def _paint_and_store(paint, photo: np.ndarray, path: Path, label: str, where: str, iterations: int, run: VideoRun,
+                     reporter) -> np.ndarray | None:
+    """One frame painted by ``paint(callback)`` under a progress bar named ``label``, stored at ``path``
+    and counted in ``run``; None, with ``run.failure`` saying ``where``, if painting failed."""
+    reporter.start_item(label, iterations)
+    started = time.perf_counter()
+    try:
+        stylised = paint(lambda step: reporter.iteration(step.iteration, step.losses["total"]))
+    except Exception as exc:  # noqa: BLE001 - out of memory, divergence, a bug: stop, keep what is done
+        run.failure = f"{where}: {painting_failure(exc, photo)}"
+        return None
+    save_image(array_to_tensor(stylised), path)
+    run.seconds += time.perf_counter() - started
+    run.done += 1
+    return stylised
 
 
 PASS_BLEND = 0.5  # Ruder et al.'s delta: how much of the neighbour's warped look a later pass takes in

@@ -22,12 +22,6 @@ class Chosen:
     made_with: dict = field(default_factory=dict)  # what decides the pictures, compared on resume
 
 
-def _sha256(path: Path) -> str:
-    from ..runtime.checkpoint import file_sha256
-
-    return file_sha256(path)
-
-
 # Where and how fast a picture is made does not change what it is meant to be, so these stay out of
 # ``made_with``: a run resumed on another machine or with other providers is the same run.
 NOT_MADE_WITH = ("device", "runs_on", "style", "model", "targets")
@@ -36,6 +30,7 @@ NOT_MADE_WITH = ("device", "runs_on", "style", "model", "targets")
 def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend, style_scale, preserve_colors,
                         weights, targets, providers, iterations, init, **fields) -> Chosen:
     from ..runtime.gram import backend_in_use
+    from ..runtime.checkpoint import file_sha256
     from ..runtime.providers import parse as parse_providers
     from ..runtime.scales import scale_plan
     from ..runtime.stylize import INITS
@@ -64,8 +59,8 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
     header = (f"{size} px, {options.iterations} iterations{scales}, device {engine.device}, "
               f"gram {backend_in_use(engine.device)}{runs_on}")
     made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}
-    made_with.update(engine="optimisation", style_sha256=[_sha256(path) for path in style], size=size,
-                     init=init if init in INITS else _sha256(Path(init)), version=__version__)
+    made_with.update(engine="optimisation", style_sha256=[file_sha256(path) for path in style], size=size,
+                     init=init if init in INITS else file_sha256(Path(init)), version=__version__)
     return Chosen(engine, size, init_image, record, header, made_with=made_with)
 
 
