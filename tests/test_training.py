@@ -13,7 +13,7 @@ from nstbatch.runtime.checkpoint import file_sha256, load_checkpoint, read_info
 from nstbatch.training.loop import CHECKPOINT, LOG, MODEL, Painting, Trainer, TrainSettings
 from nstbatch.training.photos import crops, load_photos, photo_order
 
-from conftest import TINY_TRAINING, painting_like, photo_folder
+from conftest import TINY_TRAINING, painting_like, photo_folder, sliding_clip
 
 
 @pytest.fixture
@@ -80,6 +80,54 @@ def test_resume_ends_at_the_weights_of_an_uninterrupted_run(tmp_path, photos, pa
     steps = [json.loads(line)["step"] for line in (tmp_path / "split" / LOG).read_text().splitlines()]
     assert steps == [1, 2, 3, 4]
     assert sorted(p.name for p in (tmp_path / "split" / "previews").iterdir()) == ["step000002.png", "step000004.png"]
+
+
+def test_the_temporal_term_trains_a_steadier_network_that_blending_steadies_further(tmp_path, photos, paintings):
+    import numpy as np
+
+    from nstbatch.batch.flow import temporal_errors
+    from nstbatch.batch.frames import open_frames
+    from nstbatch.batch.images import load_image, tensor_to_array
+    from nstbatch.batch.progress import QuietReporter
+    from nstbatch.batch.video import frame_path, paint_video
+    from nstbatch.runtime.feedforward import FeedForward, TorchPainter
+    from PIL import Image
+
+    # A clip of known motion (a window sliding over a photo) with frame-to-frame sensor noise.
+    rng = np.random.default_rng(0)
+    clip = [np.clip(f + rng.normal(0, 4, f.shape), 0, 255).astype(np.uint8) for f in sliding_clip(frames=5)]
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for t, frame in enumerate(clip):
+        Image.fromarray(frame).save(folder / f"frame_{t + 1}.png")
+
+    def network(weight):
+        trainer = Trainer(photos, paintings, _settings(steps=40, save_every=1000, learning_rate=5e-3,
+                                                       temporal_weight=weight), tmp_path / f"m{weight}", "cpu")
+        trainer.run()
+        return FeedForward(TorchPainter(trainer.model.eval(), "cpu"), ["stripes"], [1.0])
+
+    def painted(engine, blend, work):
+        paint_video(open_frames(folder), engine, 48, work, QuietReporter(), temporal_blend=blend)
+        return [tensor_to_array(load_image(frame_path(work, t))) for t in range(len(clip))]
+
+    trained_steady = network(1000.0)
+    plain = painted(network(0.0), 0.0, tmp_path / "plain")
+    steady, blended = painted(trained_steady, 0.0, tmp_path / "steady"), painted(trained_steady, 0.6, tmp_path / "blend")
+    errors = [float(np.mean(temporal_errors(frames, clip))) for frames in (plain, steady, blended)]
+    assert errors[1] < 0.5 * errors[0] and errors[2] < 0.8 * errors[1], errors
+    # steadier, not blank: the picture still varies over the frame about as much as without the term
+    assert np.std(steady[0]) > 0.5 * np.std(plain[0]), (np.std(steady[0]), np.std(plain[0]))
+
+
+def test_temporal_weight_is_recorded_only_when_on_and_checked_on_resume(tmp_path, photos, paintings):
+    assert "temporal_weight" not in _settings().record()  # as checkpoints from before the term resume
+    assert _settings(temporal_weight=5.0).record()["temporal_weight"] == 5.0
+    Trainer(photos, paintings, _settings(steps=2, temporal_weight=5.0), tmp_path / "m", "cpu").run()
+    with pytest.raises(UsageError, match=r"temporal_weight: 5.0 before, None now"):
+        Trainer(photos, paintings, _settings(), tmp_path / "m", "cpu")
+    with pytest.raises(UsageError, match="--temporal-weight must be"):
+        Trainer(photos, paintings, _settings(temporal_weight=-1.0), tmp_path / "n", "cpu")
 
 
 def test_changed_settings_are_refused_naming_what_differs(tmp_path, photos, paintings):

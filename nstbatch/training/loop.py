@@ -29,7 +29,8 @@ from ..runtime.stylizer import Architecture, Stylizer, one_hot
 from ..runtime.transfer import resize_long_side, resolve_device
 from ..runtime.vgg import load_vgg19
 from ..runtime.checkpoint import CheckpointInfo, file_sha256, load_checkpoint, read_info, save_checkpoint
-from .photos import PhotoSet, crops, preview_photo
+from .motion import Motion, consistency, move, noisy, random_motion
+from .photos import PhotoSet, crops, preview_photo, step_generator
 
 CHECKPOINT = "checkpoint.safetensors"
 MODEL = "model.safetensors"
@@ -50,6 +51,7 @@ class TrainSettings:
     # trained towards; at 3 the bundled network painted its photos out of recognition.
     style_weight: float = 1.0
     tv_weight: float = 0.0
+    temporal_weight: float = 0.0  # steadiness: the moved-crop consistency term (motion.py); 0 is off
     style_scale: float = 1.0  # the painting's long side relative to the crop's: larger gives larger strokes
     content_layers: tuple = DEFAULT_CONTENT_LAYERS
     style_layers: tuple = DEFAULT_STYLE_LAYERS
@@ -69,6 +71,8 @@ class TrainSettings:
             raise UsageError(f"--crop-size must be at least 16, not {self.crop_size}")
         if self.learning_rate <= 0 or self.style_scale <= 0:
             raise UsageError("--learning-rate and --style-scale must be > 0")
+        if not math.isfinite(self.temporal_weight) or self.temporal_weight < 0:
+            raise UsageError(f"--temporal-weight must be a finite number >= 0, not {self.temporal_weight}")
         self.options().check()
 
     def options(self) -> Options:
@@ -79,6 +83,8 @@ class TrainSettings:
     def record(self) -> dict:
         values = asdict(self)
         values.update(content_layers=list(self.content_layers), style_layers=list(self.style_layers))
+        if not self.temporal_weight:
+            del values["temporal_weight"]  # off: as recorded before it existed, so those checkpoints resume
         return {k: v for k, v in values.items() if k not in self.UNCHECKED}
 
 
@@ -205,9 +211,19 @@ class Trainer:
             features = self.vgg(painted, layers)
             with torch.no_grad():
                 content = {n: a.float() for n, a in self.vgg(batch, opts.content_layers).items()}
+            painted_moved, grid = self._moved_and_painted(batch, style, step) if s.temporal_weight else (None, None)
         content_terms = loss_terms(opts, content, None, self.device)[0]
         parts = loss_parts(features, painted.float(), opts, content_terms, self.style_terms[style])
+        if s.temporal_weight:
+            parts["temporal"] = s.temporal_weight * consistency(painted, painted_moved, grid)
         return sum(parts.values()), parts, style
+
+    def _moved_and_painted(self, batch, style: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's picture of the crops moved by a little and noised, and the motion (motion.py)."""
+        generator = step_generator(self.settings.seed, 2, step)
+        grid = random_motion(batch.shape[0], batch.shape[-1], generator, Motion()).to(self.device)
+        moved = noisy(move(batch, grid), generator)
+        return self.model(moved, one_hot(style, self.model.styles, batch.shape[0]).to(self.device)), grid
 
     def run(self, callback: Callable[[TrainStep], None] | None = None) -> TrainResult:
         s = self.settings

@@ -65,7 +65,8 @@ def load_photos(folder: Path, crop_size: int, on_skip=None) -> PhotoSet:
     return PhotoSet(photos, names, skipped)
 
 
-def _generator(seed: int, *parts: int) -> torch.Generator:
+def step_generator(seed: int, *parts: int) -> torch.Generator:
+    """A generator seeded by (seed, *parts): each use of randomness in a step gets its own stream."""
     key = hashlib.sha256(repr((seed, *parts)).encode()).digest()
     return torch.Generator().manual_seed(int.from_bytes(key[:8], "little"))
 
@@ -75,14 +76,14 @@ def photo_order(seed: int, step: int, batch_size: int, count: int) -> list[int]:
     indices = []
     for position in range(step * batch_size, (step + 1) * batch_size):
         epoch, within = divmod(position, count)
-        indices.append(int(torch.randperm(count, generator=_generator(seed, 0, epoch))[within]))
+        indices.append(int(torch.randperm(count, generator=step_generator(seed, 0, epoch))[within]))
     return indices
 
 
 def crops(photos: PhotoSet, seed: int, step: int, batch_size: int, crop_size: int) -> torch.Tensor:
     """The batch of step ``step``: random square regions of 50-100% of a photo's short side, resized to
     ``crop_size``, flipped left-right half the time. B x 3 x crop x crop float in [0, 1]."""
-    generator = _generator(seed, 1, step)
+    generator = step_generator(seed, 1, step)
     batch = []
     for index in photo_order(seed, step, batch_size, len(photos.photos)):
         photo = photos.photos[index]

@@ -1,0 +1,125 @@
+"""Steadiness learnt in training (`nstbatch train --temporal-weight`) against the same network trained without it.
+
+Every arm starts from the same trained network (--base, the bundled one by default) and trains --steps
+more steps with the same photos, painting, seed and settings as the bundled network's own training;
+the arms differ only in the temporal weight (0: the baseline). So the comparison is the one the issue
+asks for, the same network trained with and without the term, at a cost a 2-core CPU can pay.
+
+Each network then paints the clips of bench_video.py (the sliding window and the real segments) at
+--size; the trained-with-term network also with --temporal-blend, and (--optimisation) nstbatch video's
+optimisation paints the same clips at the CPU defaults. Reported per clip: the temporal error by the
+frozen yardstick (_steadiness.py, which imports nothing from nstbatch), its ratio to the network
+trained without the term, and the style and content distances (_distance.py), so steadiness is never
+bought by painting less.
+
+    python benchmarks/bench_temporal_training.py --photos train-runs/clear-photos [--steps 400]
+        [--weights 100,300,1000] [--blend 0.5] [--size 256] [--optimisation]
+
+Prints a table and appends it to benchmarks/RESULTS.md with the machine and the date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from _results import RESULTS, cpu_name, publish
+from _steadiness import temporal_error
+from bench_video import EXAMPLES, REAL_CLIPS, load_clips, look, stylise
+from bench_video_model import paint
+
+from nstbatch.batch.images import load_image
+from nstbatch.batch.video import VideoSettings
+from nstbatch.runtime.checkpoint import file_sha256, load_checkpoint
+from nstbatch.runtime.feedforward import FeedForward, TorchPainter
+from nstbatch.training.loop import Painting, Trainer, TrainSettings
+from nstbatch.training.photos import load_photos
+
+
+def train_on(base: Path, photos, painting: Painting, settings: TrainSettings, folder: Path):
+    """--steps more steps of ``base``'s weights with ``settings``; (network, seconds per step)."""
+    trainer = Trainer(photos, [painting], settings, folder, "cpu")
+    trainer.model.load_state_dict(load_checkpoint(base)[0].state_dict())
+    result = trainer.run()
+    return trainer.model.eval(), result.seconds_per_step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", type=Path, default=EXAMPLES / "models" / "starry_night" / "model.safetensors")
+    parser.add_argument("--style", type=Path, default=EXAMPLES / "styles" / "starry_night_vangogh.jpg")
+    parser.add_argument("--photos", type=Path, required=True, help="the training photos (scripts/train_demo_model.sh's)")
+    parser.add_argument("--photo", type=Path, default=EXAMPLES / "photos" / "coffee.jpg", help="slid across for the known-motion clip")
+    parser.add_argument("--steps", type=int, default=400)
+    parser.add_argument("--weights", default="100,300,1000", help="temporal weights to train with, besides 0")
+    parser.add_argument("--blend", type=float, default=0.5, help="--temporal-blend for the networks trained with the term")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--optimisation", action="store_true", help="also nstbatch video's optimisation (slow)")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    # The bundled network's own training settings (examples/models/starry_night/TRAINING.md).
+    settings = dict(steps=args.steps, crop_size=160, batch_size=2, style_scale=1.5, style_weight=1.0, seed=1,
+                    save_every=args.steps)
+    painting = Painting(args.style.stem, load_image(args.style), file_sha256(args.style))
+    photos = load_photos(args.photos, settings["crop_size"])
+    weights = [0.0] + [float(w) for w in args.weights.split(",")]
+    networks, pace = {}, {}
+    with tempfile.TemporaryDirectory() as folder:
+        for weight in weights:
+            networks[weight], pace[weight] = train_on(args.base, photos, painting,
+                                                      TrainSettings(**settings, temporal_weight=weight),
+                                                      Path(folder) / f"w{weight:g}")
+            print(f"trained with temporal weight {weight:g}: {pace[weight]:.2f} s a step", flush=True)
+
+    style_image = load_image(args.style)
+    rows = []
+    for clip_name, frames in load_clips(["sliding", *REAL_CLIPS], args.photo, args.size, args.frames).items():
+        h, w = frames[0].shape[:2]
+        ways = [("trained without the term", networks[0.0], 0.0)]
+        ways += [(f"--temporal-weight {weight:g}", networks[weight], 0.0) for weight in weights[1:]]
+        ways += [(f"--temporal-weight {weight:g} + --temporal-blend {args.blend:g}", networks[weight], args.blend)
+                 for weight in weights[1:]]
+        baseline = None
+        for name, network, blend in ways:
+            engine = FeedForward(TorchPainter(network, "cpu"), [painting.name], [1.0])
+            painted, _ = paint(frames, engine, args.size, blend)
+            error = temporal_error(painted, frames)
+            baseline = baseline or error
+            style, content = look(frames, painted, style_image)
+            rows.append(f"| {clip_name} | {w}x{h} | {name} | {error:.3g} | {error / baseline:.3f} | {style:.3f} | {content:.3f} |")
+            print(rows[-1], flush=True)
+        if args.optimisation:
+            video = VideoSettings(size=args.size, first_iterations=150, iterations=50)
+            painted, _ = stylise(frames, style_image, video, 100.0)
+            error = temporal_error(painted, frames)
+            style, content = look(frames, painted, style_image)
+            rows.append(f"| {clip_name} | {w}x{h} | optimisation (nstbatch video, 150 then 50) | {error:.3g} | "
+                        f"{error / baseline:.3f} | {style:.3f} | {content:.3f} |")
+            print(rows[-1], flush=True)
+
+    lines = [
+        f"### Steadiness learnt in training, {time.strftime('%Y-%m-%d')}, {cpu_name()}, torch {torch.__version__} "
+        f"(threads {torch.get_num_threads()}), CPU",
+        "",
+        f"`python benchmarks/bench_temporal_training.py --photos {args.photos} --steps {args.steps} --weights "
+        f"{args.weights} --blend {args.blend:g} --size {args.size}{' --optimisation' if args.optimisation else ''}`: "
+        f"each network is {args.base} trained {args.steps} more steps (160 px crops x 2, style scale 1.5, style "
+        f"weight 1, seed 1) with the temporal weight shown; seconds a step: "
+        + ", ".join(f"{pace[w]:.2f} at weight {w:g}" for w in weights)
+        + f". {args.frames} frames a clip. Temporal error: the frozen yardstick (_steadiness.py); style / content: "
+        "fixed Gatys distances, mean over frames.",
+        "",
+        "| clip | size | way | temporal error | vs trained without | style | content |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        *rows,
+    ]
+    publish(lines, args.results)
+
+
+if __name__ == "__main__":
+    main()
