@@ -308,3 +308,25 @@ def test_video_reports_a_stored_frame_that_vanished_before_encoding(clip_dir, fi
     result = invoke("video", "-i", clip_dir, "-s", style, "-o", out, *VIDEO_FAST)
     assert result.exit_code == 1 and "frame_000002.png: is missing or unreadable" in result.output
     assert not out.exists()
+
+
+def test_a_picture_too_large_for_memory_is_refused_in_one_line_and_the_batch_goes_on(files, tmp_path):
+    from nstbatch.runtime.memory import HEADROOM, HISTORIES, Needs, activation_bytes_per_pixel
+    from nstbatch.runtime.stylize import DEFAULT_STYLE_LAYERS
+    from nstbatch.runtime.vgg import load_vgg19
+
+    inputs, style = files
+    for old in inputs.rglob("*.*"):
+        old.unlink()
+    save_image(photo_like(16, 32), inputs / "thin.png")  # 32x16 at --size 32
+    save_image(photo_like(32, 32), inputs / "square.png")  # 32x32: twice the pixels
+    layers = (*DEFAULT_STYLE_LAYERS, "relu4_2")
+    needs = Needs(layers, {"relu4_2": 512}, activation_bytes_per_pixel(load_vgg19(), layers, None))
+    # room for the thin one at the shortest history, not for the square one
+    room = (needs.peak(1, 16, 32, None, HISTORIES[-1]) + needs.peak(1, 32, 32, None, HISTORIES[-1])) / 2 / HEADROOM
+    out = tmp_path / "out"
+    result = invoke("run", "-i", inputs, "-s", style, "-o", out, *FAST, "--max-memory", room / 2**30)
+    assert result.exit_code == 1, result.output
+    refused = [line for line in result.output.splitlines() if "square.png" in line]
+    assert len(refused) == 1 and "32x32 needs about" in refused[0] and "the largest that fits is about --size" in refused[0]
+    assert "1 done, 0 skipped (already there), 1 failed" in result.output and (out / "thin.png").exists()

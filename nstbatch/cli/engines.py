@@ -24,11 +24,11 @@ class Chosen:
 
 # Where and how fast a picture is made does not change what it is meant to be, so these stay out of
 # ``made_with``: a run resumed on another machine or with other providers is the same run.
-NOT_MADE_WITH = ("device", "runs_on", "style", "model", "targets")
+NOT_MADE_WITH = ("device", "runs_on", "style", "model", "targets", "block_size", "max_memory")
 
 
 def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend, style_scale, preserve_colors,
-                        weights, targets, providers, iterations, init, **fields) -> Chosen:
+                        weights, targets, providers, block_size, max_memory, iterations, init, **fields) -> Chosen:
     from ..runtime.gram import backend_in_use
     from ..runtime.checkpoint import file_sha256
     from ..runtime.providers import parse as parse_providers
@@ -48,10 +48,11 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
         target_features = feature_session(options.content_layers + options.style_layers, options.pooling, weights,
                                           parse_providers(providers))
     engine = StyleTransfer(styles, options, split_floats(style_blend, "--style-blend"), style_scale, preserve_colors,
-                           device, weights, target_features)
+                           device, weights, target_features, block_size,
+                           round(max_memory * 2**30) if max_memory else None)
     record = {"style": [str(s) for s in style], "style_blend": style_blend, "style_scale": style_scale,
               "preserve_colors": preserve_colors, "device": str(engine.device), "weights": engine.vgg.weights_source,
-              "targets": targets, **{k: v for k, v in options.__dict__.items() if k != "gram_backend"}, "init": init}
+              "targets": targets, "block_size": block_size, "max_memory": max_memory, **{k: v for k, v in options.__dict__.items() if k != "gram_backend"}, "init": init}
     runs_on = f", targets by onnxruntime on {', '.join(target_features.providers)}" if target_features else ""
     plan = scale_plan(size, options.first_scale, options.iterations)
     split = "+".join(str(n) for _, n in plan)

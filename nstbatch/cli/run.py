@@ -9,14 +9,14 @@ import typer
 
 from ..errors import NstError, UsageError
 from .app import app
-from .options import (MODEL_MAX_SIZE, ContentWeight, Device, Iterations, MaxSize, Model, Optimizer, Pooling, Precision,
-                      PreserveColors, Providers, Quiet, Scales, Seed, StyleBlend, StyleScale, StyleWeight, TvWeight,
+from .options import (MODEL_MAX_SIZE, BlockSize, ContentWeight, Device, Iterations, MaxMemory, MaxSize, Model,
+                      Optimizer, Pooling, Precision, PreserveColors, Providers, Quiet, Scales, Seed, StyleBlend, StyleScale, StyleWeight, TvWeight,
                       Weights, check_engine_choice, fail, parse_scales, split_floats, split_names)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
 OPTIMISATION_ONLY = ("iterations", "scales", "seed", "style_scale", "content_weight", "style_weight", "tv_weight",
                      "content_layers", "style_layers", "style_layer_weights", "optimizer", "learning_rate", "init",
-                     "pooling", "weights", "save_every", "targets", "precision")
+                     "pooling", "weights", "save_every", "targets", "precision", "block_size", "max_memory")
 
 
 @app.command()
@@ -53,6 +53,8 @@ def run(
     max_pixels: Annotated[int, typer.Option(min=1, help="Refuse inputs with more pixels than this.")] = 100_000_000,
     targets: Annotated[str, typer.Option(help="What computes the content and style targets: torch, or onnx (onnxruntime).")] = "torch",
     precision: Precision = "fp32",
+    block_size: BlockSize = None,
+    max_memory: MaxMemory = None,
     providers: Providers = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Up to N photos of the same working size at once: fills a GPU that one small photo leaves idle (no gain on a CPU).")] = 1,
     gallery: Annotated[bool, typer.Option(help="Write OUTPUT/index.html: each photo beside its result, updated as results come in.")] = True,
@@ -79,7 +81,7 @@ def run(
         else:
             chosen = optimisation_engine(
                 style, size, device, max_pixels, style_blend, style_scale, preserve_colors, weights, targets, providers,
-                iterations=iterations, init=init, optimizer=optimizer, learning_rate=learning_rate,
+                block_size, max_memory, iterations=iterations, init=init, optimizer=optimizer, learning_rate=learning_rate,
                 content_layers=split_names(content_layers), style_layers=split_names(style_layers),
                 style_layer_weights=split_floats(style_layer_weights, "--style-layer-weights"),
                 content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, seed=seed,

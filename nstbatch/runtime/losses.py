@@ -54,6 +54,10 @@ class StyleLoss(nn.Module):
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return style_loss(features, self.target, self.weight, self.gram_backend)
 
+    def of_gram(self, gram: torch.Tensor) -> torch.Tensor:
+        """The term for a Gram matrix already gathered (block by block: see blocks.py)."""
+        return self.weight * torch.mean((gram - self.target.to(gram.dtype)) ** 2)
+
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:
     """Mean squared difference between neighbouring pixels (an image in [0, 1])."""

@@ -14,8 +14,10 @@ from typing import Callable
 import torch
 
 from ..errors import UsageError
+from .blocks import BlockwiseObjective
 from .gram import gram
 from .losses import ContentLoss, StyleLoss, TemporalLoss, total_variation
+from .memory import LBFGS_HISTORY, Fit
 from .vgg import VGG19Features, check_layers
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
@@ -81,7 +83,7 @@ class Step:
     total: int  # the iteration budget
     losses: dict[str, float]
     image: torch.Tensor  # the image just evaluated, 1 x 3 x H x W in [0, 1] (do not modify)
-    scale: str = ""  # coarse-to-fine: which scale this is, e.g. "scale 2/4, 512 px"
+    scale: str = ""  # which scale and way, for the bar, e.g. "scale 2/4, 512 px, blocks of 512 px"
 
 
 @dataclass
@@ -183,12 +185,14 @@ def optimize(
     style: dict[str, torch.Tensor] | None = None,
     callback: Callable[[Step], None] | None = None,
     previous: tuple[torch.Tensor, torch.Tensor] | None = None,
+    fit: Fit | None = None,
 ) -> Result:
     """Minimise the weighted objective over the pixels of ``init`` for ``opts.iterations`` evaluations.
 
     ``content`` maps layers to target activations, ``style`` maps layers to target Grams; either may
     be None (texture synthesis, reconstruction). ``previous`` is a video frame's (warped previous
     stylised frame, reliability mask) for the temporal term, weighted by ``opts.temporal_weight``.
+    ``fit`` (the memory guard's, memory.py) evaluates in blocks and shortens L-BFGS's history.
     Returns the best image evaluated, so the losses reported are exactly those of the picture returned.
     """
     opts.check()
@@ -209,7 +213,9 @@ def optimize(
     if opts.optimizer == "lbfgs":
         # No line search: one evaluation per iteration, like the reference implementations, so that
         # the iteration budget is exact. The tolerances are off so the budget, not a heuristic, ends it.
-        optimizer = torch.optim.LBFGS([pixels], lr=1.0, history_size=100, tolerance_grad=0.0, tolerance_change=0.0)
+        history_size = fit.history if fit else LBFGS_HISTORY
+        optimizer = torch.optim.LBFGS([pixels], lr=1.0, history_size=history_size, tolerance_grad=0.0,
+                                      tolerance_change=0.0)
     else:
         optimizer = torch.optim.Adam([pixels], lr=opts.learning_rate * GREY_LEVELS)
 
@@ -220,19 +226,32 @@ def optimize(
 
     half = PRECISIONS[opts.precision]
 
+    def autocast():  # convolutions in half precision when asked; the loss terms upcast to float32
+        return torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None)
+
+    blockwise = None
+    if fit is not None and fit.block:
+        blockwise = BlockwiseObjective(vgg, content_terms, style_terms, tuple(pixels.shape), fit.block, autocast)
+
     def closure():
         optimizer.zero_grad(set_to_none=True)
         image = pixels / GREY_LEVELS
-        # Convolutions in half precision when asked; the loss terms upcast their inputs to float32.
-        with torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None):
-            features = vgg(image, layers)
-        parts = loss_parts(features, image, opts, content_terms, style_terms)
+        if blockwise is None:
+            with autocast():
+                features = vgg(image, layers)
+            parts = loss_parts(features, image, opts, content_terms, style_terms)
+        else:  # content and style gathered block by block; the image's own terms as usual
+            parts = {**loss_parts({}, image, opts, {}, {}), **blockwise.values(image.detach())}
         if temporal_term is not None:
             parts["temporal"] = temporal_term(image)
         total = sum(parts.values())
         if not scale:
             scale.append(OBJECTIVE_SCALE / max(float(total.detach()), 1e-30))
-        (total * scale[0]).backward()
+        if total.requires_grad:
+            (total * scale[0]).backward()
+        if blockwise is not None:
+            gradient = blockwise.backward(image.detach(), scale[0]) / GREY_LEVELS
+            pixels.grad = gradient if pixels.grad is None else pixels.grad + gradient
         losses = {k: float(v.detach()) for k, v in parts.items()}
         losses["total"] = float(total.detach())
         if not math.isfinite(losses["total"]):

@@ -16,9 +16,10 @@ import torch.nn.functional as F
 from ..errors import UsageError
 from .color import preserve_colors
 from .gram import backend_in_use
+from .memory import Fit, Needs, activation_bytes_per_pixel, fit, free_bytes, gib
 from .scales import scale_plan
-from .stylize import Options, Result, Step, content_targets, initial_image, losses_of, optimize, style_targets
-from .vgg import LAYER_INDEX, load_vgg19, min_side
+from .stylize import PRECISIONS, Options, Result, Step, content_targets, initial_image, losses_of, optimize, style_targets
+from .vgg import LAYER_INDEX, channels, load_vgg19, min_side
 
 log = logging.getLogger("nstbatch")
 
@@ -58,7 +59,11 @@ class StyleTransfer:
         device: str = "auto",
         weights=None,
         target_features=None,
+        block_size: int | None = None,
+        max_memory: int | None = None,
     ):
+        """``block_size`` evaluates every picture in blocks of that many pixels (blocks.py); otherwise
+        the memory guard (memory.py) chooses, within what is free or ``max_memory`` bytes if less."""
         self.options = options or Options()
         self.options.check()
         self.styles = styles or []
@@ -69,6 +74,11 @@ class StyleTransfer:
             raise UsageError(f"style scale must be > 0, not {style_scale}")
         self.style_scale = style_scale
         self.keep_colors = keep_colors
+        if block_size is not None and block_size < 16:
+            raise UsageError(f"--block-size must be at least 16 pixels, not {block_size}")
+        if max_memory is not None and max_memory <= 0:
+            raise UsageError(f"--max-memory must be > 0, not {max_memory}")
+        self.block_size, self.max_memory = block_size, max_memory
         self.device = resolve_device(device)
         self.vgg = load_vgg19(weights, self.options.pooling, self.device)
         # Targets are forward-only: any feature function (an onnxruntime FeatureSession) can compute them;
@@ -155,6 +165,7 @@ class StyleTransfer:
 
             def counted(step: Step, done=done, label=f"scale {number}/{len(plan)}, {long_side} px") -> None:
                 if callback is not None:
+                    label = f"{label}, {step.scale}" if step.scale else label
                     callback(dataclasses.replace(step, iteration=done + step.iteration, total=opts.iterations, scale=label))
 
             result = self._at_one_scale(photo, start, counted, dataclasses.replace(opts, iterations=iterations))
@@ -167,7 +178,29 @@ class StyleTransfer:
         style = self.style_targets(max(content.shape[-2:])) if self.styles and opts.style_weight > 0 else None
         style_image = self.styles[0] if self.styles else None
         start = initial_image(init if init is not None else opts.init, content, style_image, tuple(content.shape), opts.seed)
-        return optimize(self.vgg, start, opts, targets, style, callback=callback, previous=previous)
+        how = self.fit(tuple(content.shape), opts, temporal=previous is not None)
+        if how.label() and callback is not None:  # say on the bar that memory changed the way
+            callback = _labelled(callback, how.label())
+        return optimize(self.vgg, start, opts, targets, style, callback=callback, previous=previous, fit=how)
+
+    def fit(self, shape: tuple, opts: Options | None = None, temporal: bool = False) -> Fit:
+        """How a B x 3 x H x W picture is optimised in the memory there is (raises memory.TooLarge)."""
+        opts = opts or self.options
+        layers = tuple(dict.fromkeys([*opts.content_layers, *opts.style_layers]))
+        content_layers = opts.content_layers if opts.content_weight > 0 else ()
+        needs = Needs(layers, {name: channels(name) for name in content_layers},
+                      activation_bytes_per_pixel(self.vgg, layers, PRECISIONS[opts.precision]), opts.optimizer, temporal)
+        free = free_bytes(self.device)
+        how = fit(shape, needs, min(free, self.max_memory) if self.max_memory else free, self.block_size)
+        if how.label():
+            log.info("%dx%d: %s, about %s of %s usable", shape[-1], shape[-2], how.label(), gib(how.needed), gib(how.free))
+        return how
+
+
+def _labelled(callback, label: str):
+    def labelled(step: Step) -> None:
+        callback(dataclasses.replace(step, scale=f"{step.scale}, {label}" if step.scale else label))
+    return labelled
 
 
 def reconstruct(content: torch.Tensor, layer: str, options: Options, device="auto", weights=None,

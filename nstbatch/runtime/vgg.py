@@ -36,6 +36,31 @@ def min_side(layers) -> int:
     return 2 ** sum(1 for name in LAYERS[:deepest + 1] if name.startswith("pool"))
 
 
+def stride(layer: str) -> int:
+    """Image pixels between neighbouring positions of ``layer``: 2 to the power of the poolings before it."""
+    return 2 ** sum(1 for name in LAYERS[:LAYER_INDEX[layer] + 1] if name.startswith("pool"))
+
+
+def channels(layer: str) -> int:
+    """Channels of ``layer``'s activations: those of the convolution it is, follows or pools."""
+    convs = [name for name in LAYERS[:LAYER_INDEX[layer] + 1] if name.startswith("conv")]
+    return CONV_CHANNELS[convs[-1]][1]
+
+
+def reach(layers) -> int:
+    """How many pixels beyond a position's own ``stride`` x ``stride`` patch the deepest of ``layers``
+    sees: each 3x3 convolution widens it by one position of its layer; a 2x2 pooling aligned to its
+    stride adds nothing. 70 for relu5_1."""
+    deepest = max(LAYER_INDEX[name] for name in layers)
+    spacing, radius = 1, 0
+    for name in LAYERS[:deepest + 1]:
+        if name.startswith("conv"):
+            radius += spacing
+        elif name.startswith("pool"):
+            spacing *= 2
+    return radius
+
+
 def check_layers(names) -> list[str]:
     """Names in network order, or a UsageError naming the unknown one and the valid choices."""
     names = list(dict.fromkeys(names))

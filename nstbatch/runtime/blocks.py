@@ -1,0 +1,149 @@
+"""The content and style terms and their exact gradient, computed block by block (Galerne et al., 2024).
+
+A Gram matrix is a sum over positions, and the gradient of ‖G − A‖² with respect to a position's
+activations is (∂L/∂G + ∂L/∂Gᵀ)·F[p] / N: with the global G in hand, each position's gradient depends
+on that position alone. So an evaluation takes two passes over blocks of the picture:
+
+1. without gradients: each style layer's Gram, summed over the blocks' own positions, and the content
+   term's value;
+2. with gradients, block after block: the activations of the block's own positions are given the
+   gradient of the global objective (through a surrogate whose gradient it is), and back-propagated
+   to the pixels.
+
+Each block is read with a margin of ``vgg.reach`` pixels (rounded up to the deepest layer's stride),
+so its own positions see exactly what they see in the whole picture; blocks start at multiples of the
+deepest stride, so every pooling grid lines up with the whole picture's. Each position belongs to one
+block, so the sum over blocks is the whole picture's gradient to float tolerance: no seams. Peak memory
+then depends on the block size, not the picture; the price is one more forward pass per evaluation
+and the margins' work.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import torch
+
+from .losses import ContentLoss, StyleLoss
+from .vgg import VGG19Features, min_side, reach, stride
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block's own pixels (rows, cols of the picture) and the pixels read for it, margin included."""
+
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    read_rows: tuple[int, int]
+    read_cols: tuple[int, int]
+
+
+def _spans(length: int, block: int, margin: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    starts = list(range(0, length, block))
+    return [((a, min(a + block, length)), (max(0, a - margin), min(length, a + block + margin))) for a in starts]
+
+
+def blocks(height: int, width: int, block: int, layers) -> list[Block]:
+    """The blocks covering a height x width picture: ``block`` pixels a side (rounded up to the deepest
+    layer's stride), each read with the margin the deepest layer needs."""
+    align = min_side(layers)
+    block = max(align, math.ceil(block / align) * align)
+    margin = math.ceil(reach(layers) / align) * align
+    return [Block(rows, cols, read_rows, read_cols)
+            for rows, read_rows in _spans(height, block, margin) for cols, read_cols in _spans(width, block, margin)]
+
+
+def _own(span: tuple[int, int], read: tuple[int, int], step: int, whole: int, end: int) -> tuple[slice, slice]:
+    """A block's own positions along one axis of a layer with ``step`` pixels per position: as a slice
+    of the block's activations and of the whole picture's. The last block keeps the positions the
+    whole picture's pooling kept (``whole`` of them)."""
+    first = span[0] // step
+    last = whole if span[1] == end else span[1] // step
+    offset = read[0] // step
+    return slice(first - offset, last - offset), slice(first, last)
+
+
+class BlockwiseObjective:
+    """Content and style terms of a picture (B x 3 x H x W) evaluated and differentiated block by block."""
+
+    def __init__(self, vgg: VGG19Features, content_terms: dict[str, ContentLoss], style_terms: dict[str, StyleLoss],
+                 shape: tuple, block: int, autocast=nullcontext):
+        self.vgg, self.content_terms, self.style_terms = vgg, content_terms, style_terms
+        self.layers = list(dict.fromkeys([*content_terms, *style_terms]))
+        self.height, self.width = shape[-2:]
+        self.blocks = blocks(self.height, self.width, block, self.layers)
+        self.autocast = autocast
+        self._grams: dict[str, torch.Tensor] = {}
+
+    def _own_activations(self, features: dict[str, torch.Tensor], block: Block):
+        """{layer: (the block's own activations, the same positions' slices of the whole layer)}."""
+        own = {}
+        for name, act in features.items():
+            step = stride(name)
+            whole_rows, whole_cols = self.height // step, self.width // step
+            rows, whole_r = _own(block.rows, block.read_rows, step, whole_rows, self.height)
+            cols, whole_c = _own(block.cols, block.read_cols, step, whole_cols, self.width)
+            own[name] = (act[:, :, rows, cols], (whole_r, whole_c))
+        return own
+
+    def _features(self, crop: torch.Tensor) -> dict[str, torch.Tensor]:
+        with self.autocast():
+            return self.vgg(crop, self.layers)
+
+    def _normaliser(self, name: str, channels: int) -> int:
+        step = stride(name)
+        return channels * (self.height // step) * (self.width // step)
+
+    def values(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Pass 1: the content and style terms of ``image``; keeps the Grams for ``backward``."""
+        grams: dict[str, torch.Tensor] = {}
+        content = image.new_zeros((), dtype=torch.float64 if image.dtype == torch.float64 else torch.float32)
+        with torch.no_grad():
+            for block in self.blocks:
+                for name, (act, where) in self._own_activations(self._features(_read(image, block)), block).items():
+                    act = act.to(content.dtype)
+                    if name in self.content_terms:
+                        term = self.content_terms[name]
+                        content = content + _content_sum(term, act, where) / term.target.numel()
+                    if name in self.style_terms:
+                        flat = act.reshape(act.shape[0], act.shape[1], -1)
+                        part = torch.bmm(flat, flat.transpose(1, 2))
+                        grams[name] = grams[name] + part if name in grams else part
+        self._grams = {name: g / self._normaliser(name, g.shape[1]) for name, g in grams.items()}
+        style = sum((term.of_gram(self._grams[name]) for name, term in self.style_terms.items()), content.new_zeros(()))
+        return {"content": content, "style": style}
+
+    def backward(self, image: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+        """Pass 2: d(scale · (content + style)) / d image, after ``values`` on the same image."""
+        slopes = {}  # ∂L/∂G of each style layer, from the global Gram
+        for name, term in self.style_terms.items():
+            gram = self._grams[name].detach().requires_grad_(True)
+            slopes[name], = torch.autograd.grad(term.of_gram(gram) * scale, gram)
+        gradient = torch.zeros_like(image)
+        for block in self.blocks:
+            crop = _read(image, block).detach().requires_grad_(True)
+            surrogate = crop.new_zeros((), dtype=torch.float64 if crop.dtype == torch.float64 else torch.float32)
+            for name, (act, where) in self._own_activations(self._features(crop), block).items():
+                act = act.to(surrogate.dtype)
+                if name in self.content_terms:
+                    term = self.content_terms[name]
+                    surrogate = surrogate + scale * _content_sum(term, act, where) / term.target.numel()
+                if name in self.style_terms:
+                    flat = act.reshape(act.shape[0], act.shape[1], -1)
+                    part = torch.bmm(flat, flat.transpose(1, 2)) / self._normaliser(name, act.shape[1])
+                    surrogate = surrogate + torch.sum(slopes[name] * part)  # its gradient is the global one
+            if surrogate.requires_grad:
+                surrogate.backward()
+                gradient[:, :, slice(*block.read_rows), slice(*block.read_cols)] += crop.grad
+        return gradient
+
+
+def _read(image: torch.Tensor, block: Block) -> torch.Tensor:
+    return image[:, :, slice(*block.read_rows), slice(*block.read_cols)]
+
+
+def _content_sum(term: ContentLoss, act: torch.Tensor, where: tuple[slice, slice]) -> torch.Tensor:
+    target = term.target[:, :, where[0], where[1]]
+    return torch.sum(term.weight.to(act.dtype) * (act - target.to(act.dtype)) ** 2)
