@@ -74,3 +74,16 @@ def test_blocks_cover_the_picture_once_and_start_on_the_deepest_stride():
         assert b.read_rows[0] <= max(0, b.rows[0] - 70) and b.read_rows[1] >= min(100, b.rows[1] + 70)
     assert int(covered.min()) == int(covered.max()) == 1
     assert len(found) == 3 * 2  # 40 px rounds up to 48, a multiple of relu5_1's stride
+
+
+def test_targets_gathered_in_blocks_equal_the_whole_pictures(vgg64):
+    from nstbatch.runtime.blocks import targets_by_blocks
+    from nstbatch.runtime.stylize import content_targets, style_targets
+
+    picture = photo_like(45, 38, seed=7).double()
+    content_layers, style_layers = ("relu2_1", "relu3_1"), ("relu1_1", "relu3_1")
+    content, grams = targets_by_blocks(vgg64, picture, content_layers, style_layers, 16)
+    for name, expected in content_targets(vgg64, picture, content_layers).items():
+        torch.testing.assert_close(content[name], expected, rtol=1e-6, atol=1e-6)  # both float32
+    torch.testing.assert_close(style_targets(vgg64, [picture], [1.0], style_layers, block=16),
+                               style_targets(vgg64, [picture], [1.0], style_layers), rtol=1e-10, atol=1e-12)

@@ -330,3 +330,15 @@ def test_a_picture_too_large_for_memory_is_refused_in_one_line_and_the_batch_goe
     refused = [line for line in result.output.splitlines() if "square.png" in line]
     assert len(refused) == 1 and "32x32 needs about" in refused[0] and "the largest that fits is about --size" in refused[0]
     assert "1 done, 0 skipped (already there), 1 failed" in result.output and (out / "thin.png").exists()
+
+
+def test_texture_in_forced_blocks_says_so_and_a_zero_memory_limit_is_a_usage_error(tmp_path, files):
+    _, style = files
+    out = tmp_path / "t.png"
+    result = invoke("texture", "-s", style, "-o", out, "--size", 32, "--iterations", 2, "--device", "cpu",
+                    "--style-layers", "relu1_1,relu2_1", "--block-size", 16)
+    assert result.exit_code == 0, result.output
+    assert "blocks of 16 px" in result.output and out.exists()
+    refused = invoke("reconstruct", "-c", style, "-o", tmp_path / "r.png", "--size", 32, "--device", "cpu",
+                     "--max-memory", 0)
+    assert refused.exit_code == 2 and "--max-memory must be > 0" in refused.output

@@ -6,6 +6,7 @@ failures and the summary, so tests and ``--quiet`` runs stay readable.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from rich.console import Console
@@ -39,6 +40,18 @@ class QuietReporter:
         self.console.print(text, markup=False)
 
 
+class _ToReporter(logging.Handler):
+    """nstbatch's warnings (a colour profile that cannot be used, a picture painted in blocks to fit in
+    memory) as lines above the bars."""
+
+    def __init__(self, reporter: "RichReporter"):
+        super().__init__(logging.WARNING)
+        self.reporter = reporter
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.reporter.message(f"note: {record.getMessage()}")
+
+
 class RichReporter(QuietReporter):
     def __init__(self, stream=None):
         super().__init__(stream)
@@ -56,9 +69,12 @@ class RichReporter(QuietReporter):
 
     def __enter__(self):
         self.progress.start()
+        self.notes = _ToReporter(self)
+        logging.getLogger("nstbatch").addHandler(self.notes)
         return self
 
     def __exit__(self, *exc):
+        logging.getLogger("nstbatch").removeHandler(self.notes)
         self.progress.stop()
         return False
 

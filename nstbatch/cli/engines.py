@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import UsageError
-from .options import load_option_image, loop_options, split_floats
+from .options import load_option_image, loop_options, memory_options, split_floats
 
 
 @dataclass
@@ -48,8 +48,7 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
         target_features = feature_session(options.content_layers + options.style_layers, options.pooling, weights,
                                           parse_providers(providers))
     engine = StyleTransfer(styles, options, split_floats(style_blend, "--style-blend"), style_scale, preserve_colors,
-                           device, weights, target_features, block_size,
-                           round(max_memory * 2**30) if max_memory else None)
+                           device, weights, target_features, **memory_options(block_size, max_memory))
     record = {"style": [str(s) for s in style], "style_blend": style_blend, "style_scale": style_scale,
               "preserve_colors": preserve_colors, "device": str(engine.device), "weights": engine.vgg.weights_source,
               "targets": targets, "block_size": block_size, "max_memory": max_memory, **{k: v for k, v in options.__dict__.items() if k != "gram_backend"}, "init": init}

@@ -77,6 +77,11 @@ MaxMemory = Annotated[Optional[float], typer.Option(min=0.0, help="GiB a picture
 Precision = Annotated[str, typer.Option(help="Convolutions in fp32, bf16 or fp16 (autocast; Grams and losses stay fp32). bf16 is the fast path on a GPU.")]
 
 
+def memory_options(block_size: int | None, max_memory: float | None) -> dict:
+    """--block-size and --max-memory (GiB) as StyleTransfer takes them."""
+    return {"block_size": block_size, "max_memory": None if max_memory is None else round(max_memory * 2**30)}
+
+
 def device_defaults(device) -> dict:
     from ..runtime.transfer import resolve_device
 

@@ -9,7 +9,8 @@ import typer
 
 from ..errors import NstError
 from .app import app
-from .options import Device, Iterations, Optimizer, Pooling, Quiet, Seed, Size, Weights, fail, load_option_image, split_names, loop_options
+from .options import (BlockSize, Device, Iterations, MaxMemory, Optimizer, Pooling, Quiet, Seed, Size, Weights, fail,
+                      load_option_image, loop_options, memory_options, split_names)
 
 
 def _single(output: Path, quiet: bool, make):
@@ -20,7 +21,7 @@ def _single(output: Path, quiet: bool, make):
     reporter = QuietReporter() if quiet else RichReporter()
     with reporter:
         reporter.start_batch(1)
-        result = make(lambda step: reporter.iteration(step.iteration, step.losses["total"]), reporter)
+        result = make(lambda step: reporter.iteration(step.iteration, step.losses["total"], step.scale), reporter)
         reporter.end_item()
     save_image(result.image, output)
     if not quiet:
@@ -40,6 +41,8 @@ def reconstruct(
     optimizer: Optimizer = "lbfgs",
     pooling: Pooling = "max",
     weights: Weights = None,
+    block_size: BlockSize = None,
+    max_memory: MaxMemory = None,
 ):
     """Content reconstruction: start from noise and match one layer's activations of a photo."""
     from ..runtime.transfer import reconstruct as reconstruct_image
@@ -51,7 +54,7 @@ def reconstruct(
 
         def make(on_step, reporter):
             reporter.start_item(f"reconstruct {layer}", options.iterations)
-            return reconstruct_image(photo, layer, options, device, weights, on_step)
+            return reconstruct_image(photo, layer, options, device, weights, on_step, **memory_options(block_size, max_memory))
 
         _single(output, quiet, make)
     except NstError as exc:
@@ -71,6 +74,8 @@ def texture(
     optimizer: Optimizer = "lbfgs",
     pooling: Pooling = "max",
     weights: Weights = None,
+    block_size: BlockSize = None,
+    max_memory: MaxMemory = None,
 ):
     """Texture synthesis: start from noise and match only the painting's Gram matrices."""
     from ..runtime.transfer import synthesize_texture
@@ -82,7 +87,7 @@ def texture(
 
         def make(on_step, reporter):
             reporter.start_item("texture", options.iterations)
-            return synthesize_texture(painting, options, device, weights, on_step)
+            return synthesize_texture(painting, options, device, weights, on_step, **memory_options(block_size, max_memory))
 
         _single(output, quiet, make)
     except NstError as exc:

@@ -65,36 +65,78 @@ def _own(span: tuple[int, int], read: tuple[int, int], step: int, whole: int, en
     return slice(first - offset, last - offset), slice(first, last)
 
 
+class Tiling:
+    """The blocks of one picture size and set of layers, and where each block's own positions lie."""
+
+    def __init__(self, height: int, width: int, block: int, layers):
+        self.height, self.width = height, width
+        self.layers = list(layers)
+        self.blocks = blocks(height, width, block, self.layers)
+
+    def own(self, features: dict[str, torch.Tensor], block: Block):
+        """{layer: (the block's own activations, the same positions' slices of the whole layer)}."""
+        own = {}
+        for name, act in features.items():
+            step = stride(name)
+            rows, whole_rows = _own(block.rows, block.read_rows, step, self.height // step, self.height)
+            cols, whole_cols = _own(block.cols, block.read_cols, step, self.width // step, self.width)
+            own[name] = (act[:, :, rows, cols], (whole_rows, whole_cols))
+        return own
+
+    def positions(self, name: str) -> int:
+        step = stride(name)
+        return (self.height // step) * (self.width // step)
+
+
+def _sum_of_products(act: torch.Tensor) -> torch.Tensor:
+    """F Fᵀ over the positions of ``act`` (B x C x h x w), not yet divided."""
+    flat = act.reshape(act.shape[0], act.shape[1], -1)
+    return torch.bmm(flat, flat.transpose(1, 2))
+
+
+def targets_by_blocks(vgg: VGG19Features, image: torch.Tensor, content_layers, style_layers, block: int,
+                      autocast=nullcontext) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """The whole picture's activations at ``content_layers`` (float32) and Grams at ``style_layers``,
+    gathered block by block: what ``stylize.content_targets`` and ``style_targets`` give, at a peak set
+    by the block, not the picture."""
+    tiling = Tiling(image.shape[-2], image.shape[-1], block, dict.fromkeys([*content_layers, *style_layers]))
+    dtype = torch.float64 if image.dtype == torch.float64 else torch.float32
+    activations, grams = {}, {}
+    with torch.no_grad():
+        for part in tiling.blocks:
+            with autocast():
+                features = vgg(_read(image, part), tiling.layers)
+            for name, (act, (rows, cols)) in tiling.own(features, part).items():
+                act = act.to(dtype)
+                if name in content_layers:
+                    if name not in activations:
+                        h, w = tiling.height // stride(name), tiling.width // stride(name)
+                        activations[name] = act.new_zeros(act.shape[0], act.shape[1], h, w)
+                    activations[name][:, :, rows, cols] = act
+                if name in style_layers:
+                    grams[name] = grams[name] + _sum_of_products(act) if name in grams else _sum_of_products(act)
+    return ({name: act.float() for name, act in activations.items()},  # float32, as content_targets gives
+            {name: g / (g.shape[1] * tiling.positions(name)) for name, g in grams.items()})
+
+
 class BlockwiseObjective:
     """Content and style terms of a picture (B x 3 x H x W) evaluated and differentiated block by block."""
 
     def __init__(self, vgg: VGG19Features, content_terms: dict[str, ContentLoss], style_terms: dict[str, StyleLoss],
                  shape: tuple, block: int, autocast=nullcontext):
         self.vgg, self.content_terms, self.style_terms = vgg, content_terms, style_terms
-        self.layers = list(dict.fromkeys([*content_terms, *style_terms]))
-        self.height, self.width = shape[-2:]
-        self.blocks = blocks(self.height, self.width, block, self.layers)
+        self.tiling = Tiling(shape[-2], shape[-1], block, dict.fromkeys([*content_terms, *style_terms]))
+        self.blocks = self.tiling.blocks
         self.autocast = autocast
         self._grams: dict[str, torch.Tensor] = {}
 
-    def _own_activations(self, features: dict[str, torch.Tensor], block: Block):
-        """{layer: (the block's own activations, the same positions' slices of the whole layer)}."""
-        own = {}
-        for name, act in features.items():
-            step = stride(name)
-            whole_rows, whole_cols = self.height // step, self.width // step
-            rows, whole_r = _own(block.rows, block.read_rows, step, whole_rows, self.height)
-            cols, whole_c = _own(block.cols, block.read_cols, step, whole_cols, self.width)
-            own[name] = (act[:, :, rows, cols], (whole_r, whole_c))
-        return own
-
-    def _features(self, crop: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _own_features(self, crop: torch.Tensor, block: Block):
         with self.autocast():
-            return self.vgg(crop, self.layers)
+            features = self.vgg(crop, self.tiling.layers)
+        return self.tiling.own(features, block).items()
 
-    def _normaliser(self, name: str, channels: int) -> int:
-        step = stride(name)
-        return channels * (self.height // step) * (self.width // step)
+    def _divided(self, name: str, products: torch.Tensor) -> torch.Tensor:
+        return products / (products.shape[1] * self.tiling.positions(name))
 
     def values(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Pass 1: the content and style terms of ``image``; keeps the Grams for ``backward``."""
@@ -102,16 +144,15 @@ class BlockwiseObjective:
         content = image.new_zeros((), dtype=torch.float64 if image.dtype == torch.float64 else torch.float32)
         with torch.no_grad():
             for block in self.blocks:
-                for name, (act, where) in self._own_activations(self._features(_read(image, block)), block).items():
+                for name, (act, where) in self._own_features(_read(image, block), block):
                     act = act.to(content.dtype)
                     if name in self.content_terms:
                         term = self.content_terms[name]
                         content = content + _content_sum(term, act, where) / term.target.numel()
                     if name in self.style_terms:
-                        flat = act.reshape(act.shape[0], act.shape[1], -1)
-                        part = torch.bmm(flat, flat.transpose(1, 2))
-                        grams[name] = grams[name] + part if name in grams else part
-        self._grams = {name: g / self._normaliser(name, g.shape[1]) for name, g in grams.items()}
+                        products = _sum_of_products(act)
+                        grams[name] = grams[name] + products if name in grams else products
+        self._grams = {name: self._divided(name, g) for name, g in grams.items()}
         style = sum((term.of_gram(self._grams[name]) for name, term in self.style_terms.items()), content.new_zeros(()))
         return {"content": content, "style": style}
 
@@ -125,15 +166,14 @@ class BlockwiseObjective:
         for block in self.blocks:
             crop = _read(image, block).detach().requires_grad_(True)
             surrogate = crop.new_zeros((), dtype=torch.float64 if crop.dtype == torch.float64 else torch.float32)
-            for name, (act, where) in self._own_activations(self._features(crop), block).items():
+            for name, (act, where) in self._own_features(crop, block):
                 act = act.to(surrogate.dtype)
                 if name in self.content_terms:
                     term = self.content_terms[name]
                     surrogate = surrogate + scale * _content_sum(term, act, where) / term.target.numel()
                 if name in self.style_terms:
-                    flat = act.reshape(act.shape[0], act.shape[1], -1)
-                    part = torch.bmm(flat, flat.transpose(1, 2)) / self._normaliser(name, act.shape[1])
-                    surrogate = surrogate + torch.sum(slopes[name] * part)  # its gradient is the global one
+                    # its gradient with respect to these activations is the whole objective's
+                    surrogate = surrogate + torch.sum(slopes[name] * self._divided(name, _sum_of_products(act)))
             if surrogate.requires_grad:
                 surrogate.backward()
                 gradient[:, :, slice(*block.read_rows), slice(*block.read_cols)] += crop.grad

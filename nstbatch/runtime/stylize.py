@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 
 from ..errors import UsageError
-from .blocks import BlockwiseObjective
+from .blocks import BlockwiseObjective, targets_by_blocks
 from .gram import gram
 from .losses import ContentLoss, StyleLoss, TemporalLoss, total_variation
 from .memory import LBFGS_HISTORY, Fit
@@ -97,12 +97,16 @@ class Result:
 
 # ``vgg`` below is any feature function ``(image, layers) -> {layer: activation}``: the torch extractor
 # or an onnxruntime FeatureSession.
-def content_targets(vgg: VGG19Features, content: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+# ``block``: gather the targets block by block (blocks.py), at a peak set by the block, not the picture.
+def content_targets(vgg: VGG19Features, content: torch.Tensor, layers, block: int | None = None) -> dict[str, torch.Tensor]:
+    if block:
+        return targets_by_blocks(vgg, content, layers, (), block)[0]
     with torch.no_grad():
         return {name: act.float() for name, act in vgg(content, layers).items()}
 
 
-def style_targets(vgg: VGG19Features, styles: list[torch.Tensor], blend: list[float], layers) -> dict[str, torch.Tensor]:
+def style_targets(vgg: VGG19Features, styles: list[torch.Tensor], blend: list[float], layers,
+                  block: int | None = None) -> dict[str, torch.Tensor]:
     """Gram targets of one or more paintings, blended with weights that are normalised to sum to 1."""
     if len(blend) != len(styles):
         raise UsageError(f"{len(blend)} blend weights for {len(styles)} styles")
@@ -112,8 +116,12 @@ def style_targets(vgg: VGG19Features, styles: list[torch.Tensor], blend: list[fl
     targets: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         for style, weight in zip(styles, blend):
-            for name, act in vgg(style, layers).items():
-                g = gram(act)[0] * (weight / total)
+            if block:
+                grams = targets_by_blocks(vgg, style, (), layers, block)[1]
+            else:
+                grams = {name: gram(act) for name, act in vgg(style, layers).items()}
+            for name, g in grams.items():
+                g = g[0] * (weight / total)
                 targets[name] = targets[name] + g if name in targets else g
     return targets
 

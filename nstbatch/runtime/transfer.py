@@ -100,13 +100,14 @@ class StyleTransfer:
         deepest = max(layers, key=LAYER_INDEX.__getitem__)
         return min_side(layers), f"VGG-19 needs for {deepest}"
 
-    def style_targets(self, content_long_side: int) -> dict[str, torch.Tensor]:
-        """Blended Gram targets with each painting's long side at ``style_scale`` x the content's."""
+    def style_targets(self, content_long_side: int, block: int | None = None) -> dict[str, torch.Tensor]:
+        """Blended Gram targets with each painting's long side at ``style_scale`` x the content's;
+        ``block``: gathered block by block, as a picture too large for memory is (in torch)."""
         long_side = max(16, round(content_long_side * self.style_scale))
         if long_side not in self._style_cache:
             resized = [resize_long_side(s, long_side).to(self.device) for s in self.styles]
-            self._style_cache[long_side] = style_targets(self.target_features, resized, self.blend,
-                                                         self.options.style_layers)
+            features = self.vgg if block else self.target_features
+            self._style_cache[long_side] = style_targets(features, resized, self.blend, self.options.style_layers, block)
         return self._style_cache[long_side]
 
     def __call__(self, content: torch.Tensor, init: torch.Tensor | str | None = None, callback=None,
@@ -174,11 +175,13 @@ class StyleTransfer:
 
     def _at_one_scale(self, content, init, callback, opts, previous=None) -> Result:
         content = content.to(self.device)
-        targets = content_targets(self.target_features, content, opts.content_layers) if opts.content_weight > 0 else None
-        style = self.style_targets(max(content.shape[-2:])) if self.styles and opts.style_weight > 0 else None
+        how = self.fit(tuple(content.shape), opts, temporal=previous is not None)
+        # Targets of a picture optimised in blocks are gathered in blocks too, with torch's VGG.
+        features = self.vgg if how.block else self.target_features
+        targets = content_targets(features, content, opts.content_layers, how.block) if opts.content_weight > 0 else None
+        style = self.style_targets(max(content.shape[-2:]), how.block) if self.styles and opts.style_weight > 0 else None
         style_image = self.styles[0] if self.styles else None
         start = initial_image(init if init is not None else opts.init, content, style_image, tuple(content.shape), opts.seed)
-        how = self.fit(tuple(content.shape), opts, temporal=previous is not None)
         if how.label() and callback is not None:  # say on the bar that memory changed the way
             callback = _labelled(callback, how.label())
         return optimize(self.vgg, start, opts, targets, style, callback=callback, previous=previous, fit=how)
@@ -193,7 +196,9 @@ class StyleTransfer:
         free = free_bytes(self.device)
         how = fit(shape, needs, min(free, self.max_memory) if self.max_memory else free, self.block_size)
         if how.label():
-            log.info("%dx%d: %s, about %s of %s usable", shape[-1], shape[-2], how.label(), gib(how.needed), gib(how.free))
+            why = "as --block-size asks" if self.block_size else "to fit in memory"
+            log.warning("%dx%d is painted in %s %s (about %s of the %s usable)", shape[-1], shape[-2], how.label(),
+                        why, gib(how.needed), gib(how.free))
         return how
 
 
@@ -203,15 +208,17 @@ def _labelled(callback, label: str):
     return labelled
 
 
+# ``memory``: StyleTransfer's block_size and max_memory.
 def reconstruct(content: torch.Tensor, layer: str, options: Options, device="auto", weights=None,
-                callback=None) -> Result:
+                callback=None, **memory) -> Result:
     """Content reconstruction: from noise, match ``content``'s activations at one layer."""
     opts = Options(**{**options.__dict__, "content_layers": (layer,), "style_weight": 0.0, "init": "noise"})
-    return StyleTransfer(None, opts, device=device, weights=weights)(content, callback=callback)
+    return StyleTransfer(None, opts, device=device, weights=weights, **memory)(content, callback=callback)
 
 
-def synthesize_texture(style: torch.Tensor, options: Options, device="auto", weights=None, callback=None) -> Result:
+def synthesize_texture(style: torch.Tensor, options: Options, device="auto", weights=None, callback=None,
+                       **memory) -> Result:
     """Texture synthesis: from noise, match the painting's Gram matrices only, at the painting's size."""
     opts = Options(**{**options.__dict__, "content_weight": 0.0, "init": "noise"})
-    engine = StyleTransfer([style], opts, device=device, weights=weights)
+    engine = StyleTransfer([style], opts, device=device, weights=weights, **memory)
     return engine(style, callback=callback)
