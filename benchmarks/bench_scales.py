@@ -3,7 +3,8 @@
 Same photo, painting and iteration count for all three:
 
 - nstbatch, one scale: `run --scales off`, every evaluation at --size;
-- nstbatch, coarse-to-fine: `run --scales 256` (runtime/scales.py's plan), the same evaluations in all;
+- nstbatch, coarse-to-fine: `run --scales 256` (runtime/scales.py's plan), the same evaluations in all,
+  once for each --final-shares value (the share of the evaluations the final scale gets);
 - pastiche: its defaults, the same number of steps at --size, in its own process (bench_vs_pastiche's
   worker; its clock starts after its first, untimed step, which favours it slightly).
 
@@ -28,7 +29,7 @@ from _results import RESULTS, cpu_name, publish
 from bench_vs_pastiche import DEFAULT_CONTENT, DEFAULT_STYLE, run_child
 
 from nstbatch.batch.images import load_image
-from nstbatch.runtime.scales import scale_plan
+from nstbatch.runtime import scales
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
 
@@ -47,12 +48,13 @@ def main():
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--iterations", type=int, default=60)
     parser.add_argument("--first", type=int, default=256)
+    parser.add_argument("--final-shares", default=str(scales.FINAL_SHARE),
+                        help="coarse-to-fine runs, one per share of the evaluations given to the final scale")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     args.seconds = 0.0  # bench_vs_pastiche's worker reads it; unused in its "quality" mode
     photo, painting = load_image(args.content, args.size), load_image(args.style)
     score = gatys_scorer(photo, painting)
-    plan = scale_plan(max(photo.shape[-2:]), args.first, args.iterations)
 
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -60,8 +62,14 @@ def main():
         rows["pastiche (its defaults)"] = (pastiche["seconds"], pastiche["iterations"],
                                            score(load_image(pastiche["image"])))
         print("pastiche", rows["pastiche (its defaults)"], flush=True)
-    for label, first in (("nstbatch, one scale", None),
-                         (f"nstbatch, coarse-to-fine ({' + '.join(f'{n} at {s}' for s, n in plan)})", args.first)):
+    runs = [("nstbatch, one scale", None, scales.FINAL_SHARE)]
+    for share in (float(s) for s in args.final_shares.split(",")):
+        scales.FINAL_SHARE = share  # what scale_plan reads; the product's value unless asked otherwise
+        plan = scales.scale_plan(max(photo.shape[-2:]), args.first, args.iterations)
+        runs.append((f"nstbatch, coarse-to-fine, final share {share:g} ({' + '.join(f'{n} at {s}' for s, n in plan)})",
+                     args.first, share))
+    for label, first, share in runs:
+        scales.FINAL_SHARE = share
         image, seconds, iterations = nstbatch_run(photo, painting, args.iterations, first)
         rows[label] = (seconds, iterations, score(image))
         print(label, rows[label], flush=True)
@@ -72,7 +80,8 @@ def main():
         f"### Coarse-to-fine at {w}x{h}, {time.strftime('%Y-%m-%d')}, {cpu_name()}, torch {torch.__version__} "
         f"(threads {torch.get_num_threads()}), CPU",
         "",
-        f"`python benchmarks/bench_scales.py --size {args.size} --iterations {args.iterations} --first {args.first}`: "
+        f"`python benchmarks/bench_scales.py --size {args.size} --iterations {args.iterations} --first {args.first} "
+        f"--final-shares {args.final_shares}`: "
         f"{args.content.name} with {args.style.name}, {args.iterations} evaluations each. Distances: fixed Gatys "
         "measures against the photo at full size (lower is better).",
         "",

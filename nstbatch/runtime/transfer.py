@@ -162,7 +162,8 @@ class StyleTransfer:
             if result is None:
                 start = resize_long_side(init, long_side) if isinstance(init, torch.Tensor) else init
             else:
-                start = F.interpolate(result.image, size=photo.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
+                start = upsampled_with_detail(result.image, previous_photo, photo)
+            previous_photo = photo
 
             def counted(step: Step, done=done, label=f"scale {number}/{len(plan)}, {long_side} px") -> None:
                 if callback is not None:
@@ -200,6 +201,15 @@ class StyleTransfer:
             log.warning("%dx%d is painted in %s %s (about %s of the %s usable)", shape[-1], shape[-2], how.label(),
                         why, gib(how.needed), gib(how.free))
         return how
+
+
+def upsampled_with_detail(image: torch.Tensor, photo_before: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
+    """``image`` (painted at ``photo_before``'s size) upsampled to ``photo``'s, plus the photo's detail
+    that the smaller scale could not hold (scales.py)."""
+    def up(picture):
+        return F.interpolate(picture, size=photo.shape[-2:], mode="bicubic", align_corners=False)
+
+    return (up(image.to(photo.device)) + photo - up(photo_before)).clamp(0, 1)
 
 
 def _labelled(callback, label: str):
