@@ -79,6 +79,7 @@ class StyleTransfer:
         if max_memory is not None and max_memory <= 0:
             raise UsageError(f"--max-memory must be > 0, not {max_memory}")
         self.block_size, self.max_memory = block_size, max_memory
+        self._said: set = set()  # the memory guard's choices already reported
         self.device = resolve_device(device)
         self.vgg = load_vgg19(weights, self.options.pooling, self.device)
         # Targets are forward-only: any feature function (an onnxruntime FeatureSession) can compute them;
@@ -196,7 +197,8 @@ class StyleTransfer:
                       activation_bytes_per_pixel(self.vgg, layers, PRECISIONS[opts.precision]), opts.optimizer, temporal)
         free = free_bytes(self.device)
         how = fit(shape, needs, min(free, self.max_memory) if self.max_memory else free, self.block_size)
-        if how.label():
+        if how.label() and (shape, how.label()) not in self._said:  # once a size, not for every frame of a video
+            self._said.add((shape, how.label()))
             why = "as --block-size asks" if self.block_size else "to fit in memory"
             log.warning("%dx%d is painted in %s %s (about %s of the %s usable)", shape[-1], shape[-2], how.label(),
                         why, gib(how.needed), gib(how.free))
