@@ -49,7 +49,7 @@ def reset_peak() -> None:
 def one(way: str, size: int, history: int, iterations: int) -> dict:
     """One row, in this process: the figures as a dict."""
     from nstbatch.batch.images import load_image
-    from nstbatch.runtime.memory import Fit, Needs, activation_bytes_per_pixel, largest_read
+    from nstbatch.runtime.memory import ACTIVATION_SLACK, OVERHEAD, Fit, Needs, activation_bytes_per_pixel, largest_read
     from nstbatch.runtime.stylize import Options, content_targets, optimize
     from nstbatch.runtime.transfer import StyleTransfer, resize_long_side
     from nstbatch.runtime.vgg import channels
@@ -75,7 +75,7 @@ def one(way: str, size: int, history: int, iterations: int) -> dict:
     shape = tuple(photo.shape)
     estimate = needs.peak(shape[0], shape[2], shape[3], block, history)
     seen = shape[2] * shape[3] if block is None else largest_read(shape[2], shape[3], block, layers)
-    activations = int(shape[0] * needs.activation_bpp * seen)
+    activations = int(shape[0] * ACTIVATION_SLACK * needs.activation_bpp * seen + OVERHEAD)
     started = time.perf_counter()
     result = optimize(engine.vgg, photo, opts, targets, style, fit=Fit(block, history))
     seconds = (time.perf_counter() - started) / result.iterations

@@ -21,6 +21,8 @@ Prints a table and appends it to benchmarks/RESULTS.md with the machine and the 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -35,16 +37,19 @@ from nstbatch.batch.images import load_image
 from nstbatch.batch.video import VideoSettings
 from nstbatch.runtime.checkpoint import file_sha256, load_checkpoint
 from nstbatch.runtime.feedforward import FeedForward, TorchPainter
-from nstbatch.training.loop import Painting, Trainer, TrainSettings
+from nstbatch.training.loop import LOG, Painting, Trainer, TrainSettings
 from nstbatch.training.photos import load_photos
 
 
 def train_on(base: Path, photos, painting: Painting, settings: TrainSettings, folder: Path):
-    """--steps more steps of ``base``'s weights with ``settings``; (network, seconds per step)."""
+    """--steps more steps of ``base``'s weights with ``settings``, or what ``folder`` already holds of
+    them (the trainer resumes); (network, median seconds a step from its log)."""
     trainer = Trainer(photos, [painting], settings, folder, "cpu")
-    trainer.model.load_state_dict(load_checkpoint(base)[0].state_dict())
-    result = trainer.run()
-    return trainer.model.eval(), result.seconds_per_step
+    if trainer.resumed_from == 0:
+        trainer.model.load_state_dict(load_checkpoint(base)[0].state_dict())
+    trainer.run()
+    seconds = [json.loads(line)["seconds"] for line in (folder / LOG).read_text().splitlines() if line.strip()]
+    return trainer.model.eval(), statistics.median(seconds)
 
 
 def main() -> None:
@@ -59,6 +64,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--optimisation", action="store_true", help="also nstbatch video's optimisation (slow)")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="keep the trained networks here; a re-run resumes or reuses them (default: a temporary folder)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -69,12 +76,13 @@ def main() -> None:
     photos = load_photos(args.photos, settings["crop_size"])
     weights = [0.0] + [float(w) for w in args.weights.split(",")]
     networks, pace = {}, {}
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = args.work or Path(scratch)
         for weight in weights:
             networks[weight], pace[weight] = train_on(args.base, photos, painting,
                                                       TrainSettings(**settings, temporal_weight=weight),
                                                       Path(folder) / f"w{weight:g}")
-            print(f"trained with temporal weight {weight:g}: {pace[weight]:.2f} s a step", flush=True)
+            print(f"trained with temporal weight {weight:g}: {pace[weight]:.2f} s a step (median)", flush=True)
 
     style_image = load_image(args.style)
     rows = []
@@ -109,7 +117,7 @@ def main() -> None:
         f"`python benchmarks/bench_temporal_training.py --photos {args.photos} --steps {args.steps} --weights "
         f"{args.weights} --blend {args.blend:g} --size {args.size}{' --optimisation' if args.optimisation else ''}`: "
         f"each network is {args.base} trained {args.steps} more steps (160 px crops x 2, style scale 1.5, style "
-        f"weight 1, seed 1) with the temporal weight shown; seconds a step: "
+        f"weight 1, seed 1) with the temporal weight shown; median seconds a step: "
         + ", ".join(f"{pace[w]:.2f} at weight {w:g}" for w in weights)
         + f". {args.frames} frames a clip. Temporal error: the frozen yardstick (_steadiness.py); style / content: "
         "fixed Gatys distances, mean over frames.",

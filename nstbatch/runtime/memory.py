@@ -33,6 +33,11 @@ LBFGS_HISTORY = 100  # torch.optim.LBFGS's history_size, as the loop sets it
 HISTORIES = (LBFGS_HISTORY, 50, 20, 10)  # what the guard tries, in order, before it refuses
 BLOCK_SIDES = (1024, 512, 256)  # block sides the guard tries, largest (least margin work) first
 HEADROOM = 0.85  # the share of free memory the guard plans to use: allocators fragment, and others run too
+# What the loop really grew by, against the saved-tensor count (benchmarks/bench_memory.py, 2026-11-23, CPU):
+# the activations took 1.1-1.25x the count at 1024-2048 px (the backward's own temporaries), and about
+# 0.2 GiB more at any size (the allocator's and the thread pools' buffers).
+ACTIVATION_SLACK = 1.25
+OVERHEAD = 256 * 2**20
 MEASURE_SIDES = (64, 96)
 
 
@@ -139,7 +144,7 @@ class Needs:
     def peak(self, batch: int, height: int, width: int, block: int | None, history: int) -> int:
         state = state_bytes_per_pixel(self.content_channels, self.optimizer, history, self.temporal, block is not None)
         seen = height * width if block is None else largest_read(height, width, block, self.layers)
-        return int(batch * (state * height * width + self.activation_bpp * seen))
+        return int(batch * (state * height * width + ACTIVATION_SLACK * self.activation_bpp * seen) + OVERHEAD)
 
 
 def fit(shape: tuple, needs: Needs, free: int, block: int | None = None) -> Fit:
