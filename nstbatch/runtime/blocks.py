@@ -41,8 +41,13 @@ class Block:
 
 
 def _spans(length: int, block: int, margin: int) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(own span, read span) along one axis; a remainder under half a block joins the block before it,
+    which costs less than reading a whole margin for a sliver."""
     starts = list(range(0, length, block))
-    return [((a, min(a + block, length)), (max(0, a - margin), min(length, a + block + margin))) for a in starts]
+    if len(starts) > 1 and length - starts[-1] < block // 2:
+        starts.pop()
+    ends = starts[1:] + [length]
+    return [((a, b), (max(0, a - margin), min(length, b + margin))) for a, b in zip(starts, ends)]
 
 
 def blocks(height: int, width: int, block: int, layers) -> list[Block]:
