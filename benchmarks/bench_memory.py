@@ -26,7 +26,7 @@ import torch
 from _results import RESULTS, cpu_name, publish
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-# way:size:history; way is "whole" or "blocksN"
+# way:size:history; way is "whole" or "blocksN"; a size ending in "sq" crops the photo square first
 DEFAULT_ROWS = ("whole:512:100,whole:1024:100,whole:2048:100,whole:512:10,whole:1024:10,whole:2048:10,"
                 "blocks512:1024:10,blocks512:2048:10,blocks512:4096:10")
 
@@ -46,7 +46,7 @@ def reset_peak() -> None:
         f.write("5")
 
 
-def one(way: str, size: int, history: int, iterations: int) -> dict:
+def one(way: str, size: int, history: int, iterations: int, square: bool = False) -> dict:
     """One row, in this process: the figures as a dict."""
     from nstbatch.batch.images import load_image
     from nstbatch.runtime.memory import ACTIVATION_SLACK, OVERHEAD, Fit, Needs, activation_bytes_per_pixel, largest_read
@@ -58,7 +58,12 @@ def one(way: str, size: int, history: int, iterations: int) -> dict:
     block = int(way[len("blocks"):]) if way.startswith("blocks") else None
     opts = Options(iterations=iterations)
     engine = StyleTransfer([load_image(EXAMPLES / "styles" / "starry_night_vangogh.jpg")], opts, device=device)
-    photo = resize_long_side(load_image(EXAMPLES / "photos" / "coffee.jpg"), size).to(engine.device)
+    photo = load_image(EXAMPLES / "photos" / "coffee.jpg")
+    if square:  # the photo's middle, as a square of side ``size``
+        side = min(photo.shape[-2:])
+        top, left = (photo.shape[-2] - side) // 2, (photo.shape[-1] - side) // 2
+        photo = photo[..., top:top + side, left:left + side]
+    photo = resize_long_side(photo, size).to(engine.device)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     targets = content_targets(engine.vgg, photo, opts.content_layers, block)
@@ -99,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.one:
         way, size, history = args.one.split(":")
-        print(json.dumps(one(way, int(size), int(history), args.iterations)))
+        print(json.dumps(one(way, int(size.rstrip("sq")), int(history), args.iterations, size.endswith("sq"))))
         return
     rows = []
     for spec in args.rows.split(","):
