@@ -26,7 +26,7 @@ def train(
     content_weight: ContentWeight = TrainSettings.content_weight,
     style_weight: StyleWeight = TrainSettings.style_weight,
     tv_weight: TvWeight = TrainSettings.tv_weight,
-    temporal_weight: Annotated[float, typer.Option(min=0.0, help="Steadiness on video: paint a crop and the same crop moved by a pixel or two and noised alike (Wang et al.); 0 is off, 1000 is a good start.")] = TrainSettings.temporal_weight,
+    temporal_weight: Annotated[float, typer.Option(min=0.0, help="Steadiness on video: paint a crop and the same crop moved by a pixel or two and noised alike (Wang et al.); 0 is off; 10-20 halves the flicker at little cost in style, 100 and more trades style for steadiness.")] = TrainSettings.temporal_weight,
     style_scale: Annotated[float, typer.Option(min=0.05, help="The painting's size relative to the crop: larger gives larger strokes.")] = TrainSettings.style_scale,
     channels: Annotated[int, typer.Option(min=1, help="Width of the network's first layer (the others are 2x and 4x).")] = TrainSettings.channels,
     residual_blocks: Annotated[int, typer.Option(min=0)] = TrainSettings.residual_blocks,
