@@ -51,7 +51,8 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
                            device, weights, target_features, **memory_options(block_size, max_memory))
     record = {"style": [str(s) for s in style], "style_blend": style_blend, "style_scale": style_scale,
               "preserve_colors": preserve_colors, "device": str(engine.device), "weights": engine.vgg.weights_source,
-              "targets": targets, "block_size": block_size, "max_memory": max_memory, **{k: v for k, v in options.__dict__.items() if k != "gram_backend"}, "init": init}
+              "targets": targets, "block_size": block_size, "max_memory": max_memory,
+              **{k: v for k, v in options.__dict__.items() if k != "gram_backend"}, "init": init}
     runs_on = f", targets by onnxruntime on {', '.join(target_features.providers)}" if target_features else ""
     plan = scale_plan(size, options.first_scale, options.iterations)
     split = "+".join(str(n) for _, n in plan)

@@ -10,8 +10,9 @@ import typer
 from ..errors import NstError, UsageError
 from .app import app
 from .options import (MODEL_MAX_SIZE, BlockSize, ContentWeight, Device, Iterations, MaxMemory, MaxSize, Model,
-                      Optimizer, Pooling, Precision, PreserveColors, Providers, Quiet, Scales, Seed, StyleBlend, StyleScale, StyleWeight, TvWeight,
-                      Weights, check_engine_choice, fail, parse_scales, split_floats, split_names)
+                      Optimizer, Pooling, Precision, PreserveColors, Providers, Quiet, Scales, Seed, StyleBlend,
+                      StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, fail, parse_scales,
+                      split_floats, split_names)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
 OPTIMISATION_ONLY = ("iterations", "scales", "seed", "style_scale", "content_weight", "style_weight", "tv_weight",

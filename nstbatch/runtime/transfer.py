@@ -155,9 +155,9 @@ class StyleTransfer:
         return self._at_one_scale(content, init, callback, opts, previous)
 
     def _coarse_to_fine(self, content, init, callback, opts, plan) -> Result:
-        """Each scale from the previous result upsampled, with its own targets (scales.py); the steps
-        the callback sees count on across scales, out of the whole budget."""
-        done, seconds, history, result = 0, 0.0, [], None
+        """Each scale from the previous result upsampled with the photo's detail band, with its own
+        targets (scales.py); the steps the callback sees count on across scales, out of the whole budget."""
+        done, seconds, history, result, previous_photo = 0, 0.0, [], None, None
         for number, (long_side, iterations) in enumerate(plan, start=1):
             photo = resize_long_side(content, long_side)
             if result is None:
