@@ -342,3 +342,17 @@ def test_texture_in_forced_blocks_says_so_and_a_zero_memory_limit_is_a_usage_err
     refused = invoke("reconstruct", "-c", style, "-o", tmp_path / "r.png", "--size", 32, "--device", "cpu",
                      "--max-memory", 0)
     assert refused.exit_code == 2 and "--max-memory must be > 0" in refused.output
+
+
+def test_texture_and_reconstruct_go_coarse_to_fine_and_video_refuses_scales_with_a_model(tmp_path, files, tiny_model):
+    _, style = files
+    for command, source in (("texture", ["-s", style]), ("reconstruct", ["-c", style])):
+        result = invoke(command, *source, "-o", tmp_path / f"{command}.png", "--size", 32, "--iterations", 12,
+                        "--device", "cpu", "--scales", 16)
+        assert result.exit_code == 0, result.output
+    clip = tmp_path / "clip"
+    clip.mkdir()
+    save_image(photo_like(32, 32), clip / "frame_1.png")
+    refused = invoke("video", "--model", tiny_model[0] / "model.safetensors", "--input", clip, "--output",
+                     tmp_path / "out.mp4", "--scales", 16)
+    assert refused.exit_code == 2 and "--scales" in refused.output

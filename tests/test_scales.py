@@ -82,3 +82,15 @@ def test_each_scale_starts_with_the_photos_detail_that_the_scale_before_could_no
     grown = upsampled_with_detail(painted, small, photo)
     plain = torch.nn.functional.interpolate(painted, size=photo.shape[-2:], mode="bicubic", align_corners=False)
     assert float((grown - photo).abs().mean()) < float((plain.clamp(0, 1) - photo).abs().mean())
+
+
+def test_a_picture_started_from_noise_is_not_handed_the_photos_detail():
+    import torch.nn.functional as F
+
+    engine = StyleTransfer([painting_like()], Options(iterations=24, first_scale=16, init="noise"), device="cpu")
+    _, steps, by_scale = scales_seen(engine, photo_like(32, 32))
+    first_scale = [s for s in steps if s.scale.startswith("scale 1/")]
+    best = min(first_scale, key=lambda s: s.losses["total"]).image
+    second_start = next(s for s in steps if s.scale.startswith("scale 2/")).image
+    expected = F.interpolate(best, size=second_start.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
+    torch.testing.assert_close(second_start, expected, rtol=0, atol=1e-5)

@@ -9,8 +9,8 @@ import typer
 
 from ..errors import NstError
 from .app import app
-from .options import (BlockSize, Device, Iterations, MaxMemory, Optimizer, Pooling, Quiet, Seed, Size, Weights, fail,
-                      load_option_image, loop_options, memory_options, split_names)
+from .options import (BlockSize, Device, Iterations, MaxMemory, Optimizer, Pooling, Quiet, Scales, Seed, Size, Weights,
+                      fail, load_option_image, loop_options, memory_options, parse_scales, split_names)
 
 
 def _single(output: Path, quiet: bool, make):
@@ -35,6 +35,7 @@ def reconstruct(
     output: Annotated[Path, typer.Option("--output", "-o")] = Path("reconstruction.png"),
     size: Size = None,
     iterations: Iterations = None,
+    scales: Scales = "off",
     device: Device = "auto",
     seed: Seed = 0,
     quiet: Quiet = False,
@@ -49,7 +50,7 @@ def reconstruct(
 
     try:
         options, size = loop_options(device, size, iterations, optimizer=optimizer, seed=seed, pooling=pooling,
-                                 content_layers=(layer,))
+                                     content_layers=(layer,), first_scale=parse_scales(scales, device))
         photo = load_option_image(content, "--content", size)
 
         def make(on_step, reporter):
@@ -67,6 +68,7 @@ def texture(
     output: Annotated[Path, typer.Option("--output", "-o")] = Path("texture.png"),
     size: Size = None,
     iterations: Iterations = None,
+    scales: Scales = "off",
     device: Device = "auto",
     seed: Seed = 0,
     quiet: Quiet = False,
@@ -82,7 +84,7 @@ def texture(
 
     try:
         options, size = loop_options(device, size, iterations, optimizer=optimizer, seed=seed, pooling=pooling,
-                                 style_layers=split_names(style_layers))
+                                     style_layers=split_names(style_layers), first_scale=parse_scales(scales, device))
         painting = load_option_image(style, "--style", size)
 
         def make(on_step, reporter):

@@ -13,10 +13,10 @@ from ..errors import NstError, UsageError
 from .app import app
 from .options import (MODEL_MAX_SIZE, ContentWeight, Device, MaxSize, Model, Precision, PreserveColors, Providers, Quiet,
                       Seed, StyleBlend, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, device_defaults,
-                      fail, load_option_image, loop_options, split_floats, split_ints)
+                      Scales, fail, load_option_image, loop_options, parse_scales, split_floats, split_ints)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
-OPTIMISATION_ONLY = ("iterations", "first_iterations", "temporal_weight", "temporal_frames", "passes", "flow",
+OPTIMISATION_ONLY = ("iterations", "first_iterations", "scales", "temporal_weight", "temporal_frames", "passes", "flow",
                      "seed", "style_scale", "content_weight", "style_weight", "tv_weight", "weights", "precision")
 
 
@@ -40,6 +40,7 @@ def video(
     providers: Providers = None,
     iterations: Annotated[Optional[int], typer.Option(min=1, help="Per frame after the first, which start from their predecessor.", show_default="50 on CPU, 150 on GPU")] = None,
     first_iterations: Annotated[Optional[int], typer.Option(min=1, help="For the first frame, stylised from the photo.", show_default="150 on CPU, 500 on GPU")] = None,
+    scales: Scales = "off",
     temporal_weight: Annotated[float, typer.Option(min=0.0, help="How closely each frame follows the previous one where the flow is reliable; 0 lets it flicker.")] = 100.0,
     temporal_frames: Annotated[str, typer.Option(help="The earlier frames each frame is held to, e.g. 1,2,4: a region hidden for a frame or two gets its look back from before (Ruder et al.'s long-term consistency).")] = "1",
     passes: Annotated[int, typer.Option(min=1, help="Sweeps over the clip: after the first, backward and forward in turn, each frame blended with its neighbour and refined for --iterations more (Ruder et al.'s multi-pass).")] = 1,
@@ -95,7 +96,7 @@ def video(
             options, size = loop_options(
                 device, size, iterations or defaults["video_iterations"], content_weight=content_weight,
                 style_weight=style_weight, tv_weight=tv_weight, temporal_weight=temporal_weight, seed=seed,
-                precision=precision,
+                precision=precision, first_scale=parse_scales(scales, device),
             )
             settings = VideoSettings(size=size, first_iterations=first_iterations or defaults["iterations"],
                                      iterations=options.iterations, flow=flow,

@@ -158,12 +158,17 @@ class StyleTransfer:
         """Each scale from the previous result upsampled with the photo's detail band, with its own
         targets (scales.py); the steps the callback sees count on across scales, out of the whole budget."""
         done, seconds, history, result, previous_photo = 0, 0.0, [], None, None
+        # The detail band stands in for what a start from the photo at this scale would hold: only for
+        # pictures started from the photo (not from noise: a reconstruction or a texture must not be handed it).
+        start_from = opts.init if init is None else init
+        from_photo = isinstance(start_from, str) and start_from == "content"
         for number, (long_side, iterations) in enumerate(plan, start=1):
             photo = resize_long_side(content, long_side)
             if result is None:
                 start = resize_long_side(init, long_side) if isinstance(init, torch.Tensor) else init
             else:
-                start = upsampled_with_detail(result.image, previous_photo, photo)
+                start = (upsampled_with_detail(result.image, previous_photo, photo) if from_photo else
+                         F.interpolate(result.image, size=photo.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1))
             previous_photo = photo
 
             def counted(step: Step, done=done, label=f"scale {number}/{len(plan)}, {long_side} px") -> None:
