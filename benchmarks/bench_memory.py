@@ -49,10 +49,9 @@ def reset_peak() -> None:
 def one(way: str, size: int, history: int, iterations: int, square: bool = False) -> dict:
     """One row, in this process: the figures as a dict."""
     from nstbatch.batch.images import load_image
-    from nstbatch.runtime.memory import ACTIVATION_SLACK, OVERHEAD, Fit, Needs, activation_bytes_per_pixel, largest_read
+    from nstbatch.runtime.memory import ACTIVATION_SLACK, OVERHEAD, Fit, largest_read
     from nstbatch.runtime.stylize import Options, content_targets, optimize
     from nstbatch.runtime.transfer import StyleTransfer, resize_long_side
-    from nstbatch.runtime.vgg import channels
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     block = int(way[len("blocks"):]) if way.startswith("blocks") else None
@@ -74,12 +73,10 @@ def one(way: str, size: int, history: int, iterations: int, square: bool = False
     else:
         setup_peak, before = status("VmHWM"), status("VmRSS")
         reset_peak()
-    layers = tuple(dict.fromkeys([*opts.content_layers, *opts.style_layers]))
-    needs = Needs(layers, {name: channels(name) for name in opts.content_layers},
-                  activation_bytes_per_pixel(engine.vgg, layers, None))
+    needs = engine.needs(opts)  # what the memory guard plans with
     shape = tuple(photo.shape)
     estimate = needs.peak(shape[0], shape[2], shape[3], block, history)
-    seen = shape[2] * shape[3] if block is None else largest_read(shape[2], shape[3], block, layers)
+    seen = shape[2] * shape[3] if block is None else largest_read(shape[2], shape[3], block, needs.layers)
     activations = int(shape[0] * ACTIVATION_SLACK * needs.activation_bpp * seen + OVERHEAD)
     started = time.perf_counter()
     result = optimize(engine.vgg, photo, opts, targets, style, fit=Fit(block, history))

@@ -72,14 +72,14 @@ def test_no_scale_is_too_small_for_the_deepest_layer():
 
 
 def test_each_scale_starts_with_the_photos_detail_that_the_scale_before_could_not_hold():
-    from nstbatch.runtime.transfer import resize_long_side, upsampled_with_detail
+    from nstbatch.runtime.transfer import resize_long_side, upsampled
 
     photo = photo_like(48, 64)
     small = resize_long_side(photo, 32)
     # an unpainted picture grows back into the photo itself, not into its blurred upsampling
-    torch.testing.assert_close(upsampled_with_detail(small, small, photo), photo, rtol=0, atol=1e-5)
+    torch.testing.assert_close(upsampled(small, photo, small), photo, rtol=0, atol=1e-5)
     painted = (small + 0.2).clamp(0, 1)
-    grown = upsampled_with_detail(painted, small, photo)
+    grown = upsampled(painted, photo, small)
     plain = torch.nn.functional.interpolate(painted, size=photo.shape[-2:], mode="bicubic", align_corners=False)
     assert float((grown - photo).abs().mean()) < float((plain.clamp(0, 1) - photo).abs().mean())
 

@@ -167,8 +167,7 @@ class StyleTransfer:
             if result is None:
                 start = resize_long_side(init, long_side) if isinstance(init, torch.Tensor) else init
             else:
-                start = (upsampled_with_detail(result.image, previous_photo, photo) if from_photo else
-                         F.interpolate(result.image, size=photo.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1))
+                start = upsampled(result.image, photo, previous_photo if from_photo else None)
             previous_photo = photo
 
             def counted(step: Step, done=done, label=f"scale {number}/{len(plan)}, {long_side} px") -> None:
@@ -193,15 +192,20 @@ class StyleTransfer:
             callback = _labelled(callback, how.label())
         return optimize(self.vgg, start, opts, targets, style, callback=callback, previous=previous, fit=how)
 
-    def fit(self, shape: tuple, opts: Options | None = None, temporal: bool = False) -> Fit:
-        """How a B x 3 x H x W picture is optimised in the memory there is (raises memory.TooLarge)."""
+    def needs(self, opts: Options | None = None, temporal: bool = False) -> Needs:
+        """What decides a picture's peak memory with these options (memory.py)."""
         opts = opts or self.options
         layers = tuple(dict.fromkeys([*opts.content_layers, *opts.style_layers]))
         content_layers = opts.content_layers if opts.content_weight > 0 else ()
-        needs = Needs(layers, {name: channels(name) for name in content_layers},
-                      activation_bytes_per_pixel(self.vgg, layers, PRECISIONS[opts.precision]), opts.optimizer, temporal)
+        return Needs(layers, {name: channels(name) for name in content_layers},
+                     activation_bytes_per_pixel(self.vgg, layers, PRECISIONS[opts.precision]), opts.optimizer, temporal)
+
+    def fit(self, shape: tuple, opts: Options | None = None, temporal: bool = False) -> Fit:
+        """How a B x 3 x H x W picture is optimised in the memory there is (raises memory.TooLarge)."""
+        opts = opts or self.options
         free = free_bytes(self.device)
-        how = fit(shape, needs, min(free, self.max_memory) if self.max_memory else free, self.block_size)
+        how = fit(shape, self.needs(opts, temporal), min(free, self.max_memory) if self.max_memory else free,
+                  self.block_size)
         if how.label() and (shape, how.label()) not in self._said:  # once a size, not for every frame of a video
             self._said.add((shape, how.label()))
             why = "as --block-size asks" if self.block_size else "to fit in memory"
@@ -210,13 +214,14 @@ class StyleTransfer:
         return how
 
 
-def upsampled_with_detail(image: torch.Tensor, photo_before: torch.Tensor, photo: torch.Tensor) -> torch.Tensor:
-    """``image`` (painted at ``photo_before``'s size) upsampled to ``photo``'s, plus the photo's detail
-    that the smaller scale could not hold (scales.py)."""
+def upsampled(image: torch.Tensor, photo: torch.Tensor, photo_before: torch.Tensor | None = None) -> torch.Tensor:
+    """``image`` upsampled to ``photo``'s size; with ``photo_before`` (the photo at ``image``'s size), plus
+    the photo's detail that the smaller scale could not hold (scales.py)."""
     def up(picture):
         return F.interpolate(picture, size=photo.shape[-2:], mode="bicubic", align_corners=False)
 
-    return (up(image.to(photo.device)) + photo - up(photo_before)).clamp(0, 1)
+    grown = up(image.to(photo.device))
+    return (grown if photo_before is None else grown + photo - up(photo_before)).clamp(0, 1)
 
 
 def _labelled(callback, label: str):

@@ -30,10 +30,9 @@ LAYER_INDEX = {name: i for i, name in enumerate(LAYERS)}
 
 
 def min_side(layers) -> int:
-    """The shortest side, in pixels, that still leaves the deepest of ``layers`` one position: 2 to the
-    power of the poolings up to it (16 for relu5_1, 32 for pool5)."""
-    deepest = max(LAYER_INDEX[name] for name in layers)
-    return 2 ** sum(1 for name in LAYERS[:deepest + 1] if name.startswith("pool"))
+    """The shortest side, in pixels, that still leaves the deepest of ``layers`` one position: its
+    stride (16 for relu5_1, 32 for pool5)."""
+    return stride(max(layers, key=LAYER_INDEX.__getitem__))
 
 
 def stride(layer: str) -> int:
