@@ -205,25 +205,27 @@ class Trainer:
         batch = crops(self.photos, s.seed, step, s.batch_size, s.crop_size).to(self.device)
         style = self.trained_styles[step % len(self.trained_styles)]
         half = PRECISIONS[s.precision]
+        painting = one_hot(style, self.model.styles, batch.shape[0]).to(self.device)
         with torch.autocast(self.device.type, dtype=half or torch.float32, enabled=half is not None):
-            painted = self.model(batch, one_hot(style, self.model.styles, batch.shape[0]).to(self.device))
+            painted = self.model(batch, painting)
             layers = list(dict.fromkeys([*opts.content_layers, *opts.style_layers]))
             features = self.vgg(painted, layers)
             with torch.no_grad():
                 content = {n: a.float() for n, a in self.vgg(batch, opts.content_layers).items()}
-            painted_moved, grid = self._moved_and_painted(batch, style, step) if s.temporal_weight else (None, None)
+            painted_moved, grid = self._moved_and_painted(batch, painting, step) if s.temporal_weight else (None, None)
         content_terms = loss_terms(opts, content, None, self.device)[0]
         parts = loss_parts(features, painted.float(), opts, content_terms, self.style_terms[style])
         if s.temporal_weight:
             parts["temporal"] = s.temporal_weight * consistency(painted, painted_moved, grid)
         return sum(parts.values()), parts, style
 
-    def _moved_and_painted(self, batch, style: int, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The network's picture of the crops moved by a little and noised, and the motion (motion.py)."""
+    def _moved_and_painted(self, batch, painting: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The network's picture (with the one-hot ``painting``) of the crops moved by a little and noised,
+        and the motion (motion.py)."""
         generator = step_generator(self.settings.seed, 2, step)
         grid = random_motion(batch.shape[0], batch.shape[-1], generator, Motion()).to(self.device)
         moved = noisy(move(batch, grid), generator)
-        return self.model(moved, one_hot(style, self.model.styles, batch.shape[0]).to(self.device)), grid
+        return self.model(moved, painting), grid
 
     def run(self, callback: Callable[[TrainStep], None] | None = None) -> TrainResult:
         s = self.settings
