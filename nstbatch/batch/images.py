@@ -15,6 +15,7 @@ import io
 import logging
 import os
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -164,20 +165,25 @@ def save_image(image: torch.Tensor, path, exif: bytes | None = None) -> Path:
     options = {"quality": 95} if fmt == "JPEG" else {}
     if fmt in ("PNG", "JPEG", "WEBP"):
         options.update(icc_profile=SRGB_ICC, **({"exif": exif} if exif else {}))
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    with _durable(path) as f:
         tensor_to_pil(image).save(f, format=fmt, **options)
+    return path
+
+
+@contextmanager
+def _durable(path: Path):
+    """A file to write ``path`` through: flushed to disk, then renamed into place (atomic.py)."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        yield f
         f.flush()
         os.fsync(f.fileno())
-    return path
 
 
 def _save_tiff16(image: torch.Tensor, path: Path) -> Path:
     import tifffile  # Pillow writes no 16-bit RGB
 
     array = image.detach().float().clamp(0, 1).squeeze(0).permute(1, 2, 0).cpu().numpy()
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+    with _durable(path) as f:
         tifffile.imwrite(f, np.round(array * 65535).astype(np.uint16), photometric="rgb", iccprofile=SRGB_ICC,
                          compression="zlib")
-        f.flush()
-        os.fsync(f.fileno())
     return path
