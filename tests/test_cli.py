@@ -332,6 +332,24 @@ def test_a_picture_too_large_for_memory_is_refused_in_one_line_and_the_batch_goe
     assert "1 done, 0 skipped (already there), 1 failed" in result.output and (out / "thin.png").exists()
 
 
+def test_a_photo_too_large_for_the_network_in_memory_is_refused_and_the_batch_goes_on(tmp_path, tiny_model):
+    from nstbatch.runtime.checkpoint import read_info
+    from nstbatch.runtime.memory import HEADROOM, OVERHEAD, network_bytes_per_pixel
+
+    model = tiny_model[0] / "model.safetensors"
+    inputs = tmp_path / "in"
+    save_image(photo_like(30, 40), inputs / "small.png")
+    save_image(photo_like(120, 160), inputs / "large.png")  # 16x the pixels
+    per_pixel = network_bytes_per_pixel(read_info(model)[0].architecture.channels)
+    room = (OVERHEAD + 4 * per_pixel * 30 * 40) / HEADROOM  # the small one, with room to spare; not the large
+    out = tmp_path / "out"
+    result = invoke("run", "-i", inputs, "--model", model, "-o", out, "--device", "cpu", "--max-memory", room / 2**30)
+    assert result.exit_code == 1, result.output
+    refused = [line for line in result.output.splitlines() if "large.png" in line]
+    assert len(refused) == 1 and "160x120 needs about" in refused[0] and "through the network" in refused[0]
+    assert "1 done, 0 skipped (already there), 1 failed" in result.output and (out / "small.png").exists()
+
+
 def test_texture_in_forced_blocks_says_so_and_a_zero_memory_limit_is_a_usage_error(tmp_path, files):
     _, style = files
     out = tmp_path / "t.png"

@@ -6,6 +6,7 @@ import torch
 from nstbatch.errors import UsageError
 from nstbatch.runtime.checkpoint import load_checkpoint
 from nstbatch.runtime.feedforward import FeedForward, TorchPainter, parse_blend
+from nstbatch.runtime.memory import HEADROOM, OVERHEAD, TooLarge, network_bytes_per_pixel
 from nstbatch.runtime.stylizer import one_hot
 
 NAMES = ["starry", "scream"]
@@ -43,3 +44,26 @@ def test_engine_paints_each_photo_with_the_blend(tiny_model, photo):
     # the photo's chroma: Cb and Cr as in the photo, not as painted
     cb = lambda x: (-0.168736 * x[:, 0] - 0.331264 * x[:, 1] + 0.5 * x[:, 2])  # noqa: E731
     assert float((cb(keep) - cb(photo)).abs().mean()) < 0.25 * float((cb(want) - cb(photo)).abs().mean())
+
+
+class CountingPainter(TorchPainter):
+    def __init__(self, network):
+        super().__init__(network, "cpu")
+        self.batches = []
+
+    def __call__(self, images, weights):
+        self.batches.append(images.shape[0])
+        return super().__call__(images, weights)
+
+
+def test_a_batch_larger_than_memory_goes_in_smaller_passes_and_a_photo_too_large_is_refused(tiny_model, photo):
+    network, _, _ = load_checkpoint(tiny_model[0] / "model.safetensors")
+    photos = torch.cat([photo, photo.flip(-1), photo.flip(-2)])
+    whole = FeedForward(TorchPainter(network, "cpu"), ["stripes", "dots"]).paint(photos)
+    per_photo = network_bytes_per_pixel(network.architecture.channels) * photo.shape[-1] * photo.shape[-2]
+    painter = CountingPainter(network)
+    engine = FeedForward(painter, ["stripes", "dots"], max_memory=int((OVERHEAD + 2.5 * per_photo) / HEADROOM))
+    torch.testing.assert_close(engine.paint(photos), whole, rtol=0, atol=1e-6)
+    assert painter.batches == [2, 1]
+    with pytest.raises(TooLarge, match="through the network"):
+        engine.paint(torch.rand(1, 3, 4 * photo.shape[-2], 4 * photo.shape[-1]))

@@ -4,7 +4,8 @@ block-wise optimisation through the loop; the refusal in a batch that goes on.""
 import pytest
 import torch
 
-from nstbatch.runtime.memory import LBFGS_HISTORY, Needs, TooLarge, activation_bytes_per_pixel, fit
+from nstbatch.runtime.memory import (HEADROOM, LBFGS_HISTORY, OVERHEAD, Needs, TooLarge, activation_bytes_per_pixel,
+                                     fit, network_bytes_per_pixel, photos_at_once)
 from nstbatch.runtime.stylize import DEFAULT_STYLE_LAYERS, Options
 from nstbatch.runtime.transfer import StyleTransfer
 
@@ -36,6 +37,24 @@ def test_a_refusal_names_the_largest_size_that_fits():
     fit((1, 3, largest, largest), NEEDS, 2 * GIB)  # the size it names fits
     with pytest.raises(TooLarge):
         fit((1, 3, largest + 64, largest + 64), NEEDS, 2 * GIB)
+
+
+def test_a_network_pass_takes_as_many_photos_as_fit_and_refuses_one_too_large():
+    per_pixel = network_bytes_per_pixel(16)
+    assert network_bytes_per_pixel(32) > per_pixel  # a wider network keeps wider activations
+    room = (OVERHEAD + 2.5 * per_pixel * 100 * 100) / HEADROOM  # two and a half 100x100 photos
+    assert photos_at_once((4, 3, 100, 100), per_pixel, room) == 2
+    assert photos_at_once((1, 3, 100, 100), per_pixel, room) == 1
+    assert photos_at_once((4, 3, 100, 100), per_pixel, 100 * room) == 4
+    with pytest.raises(TooLarge) as refused:
+        photos_at_once((1, 3, 200, 300), per_pixel, room)
+    message = str(refused.value)
+    assert message.startswith("300x200 needs about") and "through the network" in message
+    largest = int(message.rsplit("--size ", 1)[1])
+    assert 100 < largest < 300
+    photos_at_once((1, 3, largest * 2 // 3, largest), per_pixel, room)  # the size it names fits
+    with pytest.raises(TooLarge):
+        photos_at_once((1, 3, (largest + 16) * 2 // 3, largest + 16), per_pixel, room)
 
 
 def test_activations_measured_grow_with_depth_and_precision_halves_them(vgg):

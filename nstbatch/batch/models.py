@@ -26,8 +26,9 @@ def _gpu_provider_loads() -> bool:
 
 
 def open_model(path, blend: str | None = None, keep_colors: bool = False, device: str = "auto",
-               providers: list[str] | None = None) -> tuple[FeedForward, ModelFile]:
-    """The network engine for ``path``, with ``--style-blend`` parsed against its paintings' names."""
+               providers: list[str] | None = None, max_memory: int | None = None) -> tuple[FeedForward, ModelFile]:
+    """The network engine for ``path``, with ``--style-blend`` parsed against its paintings' names and
+    passes planned within ``max_memory`` bytes (None: what is free)."""
     model = describe(path)
     weights = parse_blend(blend, model.style_names)
     target = resolve_device(device)
@@ -38,4 +39,4 @@ def open_model(path, blend: str | None = None, keep_colors: bool = False, device
     else:
         onnx_path = cached_stylizer(model.path) if model.kind == "checkpoint" else model.path
         painter = StylizerSession(onnx_path, providers)
-    return FeedForward(painter, model.style_names, weights, keep_colors), model
+    return FeedForward(painter, model.style_names, weights, keep_colors, max_memory), model

@@ -65,14 +65,16 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
     return Chosen(engine, size, init_image, record, header, made_with=made_with)
 
 
-def network_engine(model: Path, size, max_size, style_blend, preserve_colors, device, providers) -> Chosen:
+def network_engine(model: Path, size, max_size, style_blend, preserve_colors, device, providers,
+                   max_memory: float | None = None) -> Chosen:
     from ..batch.models import open_model
     from ..runtime.providers import parse as parse_providers
 
-    engine, described = open_model(model, style_blend, preserve_colors, device, parse_providers(providers))
+    engine, described = open_model(model, style_blend, preserve_colors, device, parse_providers(providers),
+                                   memory_options(None, max_memory)["max_memory"])
     blend = dict(zip(described.style_names, (round(w, 6) for w in engine.blend)))
     record = {"model": str(model), "model_sha256": described.sha256, "style_blend": blend,
-              "preserve_colors": preserve_colors, "runs_on": engine.runs_on}
+              "preserve_colors": preserve_colors, "runs_on": engine.runs_on, "max_memory": max_memory}
     what = ", ".join(f"{name} {weight:g}" for name, weight in blend.items()) if len(blend) > 1 else described.style_names[0]
     working = f"{size} px" if size else f"each photo's own size up to {max_size} px"
     label = f"network {model.name} ({what})"

@@ -73,7 +73,7 @@ ContentWeight = Annotated[float, typer.Option(min=0.0)]
 StyleWeight = Annotated[float, typer.Option(min=0.0, help="Higher paints more, keeps less of the photo.")]
 TvWeight = Annotated[float, typer.Option(min=0.0, help="Smoothness; try 1-10 against speckle.")]
 BlockSize = Annotated[Optional[int], typer.Option(min=16, help="Optimise in blocks of this many pixels a side: the same objective and gradient (to float rounding), with memory set by the block, not the picture; one more forward pass an evaluation.", show_default="only when the whole picture would not fit in memory")]
-MaxMemory = Annotated[Optional[float], typer.Option(min=0.0, help="GiB a picture may use; the memory guard fits each picture within it (blocks, a shorter L-BFGS history) or refuses it.", show_default="what is free")]
+MaxMemory = Annotated[Optional[float], typer.Option(min=0.0, help="GiB a picture may use; the memory guard fits each picture within it (blocks, a shorter L-BFGS history; with --model fewer photos a pass) or refuses it.", show_default="what is free")]
 Precision = Annotated[str, typer.Option(help="Convolutions in fp32, bf16 or fp16 (autocast; Grams and losses stay fp32). bf16 is the fast path on a GPU.")]
 
 

@@ -17,7 +17,7 @@ from .options import (MODEL_MAX_SIZE, BlockSize, ContentWeight, Device, Iteratio
 # Options that only mean something to optimisation: given with --model they are a usage error.
 OPTIMISATION_ONLY = ("iterations", "scales", "seed", "style_scale", "content_weight", "style_weight", "tv_weight",
                      "content_layers", "style_layers", "style_layer_weights", "optimizer", "learning_rate", "init",
-                     "pooling", "weights", "save_every", "targets", "precision", "block_size", "max_memory")
+                     "pooling", "weights", "save_every", "targets", "precision", "block_size")
 
 
 @app.command()
@@ -78,7 +78,8 @@ def run(
             raise UsageError(f"{inputs}: no images found (looked for .jpg .jpeg .png .bmp .tif .tiff .webp)")
         jobs = part.take(found)
         if model is not None:
-            chosen = network_engine(model, size, max_size, style_blend, preserve_colors, device, providers)
+            chosen = network_engine(model, size, max_size, style_blend, preserve_colors, device, providers,
+                                    max_memory)
         else:
             chosen = optimisation_engine(
                 style, size, device, max_pixels, style_blend, style_scale, preserve_colors, weights, targets, providers,

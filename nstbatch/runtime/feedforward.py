@@ -14,6 +14,7 @@ import torch
 
 from ..errors import UsageError
 from .color import preserve_colors
+from .memory import free_bytes, network_bytes_per_pixel, photos_at_once
 from .stylize import Result
 from .stylizer import MIN_SIDE, Stylizer
 
@@ -55,6 +56,7 @@ class TorchPainter:
         if self.device.type == "cuda":
             self.network = self.network.to(memory_format=torch.channels_last)
         self.providers = [f"torch {self.device}{' bf16' if self.dtype else ''}"]
+        self.channels = network.architecture.channels
 
     def __call__(self, images: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         with torch.no_grad(), torch.autocast(self.device.type, dtype=self.dtype or torch.float32,
@@ -66,8 +68,10 @@ class FeedForward:
     item_steps = 0  # nothing to count within a photo: one pass
     min_side = (MIN_SIDE, "the network needs")
 
-    def __init__(self, painter, style_names: list[str], blend: list[float] | None = None, keep_colors: bool = False):
+    def __init__(self, painter, style_names: list[str], blend: list[float] | None = None, keep_colors: bool = False,
+                 max_memory: int | None = None):
         self.painter = painter
+        self.max_memory = max_memory  # bytes a pass may use (--max-memory); None: what is free
         self.style_names = list(style_names)
         self.blend = blend or [1.0 / len(self.style_names)] * len(self.style_names)
         if len(self.blend) != len(self.style_names):
@@ -79,7 +83,14 @@ class FeedForward:
         return ", ".join(self.painter.providers)
 
     def paint(self, photos: torch.Tensor) -> torch.Tensor:
-        """N x 3 x H x W in [0, 1] to the same, each photo with the engine's blend."""
+        """N x 3 x H x W in [0, 1] to the same, each photo with the engine's blend, in as many passes as
+        memory asks (memory.TooLarge for a photo too large to pass alone)."""
+        free = free_bytes(self.painter.device)
+        at_once = photos_at_once(tuple(photos.shape), network_bytes_per_pixel(self.painter.channels),
+                                 min(free, self.max_memory) if self.max_memory else free)
+        return torch.cat([self._paint(photos[i:i + at_once]) for i in range(0, photos.shape[0], at_once)])
+
+    def _paint(self, photos: torch.Tensor) -> torch.Tensor:
         weights = torch.tensor(self.blend, dtype=torch.float32).expand(photos.shape[0], -1).contiguous()
         painted = self.painter(photos, weights).clamp(0, 1)
         return preserve_colors(painted, photos.cpu()) if self.keep_colors else painted

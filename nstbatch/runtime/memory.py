@@ -12,6 +12,10 @@ Peak memory of an evaluation has two parts (both in bytes):
 
 ``fit`` picks the cheapest way that fits in what is free: the whole picture; else blocks (largest
 first); else blocks with a shorter L-BFGS history; else it refuses, naming the largest size that fits.
+
+A trained network (``feedforward.py``) needs far less: one forward pass without gradients keeps a few
+activations alive at a time. ``photos_at_once`` says how many photos of a batch one pass may take, and
+refuses a photo that does not fit alone.
 """
 
 from __future__ import annotations
@@ -39,6 +43,12 @@ HEADROOM = 0.85  # the share of free memory the guard plans to use: allocators f
 ACTIVATION_SLACK = 1.25
 OVERHEAD = 256 * 2**20
 MEASURE_SIDES = (64, 96)
+# A styliser's forward pass grew by 23-28 bytes a pixel per channel of its first layer under onnxruntime
+# and 30-40 under torch (CPU, channels 8/16/32, 1024-3072 px, 2026-11-23: benchmarks/bench_network_memory.py):
+# counted as this many full-resolution activations of that width, plus the picture's own copies (photo,
+# painting, clamped and colour-kept copies, the arrays handed to onnxruntime): 1.2-2x what was measured.
+NETWORK_ACTIVATIONS = 8
+NETWORK_IMAGES = 10
 
 
 class TooLarge(NstError):
@@ -168,9 +178,30 @@ def fit(shape: tuple, needs: Needs, free: int, block: int | None = None) -> Fit:
         middle = (low + high) / 2
         h, w = max(1, round(height * middle)), max(1, round(width * middle))
         low, high = (middle, high) if needs.peak(batch, h, w, block_side, history) <= usable else (low, middle)
-    fits = int(max(height, width) * low)
+    how = "in blocks with a short L-BFGS history" if block_side else "with a short L-BFGS history"
+    raise TooLarge(_refusal(width, height, needs.peak(batch, height, width, *tries[-1]), f"even {how}", usable, free,
+                            int(max(height, width) * low)))
+
+
+def _refusal(width: int, height: int, needed: int, how: str, usable: int, free: int, fits: int) -> str:
     advice = (f"the largest that fits is about --size {fits}" if fits >= 16
               else "free some memory (other programs, --batch-size 1) or give a much smaller --size")
-    raise TooLarge(f"{width}x{height} needs about {gib(needs.peak(batch, height, width, *tries[-1]))} even "
-                   f"{'in blocks with a short L-BFGS history' if block_side else 'with a short L-BFGS history'}, "
-                   f"and {gib(usable)} of the {gib(free)} free is usable; {advice}")
+    return f"{width}x{height} needs about {gib(needed)} {how}, and {gib(usable)} of the {gib(free)} free is usable; {advice}"
+
+
+def network_bytes_per_pixel(channels: int) -> int:
+    """Peak bytes a pixel of one forward pass of a styliser whose first layer has ``channels``."""
+    return FLOAT * (NETWORK_ACTIVATIONS * channels + IMAGE_FLOATS * NETWORK_IMAGES)
+
+
+def photos_at_once(shape: tuple, bytes_per_pixel: int, free: int) -> int:
+    """How many photos of a B x 3 x H x W batch one forward pass may take within ``free`` bytes (at least
+    one); raises TooLarge, naming the largest size that fits, when not even one photo does."""
+    batch, _, height, width = shape
+    usable = int(free * HEADROOM)
+    per_photo = bytes_per_pixel * height * width
+    if per_photo + OVERHEAD > usable:
+        scale = (max(usable - OVERHEAD, 0) / per_photo) ** 0.5  # memory grows with the area
+        raise TooLarge(_refusal(width, height, per_photo + OVERHEAD, "through the network", usable, free,
+                                int(max(height, width) * scale)))
+    return max(1, min(batch, (usable - OVERHEAD) // per_photo))

@@ -13,9 +13,11 @@ import numpy as np
 import torch
 
 from ..errors import ModelError, NstError
-from .providers import create_session
+from .providers import CPU, create_session
+from .stylizer import Architecture
 
 STYLIZER_KIND = "nstbatch-stylizer"  # the ``kind`` metadata property of a styliser model
+DEFAULT_CHANNELS = Architecture().channels  # for exports older than the architecture's metadata
 
 
 def cache_dir() -> Path:
@@ -84,6 +86,9 @@ class StylizerSession:
         except Exception as exc:  # onnxruntime's own error types for a graph it cannot load
             raise ModelError(f"{model_path}: onnxruntime cannot load it ({str(exc).splitlines()[0][:160]})") from None
         self.inputs = [i.name for i in self.session.get_inputs()]
+        # Where its memory comes from, for the memory guard: a GPU provider's or the host's.
+        self.device = torch.device("cpu" if self.providers[0] == CPU else "cuda")
+        self.channels = json.loads(self.metadata.get("architecture", "{}")).get("channels", DEFAULT_CHANNELS)
 
     def __call__(self, images: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         feed = {"image": images.detach().float().cpu().contiguous().numpy()}
