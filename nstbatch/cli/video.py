@@ -13,11 +13,15 @@ from ..errors import NstError, UsageError
 from .app import app
 from .options import (MODEL_MAX_SIZE, ContentWeight, Device, MaxSize, Model, Precision, PreserveColors, Providers, Quiet,
                       Seed, StyleBlend, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, device_defaults,
-                      Scales, fail, load_option_image, loop_options, parse_scales, split_floats, split_ints)
+                      given_on_command_line, Scales, fail, load_option_image, loop_options, parse_scales, split_floats,
+                      split_ints)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
 OPTIMISATION_ONLY = ("iterations", "first_iterations", "scales", "temporal_weight", "temporal_frames", "passes", "flow",
-                     "seed", "style_scale", "content_weight", "style_weight", "tv_weight", "weights", "precision")
+                     "seed", "style_scale", "content_weight", "style_weight", "tv_weight", "weights", "precision",
+                     "keyframes", "keyframe_steps")
+# Options of frame-by-frame optimisation that a clip painted through its keyframes' network has no use for.
+NOT_WITH_KEYFRAMES = ("iterations", "temporal_weight", "temporal_frames", "passes", "flow")
 
 
 def finished(output: Path):
@@ -35,8 +39,10 @@ def video(
     frames_dir: Annotated[Optional[Path], typer.Option(help="Keep every stylised frame here as PNG; also where an interrupted run resumes from.", show_default="OUTPUT.frames/, removed when the video is written")] = None,
     size: Annotated[Optional[int], typer.Option(min=16, help="Longest side of the frames in pixels.", show_default="256 on CPU, 512 on GPU; with --model the clip's own, up to --max-size")] = None,
     max_size: MaxSize = MODEL_MAX_SIZE,
-    batch_size: Annotated[int, typer.Option(min=1, help="With --model: frames painted in one pass.")] = 4,
-    temporal_blend: Annotated[float, typer.Option(min=0.0, max=1.0, help="With --model: mix this much of the previous painted frame, carried along the optical flow, into each frame where the flow is trusted; 0 is off.")] = 0.0,
+    batch_size: Annotated[int, typer.Option(min=1, help="With --model or --keyframes: frames painted in one pass.")] = 4,
+    keyframes: Annotated[Optional[int], typer.Option(min=1, help="Paint only N frames by optimisation (spread over the clip, --first-iterations each), train a network on them for this clip, and paint every frame with it: minutes for a whole clip instead of seconds a frame.")] = None,
+    keyframe_steps: Annotated[int, typer.Option(min=1, help="With --keyframes: training steps of the clip's network.")] = 300,
+    temporal_blend: Annotated[float, typer.Option(min=0.0, max=1.0, help="With --model or --keyframes: mix this much of the previous painted frame, carried along the optical flow, into each frame where the flow is trusted; 0 is off.")] = 0.0,
     providers: Providers = None,
     iterations: Annotated[Optional[int], typer.Option(min=1, help="Per frame after the first, which start from their predecessor.", show_default="50 on CPU, 150 on GPU")] = None,
     first_iterations: Annotated[Optional[int], typer.Option(min=1, help="For the first frame, stylised from the photo.", show_default="150 on CPU, 500 on GPU")] = None,
@@ -61,7 +67,8 @@ def video(
     overwrite: Annotated[bool, typer.Option(help="Make the video again even if OUTPUT exists, and discard stored frames.")] = False,
 ):
     """Stylise a video: by optimisation, each frame started from the previous one carried along the optical flow so
-    it does not flicker; or with a trained network (--model), one pass a frame."""
+    it does not flicker; with a trained network (--model), one pass a frame; or through a network trained for
+    this clip on a few of its frames painted by optimisation (--keyframes N)."""
     from ..batch.frames import open_frames, working_size
     from ..batch.progress import QuietReporter, RichReporter
     from ..batch.video import (VideoSettings, already_made, assemble, paint_video, prepare_work_dir, record_made_with,
@@ -69,15 +76,20 @@ def video(
     from ..runtime.checkpoint import file_sha256
     from ..runtime.gram import backend_in_use
     from ..runtime.transfer import StyleTransfer
+    from ..batch.keyframes import keyframe_video
+    from ..training.keyframes import KeyframeSettings
     from .engines import network_engine
 
     try:
         if output.suffix.lower() != ".mp4":
             raise UsageError(f"--output {output}: must end in .mp4 (the one container every OpenCV build writes)")
         check_engine_choice(style, model, ctx, OPTIMISATION_ONLY)
-        if model is None and temporal_blend > 0:
-            raise UsageError("--temporal-blend: only with --model; optimisation holds frames together with "
-                             "--temporal-weight")
+        if keyframes is not None and given_on_command_line(ctx, NOT_WITH_KEYFRAMES):
+            raise UsageError(f"{', '.join(given_on_command_line(ctx, NOT_WITH_KEYFRAMES))}: not with --keyframes, "
+                             f"which paints the keyframes with --first-iterations and the rest with their network")
+        if model is None and keyframes is None and temporal_blend > 0:
+            raise UsageError("--temporal-blend: only with --model or --keyframes; optimisation holds frames together "
+                             "with --temporal-weight")
         work_dir = frames_dir or output.with_name(output.name + ".frames")
         if model is not None:
             source = open_frames(input_path, max_frames, fps)
@@ -113,6 +125,10 @@ def video(
                 "style_scale": style_scale, "preserve_colors": preserve_colors, "weights": engine.vgg.weights_source,
                 **{k: v for k, v in options.__dict__.items() if k != "gram_backend"},
             }
+            if keyframes is not None:
+                keyframe_settings = KeyframeSettings(steps=keyframe_steps, seed=seed)
+                settings.record.update(keyframes=keyframes, temporal_blend=temporal_blend,
+                                       keyframe_network={**keyframe_settings.record(), "steps": keyframe_steps})
             made_with = {**settings.record, "style_sha256": [file_sha256(path) for path in style], "version": __version__}
             if already_made(output, made_with, overwrite):
                 finished(output)
@@ -131,6 +147,14 @@ def video(
                     reporter.message(clip + chosen.label + f", {batch_size} frames a pass on "
                                      f"{engine.runs_on}{blend}")
                 run = paint_video(source, engine, size, work_dir, reporter, batch_size, temporal_blend)
+            elif keyframes is not None:
+                if not quiet:
+                    blend = f", blended {temporal_blend:g} with the previous frame" if temporal_blend else ""
+                    reporter.message(clip + f"{keyframes} keyframes painted with {settings.first_iterations} iterations "
+                                     f"each, a network trained on them for {keyframe_steps} steps, then every frame "
+                                     f"through it{blend}; device {engine.device}")
+                run = keyframe_video(source, engine, size, work_dir, keyframes, settings.first_iterations,
+                                     keyframe_settings, reporter, batch_size, temporal_blend)
             else:
                 if not quiet:
                     reporter.message(clip + f"first frame {settings.first_iterations} iterations, then "
