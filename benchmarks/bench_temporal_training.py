@@ -37,14 +37,15 @@ from nstbatch.batch.images import load_image
 from nstbatch.batch.video import VideoSettings
 from nstbatch.runtime.checkpoint import file_sha256, load_checkpoint
 from nstbatch.runtime.feedforward import FeedForward, TorchPainter
+from nstbatch.training.clips import load_clips
 from nstbatch.training.loop import LOG, Painting, Trainer, TrainSettings
 from nstbatch.training.photos import load_photos
 
 
-def train_on(base: Path, photos, painting: Painting, settings: TrainSettings, folder: Path):
-    """--steps more steps of ``base``'s weights with ``settings``, or what ``folder`` already holds of
-    them (the trainer resumes); (network, median seconds a step from its log)."""
-    trainer = Trainer(photos, [painting], settings, folder, "cpu")
+def train_on(base: Path, photos, painting: Painting, settings: TrainSettings, folder: Path, clips=None):
+    """--steps more steps of ``base``'s weights with ``settings`` (and ``clips``' frame pairs), or what
+    ``folder`` already holds of them (the trainer resumes); (network, median seconds a step from its log)."""
+    trainer = Trainer(photos, [painting], settings, folder, "cpu", clips=clips)
     if trainer.resumed_from == 0:
         trainer.model.load_state_dict(load_checkpoint(base)[0].state_dict())
     trainer.run()
@@ -64,6 +65,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--optimisation", action="store_true", help="also nstbatch video's optimisation (slow)")
+    parser.add_argument("--clips", type=Path, default=None,
+                        help="train the arms with a temporal weight on these clips' frame pairs too (train --clips); "
+                             "keep them apart from the clips measured")
     parser.add_argument("--work", type=Path, default=None,
                         help="keep the trained networks here; a re-run resumes or reuses them (default: a temporary folder)")
     parser.add_argument("--results", type=Path, default=RESULTS)
@@ -75,13 +79,17 @@ def main() -> None:
     painting = Painting(args.style.stem, load_image(args.style), file_sha256(args.style))
     photos = load_photos(args.photos, settings["crop_size"])
     weights = [0.0] + [float(w) for w in args.weights.split(",")]
+    clips = load_clips(args.clips, settings["crop_size"]) if args.clips else None
+    term = f" + --clips {args.clips.name}" if clips else ""
     networks, pace = {}, {}
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.work or Path(scratch)
         for weight in weights:
+            on_clips = clips if weight else None
             networks[weight], pace[weight] = train_on(args.base, photos, painting,
                                                       TrainSettings(**settings, temporal_weight=weight),
-                                                      Path(folder) / f"w{weight:g}")
+                                                      Path(folder) / f"w{weight:g}{'-clips' if on_clips else ''}",
+                                                      on_clips)
             print(f"trained with temporal weight {weight:g}: {pace[weight]:.2f} s a step (median)", flush=True)
 
     style_image = load_image(args.style)
@@ -89,9 +97,9 @@ def main() -> None:
     for clip_name, frames in load_clips(["sliding", *REAL_CLIPS], args.photo, args.size, args.frames).items():
         h, w = frames[0].shape[:2]
         ways = [("trained without the term", networks[0.0], 0.0)]
-        ways += [(f"--temporal-weight {weight:g}", networks[weight], 0.0) for weight in weights[1:]]
-        ways += [(f"--temporal-weight {weight:g} + --temporal-blend {args.blend:g}", networks[weight], args.blend)
-                 for weight in weights[1:]]
+        ways += [(f"--temporal-weight {weight:g}{term}", networks[weight], 0.0) for weight in weights[1:]]
+        ways += [(f"--temporal-weight {weight:g}{term} + --temporal-blend {args.blend:g}", networks[weight],
+                  args.blend) for weight in weights[1:]]
         baseline = None
         for name, network, blend in ways:
             engine = FeedForward(TorchPainter(network, "cpu"), [painting.name], [1.0])
@@ -115,10 +123,12 @@ def main() -> None:
         f"(threads {torch.get_num_threads()}), CPU",
         "",
         f"`python benchmarks/bench_temporal_training.py --photos {args.photos} --steps {args.steps} --weights "
-        f"{args.weights} --blend {args.blend:g} --size {args.size}{' --optimisation' if args.optimisation else ''}`: "
+        f"{args.weights} --blend {args.blend:g} --size {args.size}{' --optimisation' if args.optimisation else ''}"
+        f"{f' --clips {args.clips}' if clips else ''}`: "
         f"each network is {args.base} trained {args.steps} more steps (160 px crops x 2, style scale 1.5, style "
         f"weight 1, seed 1) with the temporal weight shown; median seconds a step: "
         + ", ".join(f"{pace[w]:.2f} at weight {w:g}" for w in weights)
+        + (f"; with --clips: {len(clips.pairs)} frame pairs of {', '.join(clips.names)}" if clips else "")
         + f". {args.frames} frames a clip. Temporal error: the frozen yardstick (_steadiness.py); style / content: "
         "fixed Gatys distances, mean over frames.",
         "",

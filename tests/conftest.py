@@ -75,6 +75,18 @@ def sliding_clip(frames=4, height=40, width=48, dx=3, dy=2):
     return [photo[top + t * dy: top + t * dy + height, left + t * dx: left + t * dx + width].copy() for t in range(frames)]
 
 
+def clip_folders(root, names=("forward", "backward")):
+    """Clips of known motion as folders of frames under ``root``: the sliding window forward, and the
+    same frames backward; and a file that is not a clip."""
+    frames = sliding_clip(frames=4)
+    for name in names:
+        (root / name).mkdir(parents=True)
+        for t, frame in enumerate(frames if name == "forward" else frames[::-1]):
+            Image.fromarray(frame).save(root / name / f"frame_{t + 1}.png")
+    (root / "notes.txt").write_text("not a clip")
+    return root
+
+
 @pytest.fixture
 def clip():
     return sliding_clip()

@@ -13,7 +13,7 @@ from nstbatch.runtime.checkpoint import file_sha256, load_checkpoint, read_info
 from nstbatch.training.loop import CHECKPOINT, LOG, MODEL, Painting, Trainer, TrainSettings
 from nstbatch.training.photos import crops, load_photos, photo_order
 
-from conftest import TINY_TRAINING, painting_like, photo_folder, sliding_clip
+from conftest import TINY_TRAINING, clip_folders, painting_like, photo_folder, sliding_clip
 
 
 @pytest.fixture
@@ -120,6 +120,22 @@ def test_the_temporal_term_trains_a_steadier_network_that_blending_steadies_furt
     assert np.std(steady[0]) > 0.5 * np.std(plain[0]), (np.std(steady[0]), np.std(plain[0]))
 
 
+def test_clips_add_a_real_motion_term_recorded_and_checked_on_resume(tmp_path, photos, paintings):
+    from nstbatch.training.clips import load_clips
+
+    pairs = load_clips(clip_folders(tmp_path / "clips"), crop_size=32)
+    with pytest.raises(UsageError, match="give a --temporal-weight above 0"):
+        Trainer(photos, paintings, _settings(), tmp_path / "m", "cpu", clips=pairs)
+    trainer = Trainer(photos, paintings, _settings(steps=2, temporal_weight=5.0), tmp_path / "m", "cpu", clips=pairs)
+    trainer.run()
+    rows = [json.loads(line) for line in (tmp_path / "m" / LOG).read_text().splitlines()]
+    assert all(row["clips"] > 0 and row["temporal"] > 0 for row in rows)
+    assert read_info(tmp_path / "m" / CHECKPOINT)[0].settings["clips"] == pairs.fingerprint()
+    others = load_clips(clip_folders(tmp_path / "other", names=("backward",)), crop_size=32)
+    with pytest.raises(UsageError, match="clips:"):
+        Trainer(photos, paintings, _settings(steps=4, temporal_weight=5.0), tmp_path / "m", "cpu", clips=others)
+
+
 def test_temporal_weight_is_recorded_only_when_on_and_checked_on_resume(tmp_path, photos, paintings):
     assert "temporal_weight" not in _settings().record()  # as checkpoints from before the term resume
     assert _settings(temporal_weight=5.0).record()["temporal_weight"] == 5.0
@@ -211,3 +227,15 @@ def test_cli_resumes_extends_and_refuses(tmp_path, paintings):
     skipped = _train(*[a if a != tmp_path / "m" else tmp_path / "n" for a in base], "--steps", 1)
     assert skipped.exit_code == 0 and "skipped:" in skipped.output and "broken.png" in skipped.output
     assert _train("--style", style, "--output", tmp_path / "x").exit_code == 2  # no --photos
+
+
+def test_cli_trains_on_clips_and_wants_a_temporal_weight_with_them(tmp_path, paintings):
+    photos = photo_folder(tmp_path / "photos")
+    clips = clip_folders(tmp_path / "clips")
+    base = ["--photos", photos, "--style", tmp_path / "stripes.png", "--clips", clips, "--device", "cpu",
+            "--crop-size", 32, "--batch-size", 1, "--channels", 4, "--residual-blocks", 1, "--steps", 1]
+    refused = _train(*base, "--output", tmp_path / "a")
+    assert refused.exit_code == 2 and "give a --temporal-weight above 0" in refused.output
+    trained = _train(*base, "--output", tmp_path / "b", "--temporal-weight", 5)
+    assert trained.exit_code == 0, trained.output
+    assert "6 frame pairs of 2 clips" in trained.output

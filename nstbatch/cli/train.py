@@ -27,6 +27,7 @@ def train(
     style_weight: StyleWeight = TrainSettings.style_weight,
     tv_weight: TvWeight = TrainSettings.tv_weight,
     temporal_weight: Annotated[float, typer.Option(min=0.0, help="Steadiness on video: paint a crop and the same crop moved by a pixel or two and noised alike (Wang et al.); 0 is off; 10-20 halves the flicker at little cost in style, 100 and more trades style for steadiness.")] = TrainSettings.temporal_weight,
+    clips: Annotated[Optional[Path], typer.Option(help="With --temporal-weight: also hold the network steady on consecutive frames of the clips in this folder (video files, or folders of frames), along their optical flow.")] = None,
     style_scale: Annotated[float, typer.Option(min=0.05, help="The painting's size relative to the crop: larger gives larger strokes.")] = TrainSettings.style_scale,
     channels: Annotated[int, typer.Option(min=1, help="Width of the network's first layer (the others are 2x and 4x).")] = TrainSettings.channels,
     residual_blocks: Annotated[int, typer.Option(min=0)] = TrainSettings.residual_blocks,
@@ -40,6 +41,7 @@ def train(
     """Train a feed-forward network that paints any photo in one pass (Johnson et al.; several paintings: Dumoulin et al.)."""
     from ..batch.progress import QuietReporter, RichReporter
     from ..runtime.checkpoint import file_sha256
+    from ..training.clips import load_clips
     from ..training.loop import Painting, Trainer
     from ..training.photos import load_photos
 
@@ -57,14 +59,19 @@ def train(
         if len(set(names)) != len(names):
             raise UsageError(f"two paintings share a name ({', '.join(names)}): --style-blend calls them by file stem; rename one")
         photo_set = load_photos(photos, crop_size, on_skip=lambda line: reporter.message(f"skipped: {line}"))
-        trainer = Trainer(photo_set, paintings, settings, output, device, from_checkpoint, weights)
+        clip_pairs = None
+        if clips is not None:
+            clip_pairs = load_clips(clips, crop_size, on_skip=lambda line: reporter.message(f"skipped: {line}"))
+        trainer = Trainer(photo_set, paintings, settings, output, device, from_checkpoint, weights, clip_pairs)
     except NstError as exc:
         fail(exc)
     done = trainer.info.step
     with reporter:
         if not quiet:
             what = "resuming at step " + str(done) if done else "from scratch" if from_checkpoint is None else f"adding to {from_checkpoint}"
-            reporter.message(f"nstbatch train: {len(photo_set.photos)} photos ({len(photo_set.skipped)} unreadable), "
+            frames = (f", {len(clip_pairs.pairs)} frame pairs of {len(clip_pairs.names)} clips"
+                      if clip_pairs is not None else "")
+            reporter.message(f"nstbatch train: {len(photo_set.photos)} photos ({len(photo_set.skipped)} unreadable){frames}, "
                              f"{', '.join(trainer.info.style_names)}; {crop_size} px crops x {batch_size}, "
                              f"{steps} steps, {what}; device {trainer.device}")
         if done >= steps:

@@ -29,6 +29,7 @@ from ..runtime.stylizer import Architecture, Stylizer, one_hot
 from ..runtime.transfer import resize_long_side, resolve_device
 from ..runtime.vgg import load_vgg19
 from ..runtime.checkpoint import CheckpointInfo, file_sha256, load_checkpoint, read_info, save_checkpoint
+from .clips import ClipPairs, carried, pair_crops
 from .motion import Motion, consistency, move, noisy, random_motion
 from .photos import PhotoSet, crops, preview_photo, step_generator
 
@@ -123,15 +124,19 @@ class Trainer:
     """One training run into ``model_dir``: fresh, resumed from its checkpoint, or fine-tuning ``base``."""
 
     def __init__(self, photos: PhotoSet, paintings: list[Painting], settings: TrainSettings, model_dir: Path,
-                 device: str = "auto", base: Path | None = None, weights=None):
+                 device: str = "auto", base: Path | None = None, weights=None, clips: ClipPairs | None = None):
         settings.check()
         if not paintings:
             raise UsageError("give at least one painting with --style")
-        self.photos, self.settings, self.model_dir = photos, settings, Path(model_dir)
+        if clips is not None and not settings.temporal_weight:
+            raise UsageError("--clips trains steadiness on their frames: give a --temporal-weight above 0 too")
+        self.photos, self.settings, self.model_dir, self.clips = photos, settings, Path(model_dir), clips
         self.device = resolve_device(device)
         self.options = settings.options()
         record = {**settings.record(), "photos": photos.fingerprint(), "styles": [p.sha256 for p in paintings],
                   "weights": str(weights) if weights else "caffe"}
+        if clips is not None:  # only when given, so checkpoints from before --clips still resume
+            record["clips"] = clips.fingerprint()
         if base is not None:
             base_info, _ = read_info(base)
             first = len(base_info.styles)
@@ -217,7 +222,22 @@ class Trainer:
         parts = loss_parts(features, painted.float(), opts, content_terms, self.style_terms[style])
         if s.temporal_weight:
             parts["temporal"] = s.temporal_weight * consistency(painted, painted_moved, grid)
+        if self.clips is not None:
+            parts["clips"] = s.temporal_weight * self._clip_term(step, style)
         return sum(parts.values()), parts, style
+
+    def _clip_term(self, step: int, style: int) -> torch.Tensor:
+        """Real motion (clips.py): the picture of a later frame against the picture of the earlier one
+        carried along the flow, where the flow is trusted; divided by all values, as ``consistency``."""
+        s = self.settings
+        earlier, later, grid, weight = (t.to(self.device) for t in pair_crops(self.clips, s.seed, step, s.batch_size,
+                                                                            s.crop_size))
+        frames = torch.cat([earlier, later])
+        half = PRECISIONS[s.precision]
+        with torch.autocast(self.device.type, dtype=half or torch.float32, enabled=half is not None):
+            painted = self.model(frames, one_hot(style, self.model.styles, frames.shape[0]).to(self.device))
+        before, after = painted.float().chunk(2)
+        return torch.sum(weight * (after - carried(before, grid)) ** 2) / after.numel()
 
     def _moved_and_painted(self, batch, painting: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The network's picture (with the one-hot ``painting``) of the crops moved by a little and noised,
