@@ -37,7 +37,7 @@ from nstbatch.batch.images import load_image
 from nstbatch.batch.video import VideoSettings
 from nstbatch.runtime.checkpoint import file_sha256, load_checkpoint
 from nstbatch.runtime.feedforward import FeedForward, TorchPainter
-from nstbatch.training.clips import load_clips
+from nstbatch.training.clips import load_clips as load_clip_pairs
 from nstbatch.training.loop import LOG, Painting, Trainer, TrainSettings
 from nstbatch.training.photos import load_photos
 
@@ -79,7 +79,7 @@ def main() -> None:
     painting = Painting(args.style.stem, load_image(args.style), file_sha256(args.style))
     photos = load_photos(args.photos, settings["crop_size"])
     weights = [0.0] + [float(w) for w in args.weights.split(",")]
-    clips = load_clips(args.clips, settings["crop_size"]) if args.clips else None
+    clips = load_clip_pairs(args.clips, settings["crop_size"]) if args.clips else None
     term = f" + --clips {args.clips.name}" if clips else ""
     networks, pace = {}, {}
     with tempfile.TemporaryDirectory() as scratch:

@@ -26,7 +26,7 @@ def train(
     content_weight: ContentWeight = TrainSettings.content_weight,
     style_weight: StyleWeight = TrainSettings.style_weight,
     tv_weight: TvWeight = TrainSettings.tv_weight,
-    temporal_weight: Annotated[float, typer.Option(min=0.0, help="Steadiness on video: paint a crop and the same crop moved by a pixel or two and noised alike (Wang et al.); 0 is off; 10-20 halves the flicker at little cost in style, 100 and more trades style for steadiness.")] = TrainSettings.temporal_weight,
+    temporal_weight: Annotated[float, typer.Option(min=0.0, help="Steadiness on video: paint a crop and the same crop moved by a pixel or two and noised alike (Wang et al.); 0 is off; 10-20 about halves the flicker for 5-15% more style distance, 100 and more trades style for steadiness.")] = TrainSettings.temporal_weight,
     clips: Annotated[Optional[Path], typer.Option(help="With --temporal-weight: also hold the network steady on consecutive frames of the clips in this folder (video files, or folders of frames), along their optical flow.")] = None,
     style_scale: Annotated[float, typer.Option(min=0.05, help="The painting's size relative to the crop: larger gives larger strokes.")] = TrainSettings.style_scale,
     channels: Annotated[int, typer.Option(min=1, help="Width of the network's first layer (the others are 2x and 4x).")] = TrainSettings.channels,
