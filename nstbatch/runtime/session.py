@@ -86,8 +86,10 @@ class StylizerSession:
         except Exception as exc:  # onnxruntime's own error types for a graph it cannot load
             raise ModelError(f"{model_path}: onnxruntime cannot load it ({str(exc).splitlines()[0][:160]})") from None
         self.inputs = [i.name for i in self.session.get_inputs()]
-        # Where its memory comes from, for the memory guard: a GPU provider's or the host's.
-        self.device = torch.device("cpu" if self.providers[0] == CPU else "cuda")
+        # Where its memory comes from, for the memory guard: a GPU provider's (when torch can read how
+        # much is free there), or the host's.
+        on_gpu = self.providers[0] != CPU and torch.cuda.is_available()
+        self.device = torch.device("cuda" if on_gpu else "cpu")
         self.channels = json.loads(self.metadata.get("architecture", "{}")).get("channels", DEFAULT_CHANNELS)
 
     def __call__(self, images: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
