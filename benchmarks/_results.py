@@ -20,6 +20,15 @@ def cpu_name() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
+def machine() -> str:
+    """The GPU's name, or the CPU's with its cores and torch's threads; and torch's version."""
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
+    return f"{cpu_name()}, torch {torch.__version__} (threads {torch.get_num_threads()}), CPU"
+
+
 def publish(lines: list[str], results: Path = RESULTS) -> None:
     """Print the table and append it, as one section, to the results file."""
     table = "\n".join(lines) + "\n"

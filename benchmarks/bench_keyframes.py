@@ -24,10 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-from _results import RESULTS, publish
+from _results import RESULTS, machine, publish
 from _steadiness import temporal_error
-from bench_video import EXAMPLES, REAL_CLIPS, load_clips, look, machine, stylise
+from bench_video import EXAMPLES, REAL_CLIPS, load_clips, look, stylise
 from bench_video_model import paint
 
 from nstbatch.batch.frames import open_frames

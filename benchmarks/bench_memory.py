@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import torch
-from _results import RESULTS, cpu_name, publish
+from _results import RESULTS, machine, publish
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # way:size:history; way is "whole" or "blocksN"; a size ending in "sq" crops the photo square first
@@ -116,11 +116,9 @@ def main() -> None:
                     f"{gib(r['peak'])} | {gib(r['peak'] - r['before'])} | {gib(r['estimate'])} = {gib(r['state'])} + "
                     f"{gib(r['activations'])} | {r['seconds']:.1f} | {r['total']:.4g} |")
         print(rows[-1], flush=True)
-    where = torch.cuda.get_device_name() if torch.cuda.is_available() else f"{cpu_name()}, CPU"
     measure = "torch.cuda.max_memory_allocated" if torch.cuda.is_available() else "peak RSS of the process"
     lines = [
-        f"### Peak memory against size, {time.strftime('%Y-%m-%d')}, {where}, torch {torch.__version__} "
-        f"(threads {torch.get_num_threads()})",
+        f"### Peak memory against size, {time.strftime('%Y-%m-%d')}, {machine()}",
         "",
         f"`python benchmarks/bench_memory.py --rows {args.rows} --iterations {args.iterations}`: one process a row; "
         f"default layers, L-BFGS, fp32; memory in GiB by {measure}. Setup peak: while loading VGG-19 and computing "

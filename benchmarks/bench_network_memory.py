@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import torch
-from _results import RESULTS, cpu_name, publish
+from _results import RESULTS, machine, publish
 from bench_memory import reset_peak, status
 
 # runner:channels:long side:batch; runner is ort (onnxruntime, as `run --model` runs a checkpoint) or torch
@@ -87,10 +87,9 @@ def main() -> None:
                         f"{r['measured_bpp']:.0f} | {r['estimate_bpp']} | {r['estimate_bpp'] / r['measured_bpp']:.2f} | "
                         f"{r['seconds']:.2f} |")
         print(rows[-1], flush=True)
-    where = torch.cuda.get_device_name() if torch.cuda.is_available() else f"{cpu_name()}, CPU"
     lines = [
-        f"### A network's forward pass: memory against the guard's estimate, {time.strftime('%Y-%m-%d')}, {where}, "
-        f"torch {torch.__version__} (threads {torch.get_num_threads()})",
+        f"### A network's forward pass: memory against the guard's estimate, {time.strftime('%Y-%m-%d')}, "
+        f"{machine()}",
         "",
         f"`python benchmarks/bench_network_memory.py --rows {args.rows}`: one process a row, random weights, the "
         "default layout at the width given; growth of the peak while one batch is painted, in bytes a pixel of "

@@ -23,9 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
 from _distance import gatys_scorer
-from _results import RESULTS, cpu_name, publish
+from _results import RESULTS, machine, publish
 from bench_vs_pastiche import DEFAULT_CONTENT, DEFAULT_STYLE, run_child
 
 from nstbatch.batch.images import load_image
@@ -77,8 +76,7 @@ def main():
     reference = rows["pastiche (its defaults)"][0]
     h, w = photo.shape[-2:]
     lines = [
-        f"### Coarse-to-fine at {w}x{h}, {time.strftime('%Y-%m-%d')}, {cpu_name()}, torch {torch.__version__} "
-        f"(threads {torch.get_num_threads()}), CPU",
+        f"### Coarse-to-fine at {w}x{h}, {time.strftime('%Y-%m-%d')}, {machine()}",
         "",
         f"`python benchmarks/bench_scales.py --size {args.size} --iterations {args.iterations} --first {args.first} "
         f"--final-shares {args.final_shares}`: "

@@ -27,8 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-from _results import RESULTS, cpu_name, publish
+from _results import RESULTS, machine, publish
 from _steadiness import temporal_error
 from bench_video import EXAMPLES, REAL_CLIPS, load_clips, look, stylise
 from bench_video_model import paint
@@ -119,8 +118,7 @@ def main() -> None:
             print(rows[-1], flush=True)
 
     lines = [
-        f"### Steadiness learnt in training, {time.strftime('%Y-%m-%d')}, {cpu_name()}, torch {torch.__version__} "
-        f"(threads {torch.get_num_threads()}), CPU",
+        f"### Steadiness learnt in training, {time.strftime('%Y-%m-%d')}, {machine()}",
         "",
         f"`python benchmarks/bench_temporal_training.py --photos {args.photos} --steps {args.steps} --weights "
         f"{args.weights} --blend {args.blend:g} --size {args.size}{' --optimisation' if args.optimisation else ''}"

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from _distance import gatys_scorer
-from _results import RESULTS, cpu_name, publish
+from _results import RESULTS, machine, publish
 from _steadiness import error_maps, temporal_error, trusted
 
 from nstbatch.batch.flow import previous_in_place
@@ -129,12 +129,6 @@ def look(frames, stylised, painting) -> tuple[float, float]:
     """Mean (style, content) distance of the stylised frames to their own photos and the painting."""
     scores = [gatys_scorer(array_to_tensor(f), painting)(array_to_tensor(s)) for f, s in zip(frames, stylised)]
     return statistics.mean(s["style_rel"] for s in scores), statistics.mean(s["content_rel"] for s in scores)
-
-
-def machine() -> str:
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
-    return f"{cpu_name()}, torch {torch.__version__} (threads {torch.get_num_threads()}), CPU"
 
 
 def load_clips(names: list[str], photo: Path, size: int, frames: int) -> dict[str, list[np.ndarray]]:

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from _distance import gatys_scorer
-from _results import RESULTS, cpu_name, publish
+from _results import RESULTS, machine, publish
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
@@ -125,12 +125,6 @@ def scorer(content, style, size):
 
     score = gatys_scorer(load_image(content, size), load_image(style))
     return lambda path: score(load_image(path))
-
-
-def machine() -> str:
-    import torch
-
-    return f"{cpu_name()}, torch {torch.__version__} (threads {torch.get_num_threads()})"
 
 
 def main():
