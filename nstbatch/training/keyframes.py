@@ -58,10 +58,11 @@ class KeyframeSettings:
     save_every: int = 100
 
     def check(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.save_every < 1:
+        if self.steps < 1:
             raise UsageError(f"--keyframe-steps must be at least 1, not {self.steps}")
-        if self.crop_size < 16:
-            raise UsageError(f"the keyframe crops must be at least 16 px, not {self.crop_size}")
+        if self.batch_size < 1 or self.save_every < 1 or self.crop_size < 16:
+            raise UsageError(f"a keyframe network needs a batch and a save interval of at least 1 and crops of "
+                             f"at least 16 px, not {self.batch_size}, {self.save_every} and {self.crop_size}")
 
     def record(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("steps", "save_every")}
