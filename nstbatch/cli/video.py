@@ -84,9 +84,10 @@ def video(
         if output.suffix.lower() != ".mp4":
             raise UsageError(f"--output {output}: must end in .mp4 (the one container every OpenCV build writes)")
         check_engine_choice(style, model, ctx, OPTIMISATION_ONLY)
-        if keyframes is not None and given_on_command_line(ctx, NOT_WITH_KEYFRAMES):
-            raise UsageError(f"{', '.join(given_on_command_line(ctx, NOT_WITH_KEYFRAMES))}: not with --keyframes, "
-                             f"which paints the keyframes with --first-iterations and the rest with their network")
+        unused = given_on_command_line(ctx, NOT_WITH_KEYFRAMES) if keyframes is not None else []
+        if unused:
+            raise UsageError(f"{', '.join(unused)}: not with --keyframes, which paints the keyframes with "
+                             f"--first-iterations and the rest with their network")
         if model is None and keyframes is None and temporal_blend > 0:
             raise UsageError("--temporal-blend: only with --model or --keyframes; optimisation holds frames together "
                              "with --temporal-weight")
@@ -140,16 +141,15 @@ def video(
     with reporter:
         clip = (f"nstbatch video: {source.path}, {source.count} frames at {source.fps:g} fps, "
                 f"{source.width}x{source.height} -> {width}x{height}; ")
+        blend = f", blended {temporal_blend:g} with the previous frame" if temporal_blend else ""
         try:
             if model is not None:
                 if not quiet:
-                    blend = f", blended {temporal_blend:g} with the previous frame" if temporal_blend else ""
                     reporter.message(clip + chosen.label + f", {batch_size} frames a pass on "
                                      f"{engine.runs_on}{blend}")
                 run = paint_video(source, engine, size, work_dir, reporter, batch_size, temporal_blend)
             elif keyframes is not None:
                 if not quiet:
-                    blend = f", blended {temporal_blend:g} with the previous frame" if temporal_blend else ""
                     reporter.message(clip + f"{keyframes} keyframes painted with {settings.first_iterations} iterations "
                                      f"each, a network trained on them for {keyframe_steps} steps, then every frame "
                                      f"through it{blend}; device {engine.device}")
