@@ -129,3 +129,10 @@ def pair_crops(clips: ClipPairs, seed: int, step: int, batch_size: int, crop_siz
 def carried(painted: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """The pictures of the earlier crops carried to the later crops' place along the flow."""
     return F.grid_sample(painted, grid.to(painted.dtype), mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def frame_consistency(before: torch.Tensor, after: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between the picture of the later crops and that of the earlier ones
+    carried along the flow, weighted by the trust in it; divided by all values, as
+    ``motion.consistency``, so its weight does not depend on the crop size."""
+    return torch.sum(weight * (after.float() - carried(before.float(), grid)) ** 2) / after.numel()

@@ -29,7 +29,7 @@ from ..runtime.stylizer import Architecture, Stylizer, one_hot
 from ..runtime.transfer import resize_long_side, resolve_device
 from ..runtime.vgg import load_vgg19
 from ..runtime.checkpoint import CheckpointInfo, file_sha256, load_checkpoint, read_info, save_checkpoint
-from .clips import ClipPairs, carried, pair_crops
+from .clips import ClipPairs, frame_consistency, pair_crops
 from .motion import Motion, consistency, move, noisy, random_motion
 from .photos import PhotoSet, crops, preview_photo, step_generator
 
@@ -218,26 +218,24 @@ class Trainer:
             with torch.no_grad():
                 content = {n: a.float() for n, a in self.vgg(batch, opts.content_layers).items()}
             painted_moved, grid = self._moved_and_painted(batch, painting, step) if s.temporal_weight else (None, None)
+            clip_pair = self._painted_clip_pair(step, style) if self.clips is not None else None
         content_terms = loss_terms(opts, content, None, self.device)[0]
         parts = loss_parts(features, painted.float(), opts, content_terms, self.style_terms[style])
         if s.temporal_weight:
             parts["temporal"] = s.temporal_weight * consistency(painted, painted_moved, grid)
-        if self.clips is not None:
-            parts["clips"] = s.temporal_weight * self._clip_term(step, style)
+        if clip_pair is not None:
+            parts["clips"] = s.temporal_weight * frame_consistency(*clip_pair)
         return sum(parts.values()), parts, style
 
-    def _clip_term(self, step: int, style: int) -> torch.Tensor:
-        """Real motion (clips.py): the picture of a later frame against the picture of the earlier one
-        carried along the flow, where the flow is trusted; divided by all values, as ``consistency``."""
+    def _painted_clip_pair(self, step: int, style: int) -> tuple[torch.Tensor, ...]:
+        """The network's pictures of step ``step``'s crops of two consecutive clip frames (clips.py), with
+        the flow's sampling grid and trust: what ``clips.frame_consistency`` compares."""
         s = self.settings
         earlier, later, grid, weight = (t.to(self.device) for t in pair_crops(self.clips, s.seed, step, s.batch_size,
                                                                             s.crop_size))
         frames = torch.cat([earlier, later])
-        half = PRECISIONS[s.precision]
-        with torch.autocast(self.device.type, dtype=half or torch.float32, enabled=half is not None):
-            painted = self.model(frames, one_hot(style, self.model.styles, frames.shape[0]).to(self.device))
-        before, after = painted.float().chunk(2)
-        return torch.sum(weight * (after - carried(before, grid)) ** 2) / after.numel()
+        before, after = self.model(frames, one_hot(style, self.model.styles, frames.shape[0]).to(self.device)).chunk(2)
+        return before, after, grid, weight
 
     def _moved_and_painted(self, batch, painting: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The network's picture (with the one-hot ``painting``) of the crops moved by a little and noised,
