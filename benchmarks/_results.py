@@ -20,13 +20,15 @@ def cpu_name() -> str:
     return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
 
 
-def machine() -> str:
-    """The GPU's name, or the CPU's with its cores and torch's threads; and torch's version."""
+def machine(device: str = "auto") -> str:
+    """The machine a table was measured on: the CPU with its cores and torch's threads, after the GPU's
+    name when the timed work ran there ("cuda"; "auto": whenever torch sees one). Benchmarks pinned to
+    the CPU pass "cpu", so a GPU that sat idle is never named."""
     import torch
 
-    if torch.cuda.is_available():
-        return f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
-    return f"{cpu_name()}, torch {torch.__version__} (threads {torch.get_num_threads()}), CPU"
+    on_gpu = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    cpu = f"{cpu_name()}, torch {torch.__version__} (threads {torch.get_num_threads()})"
+    return f"{torch.cuda.get_device_name()}, {cpu}" if on_gpu else f"{cpu}, CPU"
 
 
 def publish(lines: list[str], results: Path = RESULTS) -> None:

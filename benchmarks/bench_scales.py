@@ -76,7 +76,7 @@ def main():
     reference = rows["pastiche (its defaults)"][0]
     h, w = photo.shape[-2:]
     lines = [
-        f"### Coarse-to-fine at {w}x{h}, {time.strftime('%Y-%m-%d')}, {machine()}",
+        f"### Coarse-to-fine at {w}x{h}, {time.strftime('%Y-%m-%d')}, {machine('cpu')}",
         "",
         f"`python benchmarks/bench_scales.py --size {args.size} --iterations {args.iterations} --first {args.first} "
         f"--final-shares {args.final_shares}`: "

