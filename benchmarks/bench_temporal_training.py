@@ -46,10 +46,10 @@ def train_on(base: Path, photos, painting: Painting, settings: TrainSettings, fo
     ``folder`` already holds of them (the trainer resumes); (network, median seconds a step from its log)."""
     trainer = Trainer(photos, [painting], settings, folder, "cpu", clips=clips)
     if trainer.resumed_from == 0:
-        trainer.model.load_state_dict(load_checkpoint(base)[0].state_dict())
+        trainer.start_from(load_checkpoint(base)[0])
     trainer.run()
     seconds = [json.loads(line)["seconds"] for line in (folder / LOG).read_text().splitlines() if line.strip()]
-    return trainer.model.eval(), statistics.median(seconds)
+    return trainer.shipped.eval(), statistics.median(seconds)
 
 
 def main() -> None:
@@ -60,6 +60,7 @@ def main() -> None:
     parser.add_argument("--photo", type=Path, default=EXAMPLES / "photos" / "coffee.jpg", help="slid across for the known-motion clip")
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--weights", default="100,300,1000", help="temporal weights to train with, besides 0")
+    parser.add_argument("--ema-decay", type=float, default=0.0, help="train every arm with train --ema-decay")
     parser.add_argument("--blend", type=float, default=0.5, help="--temporal-blend for the networks trained with the term")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--frames", type=int, default=8)
@@ -74,7 +75,7 @@ def main() -> None:
 
     # The bundled network's own training settings (examples/models/starry_night/TRAINING.md).
     settings = dict(steps=args.steps, crop_size=160, batch_size=2, style_scale=1.5, style_weight=1.0, seed=1,
-                    save_every=args.steps)
+                    save_every=args.steps, ema_decay=args.ema_decay)
     painting = Painting(args.style.stem, load_image(args.style), file_sha256(args.style))
     photos = load_photos(args.photos, settings["crop_size"])
     weights = [0.0] + [float(w) for w in args.weights.split(",")]
@@ -122,9 +123,11 @@ def main() -> None:
         "",
         f"`python benchmarks/bench_temporal_training.py --photos {args.photos} --steps {args.steps} --weights "
         f"{args.weights} --blend {args.blend:g} --size {args.size}{' --optimisation' if args.optimisation else ''}"
+        f"{f' --ema-decay {args.ema_decay:g}' if args.ema_decay else ''}"
         f"{f' --clips {args.clips}' if clips else ''}`: "
         f"each network is {args.base} trained {args.steps} more steps (160 px crops x 2, style scale 1.5, style "
-        f"weight 1, seed 1) with the temporal weight shown; median seconds a step: "
+        f"weight 1, seed 1{f', shipping the moving average of the weights, decay {args.ema_decay:g}' if args.ema_decay else ''}"
+        f") with the temporal weight shown; median seconds a step: "
         + ", ".join(f"{pace[w]:.2f} at weight {w:g}" for w in weights)
         + (f"; with --clips: {len(clips.pairs)} frame pairs of {', '.join(clips.names)}" if clips else "")
         + f". {args.frames} frames a clip. Temporal error: the frozen yardstick (_steadiness.py); style / content: "

@@ -4,6 +4,8 @@ safetensors file, which loads without executing code.
 Metadata (under the key ``nstbatch``): the format, the architecture, the paintings' names and content
 hashes, the training settings, the step reached, the nstbatch version. A checkpoint with optimiser
 state resumes training exactly; one without (``model.safetensors``) is what gets exported and shipped.
+A training checkpoint may also hold the moving average of the weights (``average.*``, training with
+--ema-decay), which is what its ``model.safetensors`` ships.
 """
 
 from __future__ import annotations
@@ -55,9 +57,12 @@ def file_sha256(path) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(path, model: Stylizer, info: CheckpointInfo, optimizer: torch.optim.Optimizer | None = None) -> Path:
+def save_checkpoint(path, model: Stylizer, info: CheckpointInfo, optimizer: torch.optim.Optimizer | None = None,
+                    average: Stylizer | None = None) -> Path:
     """Write atomically: a crash mid-write leaves the previous checkpoint in place."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if average is not None:
+        tensors.update({f"average.{k}": v.detach().cpu().contiguous() for k, v in average.state_dict().items()})
     meta = info.as_dict()
     if optimizer is not None:
         state = optimizer.state_dict()
@@ -119,3 +124,20 @@ def load_checkpoint(path, device="cpu") -> tuple[Stylizer, CheckpointInfo, dict 
                 state.setdefault(int(index), {})[name] = value
         optimizer_state = {"state": state, "param_groups": meta["optimizer"]["param_groups"]}
     return model.eval(), info, optimizer_state
+
+
+def load_average(path, device="cpu") -> Stylizer | None:
+    """The moving average of the weights a training checkpoint holds, or None where it holds none."""
+    info, _ = read_info(path)
+    with safe_open(str(path), framework="pt", device=str(device)) as f:
+        names = [k for k in f.keys() if k.startswith("average.")]
+        if not names:
+            return None
+        weights = {k[len("average."):]: f.get_tensor(k) for k in names}
+    model = Stylizer(info.architecture).to(device)
+    try:
+        model.load_state_dict(weights)
+    except RuntimeError as exc:
+        raise ModelError(f"{path}: averaged weights do not fit the architecture it names "
+                         f"({str(exc).splitlines()[0][:120]})") from None
+    return model.eval()

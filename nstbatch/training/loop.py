@@ -8,10 +8,13 @@ layers, normalised content and style terms, Gram kernel and TV), so the network 
 The loop reports each step through a callback and writes into the model folder: ``checkpoint.safetensors``
 (weights + Adam's state, to resume), ``model.safetensors`` (weights only, to export and ship),
 ``previews/stepNNNNNN.png`` and ``log.jsonl``, every ``save_every`` steps and at the end, atomically.
+With ``ema_decay``, what ships is a moving average of the weights rather than the last step's: Adam's
+last steps move a network by more than its paintings should differ from one checkpoint to the next.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -28,7 +31,7 @@ from ..runtime.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, PREC
 from ..runtime.stylizer import Architecture, Stylizer, one_hot
 from ..runtime.transfer import resize_long_side, resolve_device
 from ..runtime.vgg import load_vgg19
-from ..runtime.checkpoint import CheckpointInfo, file_sha256, load_checkpoint, read_info, save_checkpoint
+from ..runtime.checkpoint import CheckpointInfo, file_sha256, load_average, load_checkpoint, read_info, save_checkpoint
 from .clips import ClipPairs, frame_consistency, pair_crops
 from .motion import Motion, consistency, move, noisy, random_motion
 from .photos import PhotoSet, crops, preview_photo, step_generator
@@ -53,6 +56,7 @@ class TrainSettings:
     style_weight: float = 1.0
     tv_weight: float = 0.0
     temporal_weight: float = 0.0  # steadiness: the moved-crop consistency term (motion.py); 0 is off
+    ema_decay: float = 0.0  # ship the moving average of the weights with this decay a step; 0: the last step's
     style_scale: float = 1.0  # the painting's long side relative to the crop's: larger gives larger strokes
     content_layers: tuple = DEFAULT_CONTENT_LAYERS
     style_layers: tuple = DEFAULT_STYLE_LAYERS
@@ -74,6 +78,8 @@ class TrainSettings:
             raise UsageError("--learning-rate and --style-scale must be > 0")
         if not math.isfinite(self.temporal_weight) or self.temporal_weight < 0:
             raise UsageError(f"--temporal-weight must be a finite number >= 0, not {self.temporal_weight}")
+        if not 0 <= self.ema_decay < 1:
+            raise UsageError(f"--ema-decay must be in [0, 1), not {self.ema_decay}")
         self.options().check()
 
     def options(self) -> Options:
@@ -84,8 +90,9 @@ class TrainSettings:
     def record(self) -> dict:
         values = asdict(self)
         values.update(content_layers=list(self.content_layers), style_layers=list(self.style_layers))
-        if not self.temporal_weight:
-            del values["temporal_weight"]  # off: as recorded before it existed, so those checkpoints resume
+        for name in ("temporal_weight", "ema_decay"):
+            if not values[name]:
+                del values[name]  # off: as recorded before it existed, so those checkpoints resume
         return {k: v for k, v in values.items() if k not in self.UNCHECKED}
 
 
@@ -166,11 +173,38 @@ class Trainer:
         for p in trainable:
             p.requires_grad_(True)
         self.optimizer = torch.optim.Adam(trainable, lr=settings.learning_rate)
+        self.average = None
+        if settings.ema_decay:
+            self.average = (load_average(checkpoint, self.device) if checkpoint.exists() else None) or copy.deepcopy(self.model)
+            self.average.requires_grad_(False).eval()
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
         self.model.train()
         self.vgg = load_vgg19(weights, "max", self.device)
         self.style_terms = self._style_terms(paintings)
+
+    @property
+    def shipped(self) -> Stylizer:
+        """The network ``model.safetensors`` holds: the moving average of the weights, or the weights."""
+        return self.average if self.average is not None else self.model
+
+    def start_from(self, network: Stylizer) -> None:
+        """Begin a fresh run from ``network``'s weights (its average too)."""
+        self.model.load_state_dict(network.state_dict())
+        if self.average is not None:
+            self.average.load_state_dict(network.state_dict())
+
+    def _update_average(self, step: int) -> None:
+        """Fold the weights after step ``step`` (0-based) into their moving average. Early steps use a
+        smaller decay (as TensorFlow's ExponentialMovingAverage with num_updates does), so a short run
+        is not held near its start."""
+        decay = min(self.settings.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for averaged, current in zip(self.average.state_dict().values(), self.model.state_dict().values()):
+                if averaged.is_floating_point():
+                    averaged.lerp_(current, 1 - decay)
+                else:
+                    averaged.copy_(current)
 
     def _new_model(self, paintings: list[Painting], record: dict, base: Path | None):
         s = self.settings
@@ -257,6 +291,8 @@ class Trainer:
                 total, parts, style = self.step_losses(step)
                 total.backward()
                 self.optimizer.step()
+                if self.average is not None:
+                    self._update_average(step)
                 losses = {k: float(v.detach()) for k, v in parts.items()}
                 losses["total"] = float(total.detach())
                 if not math.isfinite(losses["total"]):
@@ -282,8 +318,8 @@ class Trainer:
     def save(self) -> Path:
         """Checkpoint (with optimiser state), shippable weights and a preview, each written atomically."""
         self.model.eval()
-        save_checkpoint(self.model_dir / CHECKPOINT, self.model, self.info, self.optimizer)
-        save_checkpoint(self.model_dir / MODEL, self.model, self.info)
+        save_checkpoint(self.model_dir / CHECKPOINT, self.model, self.info, self.optimizer, self.average)
+        save_checkpoint(self.model_dir / MODEL, self.shipped, self.info)
         preview = self.preview(self.model_dir / "previews" / f"step{self.info.step:06d}.png")
         self.model.train()
         return preview
@@ -292,7 +328,7 @@ class Trainer:
         """The fixed photo, then the current network's painting of it with each painting, side by side."""
         photo = preview_photo(self.photos, PREVIEW_SIZE).to(self.device)
         with torch.no_grad():
-            painted = [self.model(photo, one_hot(i, self.model.styles).to(self.device)).float()
+            painted = [self.shipped(photo, one_hot(i, self.model.styles).to(self.device)).float()
                        for i in range(self.model.styles)]
         gap = photo.new_ones(1, 3, photo.shape[2], 4)
         row = [photo]
