@@ -4,7 +4,9 @@ Same photo, painting and iteration count for all three:
 
 - nstbatch, one scale: `run --scales off`, every evaluation at --size;
 - nstbatch, coarse-to-fine: `run --scales 256` (runtime/scales.py's plan), the same evaluations in all,
-  once for each --final-shares value (the share of the evaluations the final scale gets);
+  once for each --final-shares value (the share of the evaluations the final scale gets) and each
+  --content-weights value (`run --content-weight`: tracing how coarse-to-fine trades style for content,
+  to see whether any weight puts it below one scale's style and content at once);
 - pastiche: its defaults, the same number of steps at --size, in its own process (bench_vs_pastiche's
   worker; its clock starts after its first, untimed step, which favours it slightly).
 
@@ -33,8 +35,9 @@ from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
 
 
-def nstbatch_run(photo, painting, iterations: int, first: int | None):
-    engine = StyleTransfer([painting], Options(iterations=iterations, first_scale=first), device="cpu")
+def nstbatch_run(photo, painting, iterations: int, first: int | None, content_weight: float = 1.0):
+    engine = StyleTransfer([painting], Options(iterations=iterations, first_scale=first, content_weight=content_weight),
+                           device="cpu")
     started = time.perf_counter()
     result = engine(photo)
     return result.image, time.perf_counter() - started, result.iterations
@@ -49,6 +52,8 @@ def main():
     parser.add_argument("--first", type=int, default=256)
     parser.add_argument("--final-shares", default=str(scales.FINAL_SHARE),
                         help="coarse-to-fine runs, one per share of the evaluations given to the final scale")
+    parser.add_argument("--content-weights", default="1",
+                        help="coarse-to-fine runs, one per content weight (one scale keeps the default, 1)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     args.seconds = 0.0  # bench_vs_pastiche's worker reads it; unused in its "quality" mode
@@ -61,15 +66,16 @@ def main():
         rows["pastiche (its defaults)"] = (pastiche["seconds"], pastiche["iterations"],
                                            score(load_image(pastiche["image"])))
         print("pastiche", rows["pastiche (its defaults)"], flush=True)
-    runs = [("nstbatch, one scale", None, scales.FINAL_SHARE)]
+    runs = [("nstbatch, one scale", None, scales.FINAL_SHARE, 1.0)]
     for share in (float(s) for s in args.final_shares.split(",")):
         scales.FINAL_SHARE = share  # what scale_plan reads; the product's value unless asked otherwise
         plan = scales.scale_plan(max(photo.shape[-2:]), args.first, args.iterations)
-        runs.append((f"nstbatch, coarse-to-fine, final share {share:g} ({' + '.join(f'{n} at {s}' for s, n in plan)})",
-                     args.first, share))
-    for label, first, share in runs:
+        for weight in (float(w) for w in args.content_weights.split(",")):
+            runs.append((f"nstbatch, coarse-to-fine, final share {share:g} ({' + '.join(f'{n} at {s}' for s, n in plan)})"
+                         + (f", content weight {weight:g}" if weight != 1 else ""), args.first, share, weight))
+    for label, first, share, weight in runs:
         scales.FINAL_SHARE = share
-        image, seconds, iterations = nstbatch_run(photo, painting, args.iterations, first)
+        image, seconds, iterations = nstbatch_run(photo, painting, args.iterations, first, weight)
         rows[label] = (seconds, iterations, score(image))
         print(label, rows[label], flush=True)
 
@@ -79,7 +85,8 @@ def main():
         f"### Coarse-to-fine at {w}x{h}, {time.strftime('%Y-%m-%d')}, {machine('cpu')}",
         "",
         f"`python benchmarks/bench_scales.py --size {args.size} --iterations {args.iterations} --first {args.first} "
-        f"--final-shares {args.final_shares}`: "
+        f"--final-shares {args.final_shares}"
+        f"{f' --content-weights {args.content_weights}' if args.content_weights != '1' else ''}`: "
         f"{args.content.name} with {args.style.name}, {args.iterations} evaluations each. Distances: fixed Gatys "
         "measures against the photo at full size (lower is better).",
         "",

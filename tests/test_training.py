@@ -257,6 +257,9 @@ def test_cli_resumes_extends_and_refuses(tmp_path, paintings):
     assert more.exit_code == 0 and "resuming at step 1" in more.output and "trained to step 2" in more.output
     changed = _train(*base, "--steps", 3, "--seed", 5)
     assert changed.exit_code == 2 and "seed: 0 before, 5 now" in changed.output
+    averaged = _train(*base, "--steps", 3, "--ema-decay", 0.9)
+    assert averaged.exit_code == 2 and "ema_decay: None before, 0.9 now" in averaged.output
+    assert _train(*base, "--steps", 3, "--ema-decay", 1).exit_code == 2  # outside [0, 1)
     (photos / "broken.png").write_text("no")
     skipped = _train(*[a if a != tmp_path / "m" else tmp_path / "n" for a in base], "--steps", 1)
     assert skipped.exit_code == 0 and "skipped:" in skipped.output and "broken.png" in skipped.output
