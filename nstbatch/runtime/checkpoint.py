@@ -102,19 +102,29 @@ def read_info(path) -> tuple[CheckpointInfo, dict]:
     return info, meta
 
 
-def load_checkpoint(path, device="cpu") -> tuple[Stylizer, CheckpointInfo, dict | None]:
-    """(network, metadata, optimiser state dict or None)."""
-    info, meta = read_info(path)
+def _tensors(path, device) -> dict[str, torch.Tensor]:
     try:
-        tensors = load_file(str(path), device=str(device))
+        return load_file(str(path), device=str(device))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelError(f"{path}: damaged checkpoint ({str(exc).splitlines()[0][:120]})") from None
+
+
+def _network(path, info: CheckpointInfo, tensors: dict, prefix: str, what: str, device) -> Stylizer:
+    """The network whose weights are the tensors named ``prefix``.*, or ModelError naming the file."""
     model = Stylizer(info.architecture).to(device)
-    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    weights = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:
-        raise ModelError(f"{path}: weights do not fit the architecture it names ({str(exc).splitlines()[0][:120]})") from None
+        raise ModelError(f"{path}: {what} do not fit the architecture it names ({str(exc).splitlines()[0][:120]})") from None
+    return model.eval()
+
+
+def load_checkpoint(path, device="cpu") -> tuple[Stylizer, CheckpointInfo, dict | None]:
+    """(network, metadata, optimiser state dict or None)."""
+    info, meta = read_info(path)
+    tensors = _tensors(path, device)
+    model = _network(path, info, tensors, "model.", "weights", device)
     optimizer_state = None
     if "optimizer" in meta:
         state: dict[int, dict] = {}
@@ -123,21 +133,13 @@ def load_checkpoint(path, device="cpu") -> tuple[Stylizer, CheckpointInfo, dict 
                 _, index, name = key.split(".", 2)
                 state.setdefault(int(index), {})[name] = value
         optimizer_state = {"state": state, "param_groups": meta["optimizer"]["param_groups"]}
-    return model.eval(), info, optimizer_state
+    return model, info, optimizer_state
 
 
 def load_average(path, device="cpu") -> Stylizer | None:
     """The moving average of the weights a training checkpoint holds, or None where it holds none."""
     info, _ = read_info(path)
-    with safe_open(str(path), framework="pt", device=str(device)) as f:
-        names = [k for k in f.keys() if k.startswith("average.")]
-        if not names:
-            return None
-        weights = {k[len("average."):]: f.get_tensor(k) for k in names}
-    model = Stylizer(info.architecture).to(device)
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise ModelError(f"{path}: averaged weights do not fit the architecture it names "
-                         f"({str(exc).splitlines()[0][:120]})") from None
-    return model.eval()
+    tensors = _tensors(path, device)
+    if not any(k.startswith("average.") for k in tensors):
+        return None
+    return _network(path, info, tensors, "average.", "averaged weights", device)

@@ -155,6 +155,7 @@ class Trainer:
         checkpoint = self.model_dir / CHECKPOINT
         if checkpoint.exists():
             self.model, self.info, optimizer_state = load_checkpoint(checkpoint, self.device)
+            average = load_average(checkpoint, self.device) if settings.ema_decay else None
             if optimizer_state is None:
                 raise UsageError(f"{checkpoint}: holds no optimiser state, so it cannot resume; use another --output")
             differ = _differences(self.info.settings, record)
@@ -162,7 +163,7 @@ class Trainer:
                 raise UsageError(f"{checkpoint} was trained with other settings ({'; '.join(differ)}); "
                                  f"run with the same settings to resume, or give another --output")
         else:
-            optimizer_state = None
+            optimizer_state = average = None
             self.model, self.info = self._new_model(paintings, record, base)
         self.resumed_from = self.info.step
         # Fine-tuning trains only the new paintings' (γ, β); the convolutions stay as they were.
@@ -174,9 +175,8 @@ class Trainer:
             p.requires_grad_(True)
         self.optimizer = torch.optim.Adam(trainable, lr=settings.learning_rate)
         self.average = None
-        if settings.ema_decay:
-            self.average = (load_average(checkpoint, self.device) if checkpoint.exists() else None) or copy.deepcopy(self.model)
-            self.average.requires_grad_(False).eval()
+        if settings.ema_decay:  # a fresh run's average starts at its first weights
+            self.average = (average or copy.deepcopy(self.model)).requires_grad_(False).eval()
         if optimizer_state is not None:
             self.optimizer.load_state_dict(optimizer_state)
         self.model.train()
