@@ -15,6 +15,10 @@ bought by painting less.
     python benchmarks/bench_temporal_training.py --photos train-runs/clear-photos [--steps 400]
         [--weights 100,300,1000] [--blend 0.5] [--size 256] [--optimisation]
 
+An arm `W@S` trains with temporal weight W at `train --style-weight S` (default 1, the baseline's):
+the term paints with less contrast, and `20@1.3` asks whether more style weight buys it back; `0@1.3`
+is the same style weight without the term, to show what the style weight alone does.
+
 Prints a table and appends it to benchmarks/RESULTS.md with the machine and the date.
 """
 
@@ -25,6 +29,7 @@ import json
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from _results import RESULTS, machine, publish
@@ -39,6 +44,33 @@ from nstbatch.runtime.feedforward import FeedForward, TorchPainter
 from nstbatch.training.clips import load_clips as load_clip_pairs
 from nstbatch.training.loop import LOG, Painting, Trainer, TrainSettings
 from nstbatch.training.photos import load_photos
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One network of the comparison: trained with this temporal weight at this style weight."""
+
+    temporal: float
+    style: float
+
+    @classmethod
+    def parse(cls, text: str) -> "Arm":
+        temporal, _, style = text.partition("@")
+        return cls(float(temporal), float(style or 1))
+
+    def folder(self, with_clips: bool) -> str:
+        """Its folder under --work; arms at style weight 1 keep the names earlier runs gave them."""
+        return f"w{self.temporal:g}{'-clips' if with_clips else ''}{f'-style{self.style:g}' if self.style != 1 else ''}"
+
+    def label(self, clips) -> str:
+        if not self.temporal and self.style == 1:
+            return "trained without the term"
+        words = [f"--temporal-weight {self.temporal:g}"] if self.temporal else ["no term"]
+        if self.temporal and clips is not None:
+            words.append(f"--clips {', '.join(clips.names)}")
+        if self.style != 1:
+            words.append(f"--style-weight {self.style:g}")
+        return " + ".join(words)
 
 
 def train_on(base: Path, photos, painting: Painting, settings: TrainSettings, folder: Path, clips=None):
@@ -59,7 +91,8 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, required=True, help="the training photos (scripts/train_demo_model.sh's)")
     parser.add_argument("--photo", type=Path, default=EXAMPLES / "photos" / "coffee.jpg", help="slid across for the known-motion clip")
     parser.add_argument("--steps", type=int, default=400)
-    parser.add_argument("--weights", default="100,300,1000", help="temporal weights to train with, besides 0")
+    parser.add_argument("--weights", default="100,300,1000",
+                        help="arms besides the baseline: temporal weights W, or W@S at style weight S")
     parser.add_argument("--ema-decay", type=float, default=0.0, help="train every arm with train --ema-decay")
     parser.add_argument("--blend", type=float, default=0.5, help="--temporal-blend for the networks trained with the term")
     parser.add_argument("--size", type=int, default=256)
@@ -78,28 +111,25 @@ def main() -> None:
                     save_every=args.steps, ema_decay=args.ema_decay)
     painting = Painting(args.style.stem, load_image(args.style), file_sha256(args.style))
     photos = load_photos(args.photos, settings["crop_size"])
-    weights = [0.0] + [float(w) for w in args.weights.split(",")]
+    arms = [Arm(0.0, 1.0)] + [Arm.parse(text) for text in args.weights.split(",")]
     clips = load_clip_pairs(args.clips, settings["crop_size"]) if args.clips else None
-    term = f" + --clips {args.clips.name}" if clips else ""
     networks, pace = {}, {}
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.work or Path(scratch)
-        for weight in weights:
-            on_clips = clips if weight else None
-            networks[weight], pace[weight] = train_on(args.base, photos, painting,
-                                                      TrainSettings(**settings, temporal_weight=weight),
-                                                      Path(folder) / f"w{weight:g}{'-clips' if on_clips else ''}",
-                                                      on_clips)
-            print(f"trained with temporal weight {weight:g}: {pace[weight]:.2f} s a step (median)", flush=True)
+        for arm in arms:
+            on_clips = clips if arm.temporal else None
+            trained = TrainSettings(**{**settings, "style_weight": arm.style}, temporal_weight=arm.temporal)
+            networks[arm], pace[arm] = train_on(args.base, photos, painting, trained,
+                                                Path(folder) / arm.folder(on_clips is not None), on_clips)
+            print(f"trained {arm.label(clips)}: {pace[arm]:.2f} s a step (median)", flush=True)
 
     style_image = load_image(args.style)
     rows = []
     for clip_name, frames in load_clips(["sliding", *REAL_CLIPS], args.photo, args.size, args.frames).items():
         h, w = frames[0].shape[:2]
-        ways = [("trained without the term", networks[0.0], 0.0)]
-        ways += [(f"--temporal-weight {weight:g}{term}", networks[weight], 0.0) for weight in weights[1:]]
-        ways += [(f"--temporal-weight {weight:g}{term} + --temporal-blend {args.blend:g}", networks[weight],
-                  args.blend) for weight in weights[1:]]
+        ways = [(arm.label(clips), networks[arm], 0.0) for arm in arms]
+        ways += [(f"{arm.label(clips)} + --temporal-blend {args.blend:g}", networks[arm], args.blend)
+                 for arm in arms[1:] if arm.temporal]
         baseline = None
         for name, network, blend in ways:
             engine = FeedForward(TorchPainter(network, "cpu"), [painting.name], [1.0])
@@ -126,9 +156,10 @@ def main() -> None:
         f"{f' --ema-decay {args.ema_decay:g}' if args.ema_decay else ''}"
         f"{f' --clips {args.clips}' if clips else ''}`: "
         f"each network is {args.base} trained {args.steps} more steps (160 px crops x 2, style scale 1.5, style "
-        f"weight 1, seed 1{f', shipping the moving average of the weights, decay {args.ema_decay:g}' if args.ema_decay else ''}"
+        f"weight 1 unless shown, seed 1"
+        f"{f', shipping the moving average of the weights, decay {args.ema_decay:g}' if args.ema_decay else ''}"
         f") with the temporal weight shown; median seconds a step: "
-        + ", ".join(f"{pace[w]:.2f} at weight {w:g}" for w in weights)
+        + ", ".join(f"{pace[arm]:.2f} {arm.label(None)}" for arm in arms)
         + (f"; with --clips: {len(clips.pairs)} frame pairs of {', '.join(clips.names)}" if clips else "")
         + f". {args.frames} frames a clip. Temporal error: the frozen yardstick (_steadiness.py); style / content: "
         "fixed Gatys distances, mean over frames.",
