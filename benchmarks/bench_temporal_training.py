@@ -121,7 +121,7 @@ def main() -> None:
             trained = TrainSettings(**{**settings, "style_weight": arm.style}, temporal_weight=arm.temporal)
             networks[arm], pace[arm] = train_on(args.base, photos, painting, trained,
                                                 Path(folder) / arm.folder(on_clips is not None), on_clips)
-            print(f"trained {arm.label(clips)}: {pace[arm]:.2f} s a step (median)", flush=True)
+            print(f"{arm.label(clips)}: {pace[arm]:.2f} s a step (median)", flush=True)
 
     style_image = load_image(args.style)
     rows = []
