@@ -1,7 +1,9 @@
 """Copy a trained model into examples/models/NAME/ with the record that makes it reproducible:
 the command, the data (names and sha256 of every photo), seed, steps, settings, time and machine.
 
-    python scripts/record_model.py MODEL_DIR PHOTOS_DIR DEST "the command that trained it"
+    python scripts/record_model.py MODEL_DIR PHOTOS_DIR DEST "the command that trained it" [SCRIPT]
+
+SCRIPT is the script that ran the command (default scripts/train_demo_model.sh).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from _results import cpu_name  # noqa: E402
 from nstbatch.runtime.checkpoint import file_sha256, read_info  # noqa: E402
 
 
-def main(model_dir: Path, photos: Path, dest: Path, command: str) -> None:
+def main(model_dir: Path, photos: Path, dest: Path, command: str, script: str = "scripts/train_demo_model.sh") -> None:
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(model_dir / "model.safetensors", dest / "model.safetensors")
     shutil.copy2(model_dir / "log.jsonl", dest / "log.jsonl")
@@ -31,6 +33,8 @@ def main(model_dir: Path, photos: Path, dest: Path, command: str) -> None:
     rows = [json.loads(line) for line in (model_dir / "log.jsonl").read_text().splitlines() if line.strip()]
     seconds = sum(r["seconds"] for r in rows)
     photo_rows = "\n".join(f"| `{p.name}` | `{file_sha256(p)}` |" for p in sorted(photos.iterdir()) if p.is_file())
+    started = "".join(f"- **Started from**: `{run['from']}` (sha256 `{run['sha256']}`, trained to step {run['step']}); "
+                      f"the steps below are this run's.\n" for run in info.history[-1:])
     settings = "\n".join(f"| {k} | {v} |" for k, v in sorted(info.settings.items()) if k not in ("photos", "styles"))
     text = f"""# {dest.name}: how this network was made
 
@@ -38,9 +42,9 @@ A feed-forward styliser trained by `nstbatch train` (nstbatch {info.nstbatch_ver
 {', '.join(info.style_names)}; `model.safetensors` holds its weights and this metadata, `log.jsonl` the
 loss of every step, `preview.png` the last preview (the first training photo, then the network's picture).
 
-- **Command** (as run by `scripts/train_demo_model.sh`):
+- **Command** (as run by `{script}`):
   `{command}`
-- **Steps**: {info.step}, {info.settings['batch_size']} crops of {info.settings['crop_size']} px a step, seed {info.settings['seed']}.
+{started}- **Steps**: {info.step}, {info.settings['batch_size']} crops of {info.settings['crop_size']} px a step, seed {info.settings['seed']}.
 - **Time**: {seconds / 3600:.2f} hours of training steps ({seconds / len(rows):.2f} s a step, median
   {sorted(r['seconds'] for r in rows)[len(rows) // 2]:.2f} s) on {cpu_name()}, CPU only, torch, finished
   {time.strftime('%Y-%m-%d')}; other work shared the two cores at times.
@@ -73,4 +77,4 @@ example photo.
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4])
+    main(Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), *sys.argv[4:6])

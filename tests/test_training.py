@@ -276,3 +276,42 @@ def test_cli_trains_on_clips_and_wants_a_temporal_weight_with_them(tmp_path, pai
     trained = _train(*base, "--output", tmp_path / "b", "--temporal-weight", 5)
     assert trained.exit_code == 0, trained.output
     assert "6 frame pairs of 2 clips" in trained.output
+
+
+def test_start_from_goes_on_training_every_weight_of_a_network(tmp_path, tiny_model, photos):
+    model_dir, (stripes, dots) = tiny_model
+    start, start_info, _ = load_checkpoint(model_dir / MODEL)
+    held = [Painting(p.stem, load_image(p), file_sha256(p)) for p in (stripes, dots)]
+    settings = _settings(steps=2, learning_rate=1e-2, temporal_weight=5.0, ema_decay=0.5)
+    trainer = Trainer(photos, held, settings, tmp_path / "on", "cpu", start=model_dir / MODEL)
+    for (name, a), b in zip(start.state_dict().items(), trainer.shipped.state_dict().values()):
+        assert torch.equal(a, b), name  # the run begins at the network's weights, its average too
+    trainer.run()
+    went_on, info, _ = load_checkpoint(tmp_path / "on" / MODEL)
+    assert all(not torch.equal(a, b) for a, b in zip(start.state_dict().values(), went_on.state_dict().values()))
+    assert info.style_names == ["stripes", "dots"] and info.step == 2
+    assert info.history[-1]["sha256"] == file_sha256(model_dir / MODEL) and info.history[-1]["step"] == start_info.step
+    # the same as a fresh run handed the weights (what bench_temporal_training does)
+    handed = Trainer(photos, held, settings, tmp_path / "handed", "cpu")
+    handed.start_from(start)
+    handed.run()
+    for (name, a), b in zip(trainer.shipped.state_dict().items(), handed.shipped.state_dict().values()):
+        assert torch.equal(a, b), name
+    with pytest.raises(UsageError, match="holds stripes, dots: --start-from goes on training"):
+        Trainer(photos, held[:1], settings, tmp_path / "x", "cpu", start=model_dir / MODEL)
+    with pytest.raises(UsageError, match="give one"):
+        Trainer(photos, held, settings, tmp_path / "x", "cpu", base=model_dir / MODEL, start=model_dir / MODEL)
+    with pytest.raises(UsageError, match="start: "):  # resuming from another network is refused
+        Trainer(photos, held, settings, tmp_path / "on", "cpu", start=model_dir / CHECKPOINT)
+
+
+def test_cli_start_from(tmp_path, tiny_model):
+    model_dir, (stripes, dots) = tiny_model
+    photos = photo_folder(tmp_path / "photos")
+    common = ["--photos", photos, "--device", "cpu", "--crop-size", 32, "--batch-size", 1, "--steps", 1,
+              "--start-from", model_dir / MODEL]
+    done = _train(*common, "--style", stripes, "--style", dots, "--output", tmp_path / "m")
+    assert done.exit_code == 0, done.output
+    assert f"going on from {model_dir / MODEL}" in done.output and "trained to step 1" in done.output
+    refused = _train(*common, "--style", stripes, "--output", tmp_path / "n")  # one of its two paintings
+    assert refused.exit_code == 2 and "--start-from goes on training" in refused.output

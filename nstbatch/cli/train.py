@@ -19,6 +19,7 @@ def train(
     photos: Annotated[Optional[Path], typer.Option(help="A folder of photos to train on (walked recursively), e.g. COCO.")] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Model folder: checkpoints, previews, log; a re-run resumes here.")] = Path("model"),
     from_checkpoint: Annotated[Optional[Path], typer.Option("--from", help="Add --style paintings to this network, training only their (γ, β).")] = None,
+    start_from: Annotated[Optional[Path], typer.Option(help="Go on training this network, every weight, with these settings (from a fresh optimiser; --style: the paintings it holds): e.g. teach a trained network steadiness.")] = None,
     steps: Annotated[int, typer.Option(min=1, help="Training steps in all; a larger number extends a finished run.")] = TrainSettings.steps,
     crop_size: Annotated[int, typer.Option(min=16, help="Side of the square training crops in pixels.")] = TrainSettings.crop_size,
     batch_size: Annotated[int, typer.Option(min=1, help="Crops per step.")] = TrainSettings.batch_size,
@@ -63,13 +64,14 @@ def train(
         clip_pairs = None
         if clips is not None:
             clip_pairs = load_clips(clips, crop_size, on_skip=lambda line: reporter.message(f"skipped: {line}"))
-        trainer = Trainer(photo_set, paintings, settings, output, device, from_checkpoint, weights, clip_pairs)
+        trainer = Trainer(photo_set, paintings, settings, output, device, from_checkpoint, weights, clip_pairs, start_from)
     except NstError as exc:
         fail(exc)
     done = trainer.info.step
     with reporter:
         if not quiet:
-            what = "resuming at step " + str(done) if done else "from scratch" if from_checkpoint is None else f"adding to {from_checkpoint}"
+            what = ("resuming at step " + str(done) if done else f"adding to {from_checkpoint}" if from_checkpoint
+                    else f"going on from {start_from}" if start_from else "from scratch")
             frames = (f", {len(clip_pairs.pairs)} frame pairs of {len(clip_pairs.names)} clips"
                       if clip_pairs is not None else "")
             reporter.message(f"nstbatch train: {len(photo_set.photos)} photos ({len(photo_set.skipped)} unreadable){frames}, "

@@ -122,19 +122,40 @@ class TrainResult:
     previews: list[Path] = field(default_factory=list)
 
 
+def _start_record(start: Path, paintings: list[Painting]) -> dict:
+    """What a run going on from ``start`` records: its hash and architecture; refused (UsageError) unless
+    it holds exactly ``paintings``, in their order."""
+    info, _ = read_info(start)
+    if [s["sha256"] for s in info.styles] != [p.sha256 for p in paintings]:
+        raise UsageError(f"{start} holds {', '.join(info.style_names)}: --start-from goes on training the "
+                         f"paintings a network holds, so give those (the same files, in that order) as --style, "
+                         f"or add new ones with --from")
+    return {"start": file_sha256(start), "channels": info.architecture.channels,
+            "residual_blocks": info.architecture.residual_blocks}
+
+
+def _run_from(path: Path, sha256: str, info: CheckpointInfo) -> dict:
+    """The history entry of a run that began from the network in ``path``."""
+    return {"from": str(path), "sha256": sha256, "step": info.step, "styles": info.style_names}
+
+
 def _differences(stored: dict, wanted: dict) -> list[str]:
     keys = sorted(set(stored) | set(wanted))
     return [f"{k}: {stored.get(k)!r} before, {wanted.get(k)!r} now" for k in keys if stored.get(k) != wanted.get(k)]
 
 
 class Trainer:
-    """One training run into ``model_dir``: fresh, resumed from its checkpoint, or fine-tuning ``base``."""
+    """One training run into ``model_dir``: fresh, resumed from its checkpoint, fine-tuning ``base`` (new
+    paintings' (γ, β) only), or going on from ``start`` (the same paintings, every weight, a fresh Adam)."""
 
     def __init__(self, photos: PhotoSet, paintings: list[Painting], settings: TrainSettings, model_dir: Path,
-                 device: str = "auto", base: Path | None = None, weights=None, clips: ClipPairs | None = None):
+                 device: str = "auto", base: Path | None = None, weights=None, clips: ClipPairs | None = None,
+                 start: Path | None = None):
         settings.check()
         if not paintings:
             raise UsageError("give at least one painting with --style")
+        if base is not None and start is not None:
+            raise UsageError("--from adds paintings to a network, --start-from goes on training its own: give one")
         if clips is not None and not settings.temporal_weight:
             raise UsageError("--clips trains steadiness on their frames: give a --temporal-weight above 0 too")
         self.photos, self.settings, self.model_dir, self.clips = photos, settings, Path(model_dir), clips
@@ -151,6 +172,8 @@ class Trainer:
                            "residual_blocks": base_info.architecture.residual_blocks})
         else:
             first = 0
+        if start is not None:
+            record.update(_start_record(start, paintings))
         record["trained_styles"] = list(range(first, first + len(paintings)))
         checkpoint = self.model_dir / CHECKPOINT
         if checkpoint.exists():
@@ -164,7 +187,7 @@ class Trainer:
                                  f"run with the same settings to resume, or give another --output")
         else:
             optimizer_state = average = None
-            self.model, self.info = self._new_model(paintings, record, base)
+            self.model, self.info = self._new_model(paintings, record, base, start)
         self.resumed_from = self.info.step
         # Fine-tuning trains only the new paintings' (γ, β); the convolutions stay as they were.
         self.trained_styles = record["trained_styles"]
@@ -206,9 +229,13 @@ class Trainer:
                 else:
                     averaged.copy_(current)
 
-    def _new_model(self, paintings: list[Painting], record: dict, base: Path | None):
+    def _new_model(self, paintings: list[Painting], record: dict, base: Path | None, start: Path | None):
         s = self.settings
-        if base is None:
+        if start is not None:
+            model, start_info, _ = load_checkpoint(start)
+            styles = start_info.styles
+            history = start_info.history + [_run_from(start, record["start"], start_info)]
+        elif base is None:
             architecture = Architecture(s.channels, s.residual_blocks, len(paintings))
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(s.seed)
@@ -224,8 +251,7 @@ class Trainer:
             for _ in paintings:
                 model.add_style()
             styles = base_info.styles + [{"name": p.name, "sha256": p.sha256} for p in paintings]
-            history = base_info.history + [{"from": str(base), "sha256": record["from"], "step": base_info.step,
-                                            "styles": base_info.style_names}]
+            history = base_info.history + [_run_from(base, record["from"], base_info)]
         return model.to(self.device), CheckpointInfo(model.architecture, styles, record, 0, history)
 
     def _style_terms(self, paintings: list[Painting]) -> dict[int, dict]:
