@@ -154,6 +154,7 @@ def main() -> None:
         f"`python benchmarks/bench_temporal_training.py --photos {args.photos} --steps {args.steps} --weights "
         f"{args.weights} --blend {args.blend:g} --size {args.size}{' --optimisation' if args.optimisation else ''}"
         f"{f' --ema-decay {args.ema_decay:g}' if args.ema_decay else ''}"
+        f"{f' --frames {args.frames}' if args.frames != 8 else ''}"
         f"{f' --clips {args.clips}' if clips else ''}`: "
         f"each network is {args.base} trained {args.steps} more steps (160 px crops x 2, style scale 1.5, style "
         f"weight 1 unless shown, seed 1"
