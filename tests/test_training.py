@@ -306,12 +306,19 @@ def test_start_from_goes_on_training_every_weight_of_a_network(tmp_path, tiny_mo
 
 
 def test_cli_start_from(tmp_path, tiny_model):
+    from typer.testing import CliRunner
+
+    from nstbatch.cli import app
+
     model_dir, (stripes, dots) = tiny_model
     photos = photo_folder(tmp_path / "photos")
     common = ["--photos", photos, "--device", "cpu", "--crop-size", 32, "--batch-size", 1, "--steps", 1,
-              "--start-from", model_dir / MODEL]
+              "--start-from", model_dir / MODEL, "--temporal-weight", 2]
     done = _train(*common, "--style", stripes, "--style", dots, "--output", tmp_path / "m")
     assert done.exit_code == 0, done.output
     assert f"going on from {model_dir / MODEL}" in done.output and "trained to step 1" in done.output
+    info = CliRunner().invoke(app, ["info", "--model", str(tmp_path / "m" / MODEL)])
+    assert info.exit_code == 0 and file_sha256(model_dir / MODEL) in info.output
+    assert "temporal_weight" in info.output
     refused = _train(*common, "--style", stripes, "--output", tmp_path / "n")  # one of its two paintings
     assert refused.exit_code == 2 and "--start-from goes on training" in refused.output

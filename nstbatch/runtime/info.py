@@ -103,6 +103,7 @@ def describe_model(path) -> dict[str, dict[str, str]]:
         "contract": {"inputs": inputs, "output": "stylized float32 [N, 3, H, W], RGB in [0, 1]"},
         "training": {key: str(model.training[key]) for key in ("step", "crop_size", "batch_size", "style_scale",
                                                                "content_weight", "style_weight", "tv_weight", "channels",
-                                                               "residual_blocks", "seed")
+                                                               "residual_blocks", "seed", "temporal_weight",
+                                                               "ema_decay", "start", "from")
                      if key in model.training},
     }
