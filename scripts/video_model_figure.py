@@ -7,31 +7,23 @@ every pixel changed from the previous painted frame carried along the flow (blac
 flicker), as in video_figure.py.
 
     python scripts/video_model_figure.py --network "alone=examples/models/starry_night/model.safetensors" \
-        --network "trained steady=train-runs/temporal/w20-style1.3/model.safetensors" [--blend 0.5] [--size 192]
+        --network "steady=examples/models/starry_night_steady/model.safetensors" [--blend 0.5] [--size 192]
 """
 
 import argparse
-import tempfile
+import sys
 from pathlib import Path
 
 from video_figure import ROOT, change_maps, grid
 
-from nstbatch.batch.frames import open_frames
-from nstbatch.batch.images import array_to_tensor, load_image, save_image, tensor_to_array
-from nstbatch.batch.models import open_model
-from nstbatch.batch.video import frame_path, paint_video
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_video_model import paint  # noqa: E402  (paints through paint_video, as the command does)
+
+from nstbatch.batch.frames import open_frames  # noqa: E402
+from nstbatch.batch.models import open_model  # noqa: E402
 
 BLENDED = "+blend"
-
-
-def painted_frames(frames, model: Path, size: int, blend: float):
-    """The frames as `nstbatch video --model` paints them (on the CPU, from a folder of the frames)."""
-    engine, _ = open_model(model, device="cpu")
-    with tempfile.TemporaryDirectory() as folder:
-        for t, frame in enumerate(frames):
-            save_image(array_to_tensor(frame), Path(folder) / "in" / f"frame_{t + 1}.png")
-        paint_video(open_frames(Path(folder) / "in"), engine, size, Path(folder) / "work", temporal_blend=blend)
-        return [tensor_to_array(load_image(frame_path(Path(folder) / "work", t))) for t in range(len(frames))]
 
 
 def main():
@@ -48,7 +40,7 @@ def main():
     for entry in args.network:
         label, _, path = entry.partition("=")
         blend = args.blend if label.endswith(BLENDED) else 0.0
-        painted.append(painted_frames(frames, Path(path), args.size, blend))
+        painted.append(paint(frames, open_model(Path(path), device="cpu")[0], args.size, blend)[0])
         print(f"painted with {label}", flush=True)
     shown = slice(1, None)  # the first frame has no predecessor to flicker against
     rows = [frames[shown]] + [p[shown] for p in painted] + [change_maps(p, frames)[shown] for p in painted]
