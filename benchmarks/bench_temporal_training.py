@@ -96,7 +96,10 @@ def main() -> None:
     parser.add_argument("--ema-decay", type=float, default=0.0, help="train every arm with train --ema-decay")
     parser.add_argument("--blend", type=float, default=0.5, help="--temporal-blend for the networks trained with the term")
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--frames", type=int, default=8)
+    # 16: the same networks read over 8 and over 16 frames a clip differed by up to 0.04 in flicker ratio
+    # and 3 points of style (RESULTS.md, 2026-12-01), as much as the bounds' margins: twice the frames
+    # make the mean over a clip steadier.
+    parser.add_argument("--frames", type=int, default=16, help="frames of each clip measured")
     parser.add_argument("--optimisation", action="store_true", help="also nstbatch video's optimisation (slow)")
     parser.add_argument("--clips", type=Path, default=None,
                         help="train the arms with a temporal weight on these clips' frame pairs too (train --clips); "
@@ -154,7 +157,7 @@ def main() -> None:
         f"`python benchmarks/bench_temporal_training.py --photos {args.photos} --steps {args.steps} --weights "
         f"{args.weights} --blend {args.blend:g} --size {args.size}{' --optimisation' if args.optimisation else ''}"
         f"{f' --ema-decay {args.ema_decay:g}' if args.ema_decay else ''}"
-        f"{f' --frames {args.frames}' if args.frames != 8 else ''}"
+        f" --frames {args.frames}"
         f"{f' --clips {args.clips}' if clips else ''}`: "
         f"each network is {args.base} trained {args.steps} more steps (160 px crops x 2, style scale 1.5, style "
         f"weight 1 unless shown, seed 1"
