@@ -27,7 +27,7 @@ def train(
     content_weight: ContentWeight = TrainSettings.content_weight,
     style_weight: StyleWeight = TrainSettings.style_weight,
     tv_weight: TvWeight = TrainSettings.tv_weight,
-    temporal_weight: Annotated[float, typer.Option(min=0.0, help="Steadiness on video: paint a crop and the same crop moved by a pixel or two and noised alike (Wang et al.); 0 is off; 10-20 about halves the flicker for 5-15% more style distance (24 with --style-weight 1.2 halved it at the style distance of a network trained at the defaults), 100 and more trades style for steadiness.")] = TrainSettings.temporal_weight,
+    temporal_weight: Annotated[float, typer.Option(min=0.0, help="Steadiness on video: paint a crop and the same crop moved by a pixel or two and noised alike (Wang et al.); 0 is off; 10-20 about halves the flicker for 5-15% more style distance (32 with --style-weight 1.35 halved it at the style distance of a network trained at the defaults, or lower), 100 and more trades style for steadiness.")] = TrainSettings.temporal_weight,
     clips: Annotated[Optional[Path], typer.Option(help="With --temporal-weight: also hold the network steady on consecutive frames of the clips in this folder (video files, or folders of frames), along their optical flow.")] = None,
     ema_decay: Annotated[float, typer.Option(min=0.0, max=0.9999, help="Ship the moving average of the weights, with this decay a step (e.g. 0.995, about the last 200 steps), rather than the last step's; 0 is off.")] = TrainSettings.ema_decay,
     style_scale: Annotated[float, typer.Option(min=0.05, help="The painting's size relative to the crop: larger gives larger strokes.")] = TrainSettings.style_scale,
