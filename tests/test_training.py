@@ -235,12 +235,16 @@ def test_from_checkpoint_trains_only_the_new_paintings_gamma_beta(tmp_path, tiny
                 "cpu", base=model_dir / MODEL)
 
 
-def _train(*args):
+def _cli(*args):
     from typer.testing import CliRunner
 
     from nstbatch.cli import app
 
-    return CliRunner().invoke(app, ["train", *map(str, args)])
+    return CliRunner().invoke(app, [*map(str, args)])
+
+
+def _train(*args):
+    return _cli("train", *args)
 
 
 def test_cli_resumes_extends_and_refuses(tmp_path, paintings):
@@ -306,10 +310,6 @@ def test_start_from_goes_on_training_every_weight_of_a_network(tmp_path, tiny_mo
 
 
 def test_cli_start_from(tmp_path, tiny_model):
-    from typer.testing import CliRunner
-
-    from nstbatch.cli import app
-
     model_dir, (stripes, dots) = tiny_model
     photos = photo_folder(tmp_path / "photos")
     common = ["--photos", photos, "--device", "cpu", "--crop-size", 32, "--batch-size", 1, "--steps", 1,
@@ -317,7 +317,7 @@ def test_cli_start_from(tmp_path, tiny_model):
     done = _train(*common, "--style", stripes, "--style", dots, "--output", tmp_path / "m")
     assert done.exit_code == 0, done.output
     assert f"going on from {model_dir / MODEL}" in done.output and "trained to step 1" in done.output
-    info = CliRunner().invoke(app, ["info", "--model", str(tmp_path / "m" / MODEL)])
+    info = _cli("info", "--model", tmp_path / "m" / MODEL)
     assert info.exit_code == 0 and file_sha256(model_dir / MODEL) in info.output
     assert "temporal_weight" in info.output
     refused = _train(*common, "--style", stripes, "--output", tmp_path / "n")  # one of its two paintings
