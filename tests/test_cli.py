@@ -374,3 +374,17 @@ def test_texture_and_reconstruct_go_coarse_to_fine_and_video_refuses_scales_with
     refused = invoke("video", "--model", tiny_model[0] / "model.safetensors", "--input", clip, "--output",
                      tmp_path / "out.mp4", "--scales", 16)
     assert refused.exit_code == 2 and "--scales" in refused.output
+
+
+def test_run_goes_coarse_to_fine_by_default_above_the_devices_start_size(files, tmp_path, monkeypatch):
+    from nstbatch.cli import options
+
+    inputs, style = files
+    # the CPU's start size (256 px) brought down to the tiny test pictures'
+    monkeypatch.setitem(options.DEFAULTS, "cpu", {**options.DEFAULTS["cpu"], "first_scale": 16})
+    common = ("run", "-i", inputs, "-s", style, "--size", 32, "--iterations", 12, "--device", "cpu")
+    result = invoke(*common, "-o", tmp_path / "auto")
+    assert result.exit_code == 0, result.output
+    assert "12 iterations in 2 scales from 23 px (7+5)" in result.output
+    off = invoke(*common, "-o", tmp_path / "off", "--scales", "off")
+    assert off.exit_code == 0 and "12 iterations, device" in off.output

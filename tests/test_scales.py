@@ -1,10 +1,13 @@
 """Coarse-to-fine: the scales, the split of the budget, and a run through three scales."""
 
+import dataclasses
+import math
+
 import pytest
 import torch
 
 from nstbatch.errors import UsageError
-from nstbatch.runtime.scales import scale_plan, scale_sides
+from nstbatch.runtime.scales import FINAL_SHARE, scale_plan, scale_sides
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
 
@@ -24,14 +27,14 @@ def test_scales_grow_by_about_the_square_root_of_two_up_to_the_size():
 
 @pytest.mark.parametrize("size, first, iterations", [(1024, 256, 150), (2048, 256, 150), (700, 256, 1000),
                                                      (4096, 512, 40), (512, 256, 7)])
-def test_half_the_budget_for_the_final_scale_the_rest_halving_upwards_counted_exactly(size, first, iterations):
+def test_the_final_scales_share_of_the_budget_the_rest_halving_upwards_counted_exactly(size, first, iterations):
     plan = scale_plan(size, first, iterations)
     assert sum(n for _, n in plan) == iterations
     assert plan[-1][0] == size
     counts = [n for _, n in plan]
     assert all(n >= 5 for n in counts) or len(plan) == 1
     if len(plan) > 1:
-        assert counts[-1] == -(-iterations // 2)  # the final scale: half, rounded up
+        assert counts[-1] == math.ceil(iterations * FINAL_SHARE)  # the final scale's share, rounded up
         # Each coarser scale up has twice the pixels and about half the evaluations: the same share of the time.
         assert all(abs(a / b - 2) < 0.5 for a, b in zip(counts[1:-1], counts[2:-1]))
 
@@ -56,7 +59,7 @@ def test_a_run_through_three_scales_counts_every_evaluation_once():
     assert [s.iteration for s in steps] == list(range(1, 36)) and {s.total for s in steps} == {35}
     assert result.iterations == 35 and result.image.shape == (1, 3, 32, 32)
     assert list(by_scale) == ["scale 1/3, 16 px", "scale 2/3, 23 px", "scale 3/3, 32 px"]
-    assert [len(v) for v in by_scale.values()] == [12, 5, 18]
+    assert [len(v) for v in by_scale.values()] == [14, 7, 14]
     assert [v[0] for v in by_scale.values()] == [(16, 16), (23, 23), (32, 32)]
     # The final scale starts from the one before, upsampled: already painted, so lower than from the photo.
     single = StyleTransfer([painting_like()], Options(iterations=18), device="cpu")(photo_like(32, 32))
@@ -94,3 +97,34 @@ def test_a_picture_started_from_noise_is_not_handed_the_photos_detail():
     second_start = next(s for s in steps if s.scale.startswith("scale 2/")).image
     expected = F.interpolate(best, size=second_start.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
     torch.testing.assert_close(second_start, expected, rtol=0, atol=1e-5)
+
+
+def test_coarse_to_fine_weighs_the_photo_more_and_reports_the_weight_asked_for(monkeypatch):
+    from nstbatch.runtime import transfer
+    from nstbatch.runtime.scales import CONTENT_BOOST
+    from nstbatch.runtime.stylize import content_targets, losses_of
+
+    weights = []
+
+    def recording(vgg, init, opts, *args, **kwargs):
+        weights.append(opts.content_weight)
+        return optimize(vgg, init, opts, *args, **kwargs)
+
+    optimize = transfer.optimize
+    monkeypatch.setattr(transfer, "optimize", recording)
+    photo = photo_like(32, 32)
+    opts = Options(iterations=35, first_scale=16, content_weight=2.0)
+    engine = StyleTransfer([painting_like()], opts, device="cpu")
+    result = engine(photo)
+    assert weights == [2.0 * CONTENT_BOOST] * 3
+    # the losses reported are the objective at --content-weight 2, as one scale would report them
+    expected = losses_of(engine.vgg, result.image, opts, content_targets(engine.vgg, photo, opts.content_layers),
+                         engine.style_targets(32))
+    assert result.losses["content"] == pytest.approx(expected["content"], rel=1e-3)  # not 1.45x it
+    assert result.losses["total"] == pytest.approx(expected["total"], rel=1e-3)
+    weights.clear()
+    StyleTransfer([painting_like()], dataclasses.replace(opts, first_scale=None), device="cpu")(photo)
+    assert weights == [2.0]  # one scale: as asked
+    weights.clear()
+    StyleTransfer(None, dataclasses.replace(opts, style_weight=0.0, init="noise"), device="cpu")(photo)
+    assert weights == [2.0] * 3  # a reconstruction has nothing to trade the photo against

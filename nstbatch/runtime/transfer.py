@@ -17,7 +17,7 @@ from ..errors import UsageError
 from .color import preserve_colors
 from .gram import backend_in_use
 from .memory import Fit, Needs, activation_bytes_per_pixel, fit, free_bytes, gib
-from .scales import scale_plan
+from .scales import content_boost, scale_plan
 from .stylize import PRECISIONS, Options, Result, Step, content_targets, initial_image, losses_of, optimize, style_targets
 from .vgg import LAYER_INDEX, channels, load_vgg19, min_side
 
@@ -156,8 +156,11 @@ class StyleTransfer:
 
     def _coarse_to_fine(self, content, init, callback, opts, plan) -> Result:
         """Each scale from the previous result upsampled with the photo's detail band, with its own
-        targets (scales.py); the steps the callback sees count on across scales, out of the whole budget."""
+        targets and the photo weighed ``content_boost`` times as much (scales.py); the steps the callback
+        sees count on across scales, out of the whole budget."""
         done, seconds, history, result, previous_photo = 0, 0.0, [], None, None
+        boost = content_boost(opts.content_weight, opts.style_weight)
+        opts = dataclasses.replace(opts, content_weight=opts.content_weight * boost)
         # The detail band stands in for what a start from the photo at this scale would hold: only for
         # pictures started from the photo (not from noise: a reconstruction or a texture must not be handed it).
         start_from = opts.init if init is None else init
@@ -177,7 +180,10 @@ class StyleTransfer:
 
             result = self._at_one_scale(photo, start, counted, dataclasses.replace(opts, iterations=iterations))
             done, seconds, history = done + result.iterations, seconds + result.seconds, history + result.history
-        return Result(result.image, result.losses, done, seconds, history)
+        # Reported at the content weight asked for (the content term is linear in it), as one scale reports.
+        losses = {**result.losses, "content": result.losses["content"] / boost}
+        losses["total"] = result.losses["total"] - result.losses["content"] + losses["content"]
+        return Result(result.image, losses, done, seconds, history)
 
     def _at_one_scale(self, content, init, callback, opts, previous=None) -> Result:
         content = content.to(self.device)
