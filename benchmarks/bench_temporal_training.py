@@ -43,7 +43,6 @@ from nstbatch.runtime.checkpoint import file_sha256, load_checkpoint
 from nstbatch.runtime.feedforward import FeedForward, TorchPainter
 from nstbatch.training.clips import load_clips as load_clip_pairs
 from nstbatch.training.loop import LOG, Painting, Trainer, TrainSettings
-from nstbatch.training.motion import TERM_MODE
 from nstbatch.training.photos import load_photos
 
 
@@ -163,7 +162,7 @@ def main() -> None:
         f"each network is {args.base} trained {args.steps} more steps (160 px crops x 2, style scale 1.5, style "
         f"weight 1 unless shown, seed 1"
         f"{f', shipping the moving average of the weights, decay {args.ema_decay:g}' if args.ema_decay else ''}"
-        f") with the temporal weight shown (the term's motion resampled {TERM_MODE}); median seconds a step: "
+        f") with the temporal weight shown; median seconds a step: "
         + ", ".join(f"{pace[arm]:.2f} {arm.label(None)}" for arm in arms)
         + (f"; with --clips: {len(clips.pairs)} frame pairs of {', '.join(clips.names)}" if clips else "")
         + f". {args.frames} frames a clip. Temporal error: the frozen yardstick (_steadiness.py); style / content: "

@@ -33,7 +33,7 @@ from ..runtime.transfer import resize_long_side, resolve_device
 from ..runtime.vgg import load_vgg19
 from ..runtime.checkpoint import CheckpointInfo, file_sha256, load_average, load_checkpoint, read_info, save_checkpoint
 from .clips import ClipPairs, frame_consistency, pair_crops
-from .motion import TERM_MODE, Motion, consistency, move, noisy, random_motion
+from .motion import Motion, consistency, move, noisy, random_motion
 from .photos import PhotoSet, crops, preview_photo, step_generator
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -302,7 +302,7 @@ class Trainer:
         and the motion (motion.py)."""
         generator = step_generator(self.settings.seed, 2, step)
         grid = random_motion(batch.shape[0], batch.shape[-1], generator, Motion()).to(self.device)
-        moved = noisy(move(batch, grid, TERM_MODE), generator)
+        moved = noisy(move(batch, grid), generator)
         return self.model(moved, painting), grid
 
     def run(self, callback: Callable[[TrainStep], None] | None = None) -> TrainResult:

@@ -47,25 +47,16 @@ def random_motion(batch_size: int, size: int, generator: torch.Generator, limits
     return grid + flow.permute(0, 2, 3, 1)
 
 
-# How far a resampled value's taps reach past its position, in half pixels of grid_sample's [-1, 1]: a
-# bilinear value reads the 2 x 2 pixels around it, a bicubic one the 4 x 4.
-REACH = {"bilinear": 1, "bicubic": 3}
-# The temporal term moves with bicubic resampling: bilinear resampling at a fraction of a pixel blurs, so
-# a term comparing the network's picture of the moved crop with its picture moved bilinearly asks for a
-# softer picture (less style), not only a steadier one; and a real next frame is as sharp as the last.
-TERM_MODE = "bicubic"
-
-
-def move(images: torch.Tensor, grid: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+def move(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """``images`` (B x C x H x W) moved by ``grid``; what comes from outside the crop is 0."""
-    return F.grid_sample(images, grid.to(images.dtype), mode=mode, padding_mode="zeros", align_corners=False)
+    return F.grid_sample(images, grid.to(images.dtype), mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
-def inside(grid: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
-    """B x 1 x H x W: 1 where the moved picture comes from inside the crop (its taps, for resampling
-    ``mode``, all inside): beyond that, sampling blends in the zero padding."""
+def inside(grid: torch.Tensor) -> torch.Tensor:
+    """B x 1 x H x W: 1 where the moved picture comes from inside the crop (its bilinear taps all inside)."""
     h, w = grid.shape[1:3]
-    limit_x, limit_y = 1 - REACH[mode] / w, 1 - REACH[mode] / h
+    # Half a pixel in from the edge: beyond it bilinear sampling blends in the zero padding.
+    limit_x, limit_y = 1 - 1 / w, 1 - 1 / h
     ok = (grid[..., 0].abs() <= limit_x) & (grid[..., 1].abs() <= limit_y)
     return ok.unsqueeze(1).to(grid.dtype)
 
@@ -76,9 +67,9 @@ def noisy(images: torch.Tensor, generator: torch.Generator, limits: Motion = Mot
 
 
 def consistency(painted: torch.Tensor, painted_moved: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
-    """Mean squared difference between the picture of the moved crop and the picture moved (``TERM_MODE``,
-    as the crop was), where the motion saw inside the crop; divided by all values (as the video's temporal
-    term), so its weight does not depend on the crop size."""
-    mask = inside(grid, TERM_MODE)
-    target = move(painted.float(), grid, TERM_MODE)
+    """Mean squared difference between the picture of the moved crop and the picture moved, where the
+    motion saw inside the crop; divided by all values (as the video's temporal term), so its weight does
+    not depend on the crop size."""
+    mask = inside(grid)
+    target = move(painted.float(), grid)
     return torch.sum(mask * (painted_moved.float() - target.float()) ** 2) / painted_moved.numel()
