@@ -17,8 +17,9 @@ pastiche's, and the fixed Gatys distances (_distance.py) of each result against 
     python benchmarks/bench_scales.py [--size 1024] [--iterations 60] [--first 256]
 
 `--references-from SECONDS,STYLE,CONTENT,SECONDS,STYLE,CONTENT` skips pastiche and one scale (50 minutes
-at 1024 px on 2 cores; both are deterministic to the last digit of their distances on one machine) and
-takes their figures from an earlier table of the same machine and day instead; the table says so.
+at 1024 px on 2 cores; at 512 px both repeated to the last digit of their distances from run to run on
+one machine) and takes their figures from an earlier table of the same machine and day instead; the
+table says so.
 
 Prints a table and appends it to benchmarks/RESULTS.md with the machine and the date.
 """
