@@ -3,7 +3,9 @@ the command, the data (names and sha256 of every photo), seed, steps, settings, 
 
     python scripts/record_model.py MODEL_DIR PHOTOS_DIR DEST "the command that trained it" [SCRIPT]
 
-SCRIPT is the script that ran the command (default scripts/train_demo_model.sh).
+SCRIPT is the script that ran the command (default scripts/train_demo_model.sh). Sections of an
+existing DEST/TRAINING.md other than the ones written here (e.g. "Why these weights", written by hand)
+are kept, after them.
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ import sys
 import time
 from pathlib import Path
 
+GENERATED_SECTIONS = ("## Data", "## Settings (as stored in the checkpoint)")
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from _results import cpu_name  # noqa: E402
 
+from nstbatch.atomic import atomic_path  # noqa: E402
 from nstbatch.runtime.checkpoint import file_sha256, read_info  # noqa: E402
 
 
@@ -72,8 +77,17 @@ example photo.
 | --- | --- |
 {settings}
 """
-    (dest / "TRAINING.md").write_text(text, encoding="utf-8")
+    record = dest / "TRAINING.md"
+    kept = hand_written_sections(record.read_text(encoding="utf-8")) if record.exists() else []
+    with atomic_path(record) as part:
+        part.write_text("\n".join([text, *kept]).rstrip("\n") + "\n", encoding="utf-8")
     print(f"wrote {dest}")
+
+
+def hand_written_sections(text: str) -> list[str]:
+    """The ``## `` sections of an earlier record that this script does not write, in their order."""
+    sections = ["## " + part for part in text.split("\n## ")[1:]]
+    return [part.rstrip("\n") + "\n" for part in sections if not part.startswith(GENERATED_SECTIONS)]
 
 
 if __name__ == "__main__":
