@@ -54,12 +54,13 @@ def graphed(network, photos: torch.Tensor, weights: torch.Tensor, dtype):
     """The network's forward pass for exactly these shapes captured as a CUDA graph; () -> output."""
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream), torch.no_grad(), torch.autocast("cuda", dtype=dtype):
+    # Autocast's cache of cast weights must be off: casts cached outside the capture would not replay.
+    with torch.cuda.stream(stream), torch.no_grad(), torch.autocast("cuda", dtype=dtype, cache_enabled=False):
         for _ in range(3):  # capture needs the allocator and cuDNN's choices settled first
             network(photos, weights)
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph), torch.no_grad(), torch.autocast("cuda", dtype=dtype):
+    with torch.cuda.graph(graph), torch.no_grad(), torch.autocast("cuda", dtype=dtype, cache_enabled=False):
         output = network(photos, weights)
     return lambda: (graph.replay(), output)[1]
 
@@ -118,10 +119,12 @@ def main() -> None:
     device = resolve_device(args.device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
+        # float32 means float32: TF32 would make the baseline a reduced-precision path too.
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     command = (f"`python benchmarks/bench_model_speed.py --model {args.model} --device {args.device} "
                f"--sizes {args.sizes} --batches {args.batches} --seconds {args.seconds:g}`")
     lines = [f"### Network speed, {time.strftime('%Y-%m-%d')}, {machine(device.type)}", "", command, "",
-             "Photos per second: the network alone (photos already on the device) and end to end (from and to "
+             "Photos per second (float32 with TF32 off): the network alone (photos already on the device) and end to end (from and to "
              "host memory, as `run --model` pays); the largest difference from float32's picture, in [0, 1] units.",
              "", "| size | batch | way | network alone | end to end | max difference |", "| --- | --- | --- | --- | --- | --- |"]
     for size in args.sizes.split(","):
