@@ -124,8 +124,9 @@ def main() -> None:
     command = (f"`python benchmarks/bench_model_speed.py --model {args.model} --device {args.device} "
                f"--sizes {args.sizes} --batches {args.batches} --seconds {args.seconds:g}`")
     lines = [f"### Network speed, {time.strftime('%Y-%m-%d')}, {machine(device.type)}", "", command, "",
-             "Photos per second (float32 with TF32 off): the network alone (photos already on the device) and end to end (from and to "
-             "host memory, as `run --model` pays); the largest difference from float32's picture, in [0, 1] units.",
+             "Photos per second (float32 with TF32 off): the network alone (photos already on the device) and "
+             "end to end (from and to host memory, as `run --model` pays); the largest difference from float32's "
+             "picture, in [0, 1] units.",
              "", "| size | batch | way | network alone | end to end | max difference |", "| --- | --- | --- | --- | --- | --- |"]
     for size in args.sizes.split(","):
         width, height = (int(v) for v in size.lower().split("x"))
