@@ -52,20 +52,24 @@ class Arm:
 
     temporal: float
     style: float
+    block: int = 1  # train --temporal-block, for an arm with the term
 
     @classmethod
-    def parse(cls, text: str) -> "Arm":
+    def parse(cls, text: str, block: int = 1) -> "Arm":
         temporal, _, style = text.partition("@")
-        return cls(float(temporal), float(style or 1))
+        return cls(float(temporal), float(style or 1), block if float(temporal) else 1)
 
     def folder(self, with_clips: bool) -> str:
-        """Its folder under --work; arms at style weight 1 keep the names earlier runs gave them."""
-        return f"w{self.temporal:g}{'-clips' if with_clips else ''}{f'-style{self.style:g}' if self.style != 1 else ''}"
+        """Its folder under --work; arms at style weight 1 and per-pixel blocks keep the names earlier runs gave them."""
+        return (f"w{self.temporal:g}{f'-block{self.block}' if self.block != 1 else ''}{'-clips' if with_clips else ''}"
+                f"{f'-style{self.style:g}' if self.style != 1 else ''}")
 
     def label(self, clips) -> str:
         if not self.temporal and self.style == 1:
             return "trained without the term"
         words = [f"--temporal-weight {self.temporal:g}"] if self.temporal else ["no term"]
+        if self.block != 1:
+            words.append(f"--temporal-block {self.block}")
         if self.temporal and clips is not None:
             words.append(f"--clips {', '.join(clips.names)}")
         if self.style != 1:
@@ -93,6 +97,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--weights", default="100,300,1000",
                         help="arms besides the baseline: temporal weights W, or W@S at style weight S")
+    parser.add_argument("--temporal-block", type=int, default=1, help="train --temporal-block for the arms with the term")
     parser.add_argument("--ema-decay", type=float, default=0.0, help="train every arm with train --ema-decay")
     parser.add_argument("--blend", type=float, default=0.5, help="--temporal-blend for the networks trained with the term")
     parser.add_argument("--size", type=int, default=256)
@@ -114,14 +119,15 @@ def main() -> None:
                     save_every=args.steps, ema_decay=args.ema_decay)
     painting = Painting(args.style.stem, load_image(args.style), file_sha256(args.style))
     photos = load_photos(args.photos, settings["crop_size"])
-    arms = [Arm(0.0, 1.0)] + [Arm.parse(text) for text in args.weights.split(",")]
+    arms = [Arm(0.0, 1.0)] + [Arm.parse(text, args.temporal_block) for text in args.weights.split(",")]
     clips = load_clip_pairs(args.clips, settings["crop_size"]) if args.clips else None
     networks, pace = {}, {}
     with tempfile.TemporaryDirectory() as scratch:
         folder = args.work or Path(scratch)
         for arm in arms:
             on_clips = clips if arm.temporal else None
-            trained = TrainSettings(**{**settings, "style_weight": arm.style}, temporal_weight=arm.temporal)
+            trained = TrainSettings(**{**settings, "style_weight": arm.style}, temporal_weight=arm.temporal,
+                                    temporal_block=arm.block)
             networks[arm], pace[arm] = train_on(args.base, photos, painting, trained,
                                                 Path(folder) / arm.folder(on_clips is not None), on_clips)
             print(f"{arm.label(clips)}: {pace[arm]:.2f} s a step (median)", flush=True)
@@ -155,7 +161,8 @@ def main() -> None:
         f"### Steadiness learnt in training, {time.strftime('%Y-%m-%d')}, {machine('auto' if args.optimisation else 'cpu')}",
         "",
         f"`python benchmarks/bench_temporal_training.py --photos {args.photos} --steps {args.steps} --weights "
-        f"{args.weights} --blend {args.blend:g} --size {args.size}{' --optimisation' if args.optimisation else ''}"
+        f"{args.weights}{f' --temporal-block {args.temporal_block}' if args.temporal_block != 1 else ''} --blend "
+        f"{args.blend:g} --size {args.size}{' --optimisation' if args.optimisation else ''}"
         f"{f' --ema-decay {args.ema_decay:g}' if args.ema_decay else ''}"
         f" --frames {args.frames}"
         f"{f' --clips {args.clips}' if clips else ''}`: "

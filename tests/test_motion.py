@@ -32,6 +32,21 @@ def test_a_shift_of_whole_pixels_is_exact_and_masks_what_came_from_outside():
     assert float(consistency(image, image, grid)) > 1e-3
 
 
+def test_the_term_forgives_changes_inside_a_block_and_charges_coarse_ones_per_pixel():
+    grid = random_motion(2, 16, torch.Generator().manual_seed(0), STILL)
+    image = _image()
+    # +-0.1 in a checkerboard: every 2 x 2 block keeps its mean, as when a stroke moves by a pixel
+    rows, cols = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
+    checker = 0.1 * (1 - 2 * ((rows + cols) % 2)).float()
+    assert float(consistency(image, image + checker, grid, block=2)) < 1e-10
+    assert abs(float(consistency(image, image + checker, grid)) - 0.01) < 1e-6  # per pixel: charged in full
+    # a change constant on each block costs its mean square, as the per-pixel term charges it
+    coarse = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(1)) - 0.5
+    coarse = coarse.repeat_interleave(2, -1).repeat_interleave(2, -2)
+    for block in (1, 2):
+        torch.testing.assert_close(consistency(image, image + coarse, grid, block), (coarse ** 2).mean(), rtol=1e-5, atol=0)
+
+
 def test_motions_are_small_a_function_of_the_generator_and_differ_per_crop():
     limits = Motion()
     a = random_motion(4, 32, torch.Generator().manual_seed(3), limits)

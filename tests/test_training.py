@@ -144,6 +144,12 @@ def test_temporal_weight_is_recorded_only_when_on_and_checked_on_resume(tmp_path
         Trainer(photos, paintings, _settings(), tmp_path / "m", "cpu")
     with pytest.raises(UsageError, match="--temporal-weight must be"):
         Trainer(photos, paintings, _settings(temporal_weight=-1.0), tmp_path / "n", "cpu")
+    # the block the term compares on decides the weights too: recorded when not per pixel, checked
+    assert "temporal_block" not in _settings(temporal_weight=5.0).record()
+    with pytest.raises(UsageError, match=r"temporal_block: None before, 2 now"):
+        Trainer(photos, paintings, _settings(steps=4, temporal_weight=5.0, temporal_block=2), tmp_path / "m", "cpu")
+    with pytest.raises(UsageError, match="--temporal-block must be"):
+        Trainer(photos, paintings, _settings(temporal_weight=5.0, temporal_block=0), tmp_path / "n", "cpu")
 
 
 def test_ema_ships_the_moving_average_of_the_weights_and_resumes_exactly(tmp_path, photos, paintings):

@@ -28,6 +28,7 @@ def train(
     style_weight: StyleWeight = TrainSettings.style_weight,
     tv_weight: TvWeight = TrainSettings.tv_weight,
     temporal_weight: Annotated[float, typer.Option(min=0.0, help="Steadiness on video: paint a crop and the same crop moved by a pixel or two and noised alike (Wang et al.); 0 is off; 10-20 about halves the flicker for 5-15% more style distance (32 with --style-weight 1.35 halved it at the style distance of a network trained at the defaults, or lower), 100 and more trades style for steadiness.")] = TrainSettings.temporal_weight,
+    temporal_block: Annotated[int, typer.Option(min=1, help="With --temporal-weight: compare the means of blocks this many pixels on a side, so a stroke may move inside its block at no cost (2: less style distance than per pixel, a little more flicker); 1 compares every pixel.")] = TrainSettings.temporal_block,
     clips: Annotated[Optional[Path], typer.Option(help="With --temporal-weight: also hold the network steady on consecutive frames of the clips in this folder (video files, or folders of frames), along their optical flow.")] = None,
     ema_decay: Annotated[float, typer.Option(min=0.0, max=0.9999, help="Ship the moving average of the weights, with this decay a step (e.g. 0.995, about the last 200 steps), rather than the last step's; 0 is off.")] = TrainSettings.ema_decay,
     style_scale: Annotated[float, typer.Option(min=0.05, help="The painting's size relative to the crop: larger gives larger strokes.")] = TrainSettings.style_scale,
@@ -50,7 +51,7 @@ def train(
     reporter = QuietReporter() if quiet else RichReporter()
     settings = TrainSettings(steps=steps, crop_size=crop_size, batch_size=batch_size, learning_rate=learning_rate,
                              content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
-                             temporal_weight=temporal_weight, ema_decay=ema_decay,
+                             temporal_weight=temporal_weight, temporal_block=temporal_block, ema_decay=ema_decay,
                              style_scale=style_scale, channels=channels, residual_blocks=residual_blocks, seed=seed,
                              precision=precision, save_every=save_every)
     try:

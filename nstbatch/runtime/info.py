@@ -104,6 +104,6 @@ def describe_model(path) -> dict[str, dict[str, str]]:
         "training": {key: str(model.training[key]) for key in ("step", "crop_size", "batch_size", "style_scale",
                                                                "content_weight", "style_weight", "tv_weight", "channels",
                                                                "residual_blocks", "seed", "temporal_weight",
-                                                               "ema_decay", "start", "from")
+                                                               "temporal_block", "ema_decay", "start", "from")
                      if key in model.training},
     }

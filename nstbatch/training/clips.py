@@ -133,6 +133,6 @@ def carried(painted: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
 
 def frame_consistency(before: torch.Tensor, after: torch.Tensor, grid: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Mean squared difference between the picture of the later crops and that of the earlier ones
-    carried along the flow, weighted by the trust in it; divided by all values, as
-    ``motion.consistency``, so its weight does not depend on the crop size."""
+    carried along the flow, weighted by the trust in it; divided by all values, so its weight does not
+    depend on the crop size."""
     return torch.sum(weight * (after.float() - carried(before.float(), grid)) ** 2) / after.numel()

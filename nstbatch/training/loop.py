@@ -56,6 +56,7 @@ class TrainSettings:
     style_weight: float = 1.0
     tv_weight: float = 0.0
     temporal_weight: float = 0.0  # steadiness: the moved-crop consistency term (motion.py); 0 is off
+    temporal_block: int = 1  # the term compares means of blocks this side (motion.consistency); 1: per pixel
     ema_decay: float = 0.0  # ship the moving average of the weights with this decay a step; 0: the last step's
     style_scale: float = 1.0  # the painting's long side relative to the crop's: larger gives larger strokes
     content_layers: tuple = DEFAULT_CONTENT_LAYERS
@@ -78,6 +79,8 @@ class TrainSettings:
             raise UsageError("--learning-rate and --style-scale must be > 0")
         if not math.isfinite(self.temporal_weight) or self.temporal_weight < 0:
             raise UsageError(f"--temporal-weight must be a finite number >= 0, not {self.temporal_weight}")
+        if self.temporal_block < 1:
+            raise UsageError(f"--temporal-block must be at least 1, not {self.temporal_block}")
         if not 0 <= self.ema_decay < 1:
             raise UsageError(f"--ema-decay must be in [0, 1), not {self.ema_decay}")
         self.options().check()
@@ -90,9 +93,9 @@ class TrainSettings:
     def record(self) -> dict:
         values = asdict(self)
         values.update(content_layers=list(self.content_layers), style_layers=list(self.style_layers))
-        for name in ("temporal_weight", "ema_decay"):
-            if not values[name]:
-                del values[name]  # off: as recorded before it existed, so those checkpoints resume
+        for name, default in (("temporal_weight", 0), ("ema_decay", 0), ("temporal_block", 1)):
+            if values[name] == default:
+                del values[name]  # as recorded before it existed, so those checkpoints resume
         return {k: v for k, v in values.items() if k not in self.UNCHECKED}
 
 
@@ -282,7 +285,7 @@ class Trainer:
         content_terms = loss_terms(opts, content, None, self.device)[0]
         parts = loss_parts(features, painted.float(), opts, content_terms, self.style_terms[style])
         if s.temporal_weight:
-            parts["temporal"] = s.temporal_weight * consistency(painted, painted_moved, grid)
+            parts["temporal"] = s.temporal_weight * consistency(painted, painted_moved, grid, s.temporal_block)
         if clip_pair is not None:
             parts["clips"] = s.temporal_weight * frame_consistency(*clip_pair)
         return sum(parts.values()), parts, style
