@@ -59,10 +59,10 @@ class Arm:
         temporal, _, style = text.partition("@")
         return cls(float(temporal), float(style or 1), block if float(temporal) else 1)
 
-    def folder(self, with_clips: bool) -> str:
-        """Its folder under --work; arms at style weight 1 and per-pixel blocks keep the names earlier runs gave them."""
+    def folder(self, with_clips: bool, seed: int = 1) -> str:
+        """Its folder under --work; arms at style weight 1, per-pixel blocks and seed 1 keep the names earlier runs gave them."""
         return (f"w{self.temporal:g}{f'-block{self.block}' if self.block != 1 else ''}{'-clips' if with_clips else ''}"
-                f"{f'-style{self.style:g}' if self.style != 1 else ''}")
+                f"{f'-style{self.style:g}' if self.style != 1 else ''}{f'-seed{seed}' if seed != 1 else ''}")
 
     def label(self, clips) -> str:
         if not self.temporal and self.style == 1:
@@ -98,6 +98,10 @@ def main() -> None:
     parser.add_argument("--weights", default="100,300,1000",
                         help="arms besides the baseline: temporal weights W, or W@S at style weight S")
     parser.add_argument("--temporal-block", type=int, default=1, help="train --temporal-block for the arms with the term")
+    parser.add_argument("--seed", type=int, default=1, help="train every arm with this seed (the bundled network's: 1)")
+    parser.add_argument("--no-default-arm", action="store_true",
+                        help="leave out the network trained at the defaults: the first of --weights is then the one "
+                             "the others are measured against")
     parser.add_argument("--ema-decay", type=float, default=0.0, help="train every arm with train --ema-decay")
     parser.add_argument("--blend", type=float, default=0.5, help="--temporal-blend for the networks trained with the term")
     parser.add_argument("--size", type=int, default=256)
@@ -115,11 +119,12 @@ def main() -> None:
     args = parser.parse_args()
 
     # The bundled network's own training settings (examples/models/starry_night/TRAINING.md).
-    settings = dict(steps=args.steps, crop_size=160, batch_size=2, style_scale=1.5, style_weight=1.0, seed=1,
+    settings = dict(steps=args.steps, crop_size=160, batch_size=2, style_scale=1.5, style_weight=1.0, seed=args.seed,
                     save_every=args.steps, ema_decay=args.ema_decay)
     painting = Painting(args.style.stem, load_image(args.style), file_sha256(args.style))
     photos = load_photos(args.photos, settings["crop_size"])
-    arms = [Arm(0.0, 1.0)] + [Arm.parse(text, args.temporal_block) for text in args.weights.split(",")]
+    arms = [] if args.no_default_arm else [Arm(0.0, 1.0)]
+    arms += [Arm.parse(text, args.temporal_block) for text in args.weights.split(",")]
     clips = load_clip_pairs(args.clips, settings["crop_size"]) if args.clips else None
     networks, pace = {}, {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -129,7 +134,7 @@ def main() -> None:
             trained = TrainSettings(**{**settings, "style_weight": arm.style}, temporal_weight=arm.temporal,
                                     temporal_block=arm.block)
             networks[arm], pace[arm] = train_on(args.base, photos, painting, trained,
-                                                Path(folder) / arm.folder(on_clips is not None), on_clips)
+                                                Path(folder) / arm.folder(on_clips is not None, args.seed), on_clips)
             print(f"{arm.label(clips)}: {pace[arm]:.2f} s a step (median)", flush=True)
 
     style_image = load_image(args.style)
@@ -138,7 +143,7 @@ def main() -> None:
         h, w = frames[0].shape[:2]
         ways = [(arm.label(clips), networks[arm], 0.0) for arm in arms]
         ways += [(f"{arm.label(clips)} + --temporal-blend {args.blend:g}", networks[arm], args.blend)
-                 for arm in arms[1:] if arm.temporal]
+                 for arm in arms if arm.temporal]
         baseline = None
         for name, network, blend in ways:
             engine = FeedForward(TorchPainter(network, "cpu"), [painting.name], [1.0])
@@ -161,17 +166,20 @@ def main() -> None:
         f"### Steadiness learnt in training, {time.strftime('%Y-%m-%d')}, {machine('auto' if args.optimisation else 'cpu')}",
         "",
         f"`python benchmarks/bench_temporal_training.py --photos {args.photos} --steps {args.steps} --weights "
-        f"{args.weights}{f' --temporal-block {args.temporal_block}' if args.temporal_block != 1 else ''} --blend "
+        f"{args.weights}{f' --temporal-block {args.temporal_block}' if args.temporal_block != 1 else ''}"
+        f"{f' --seed {args.seed}' if args.seed != 1 else ''}{' --no-default-arm' if args.no_default_arm else ''} --blend "
         f"{args.blend:g} --size {args.size}{' --optimisation' if args.optimisation else ''}"
         f"{f' --ema-decay {args.ema_decay:g}' if args.ema_decay else ''}"
         f" --frames {args.frames}"
         f"{f' --clips {args.clips}' if clips else ''}`: "
         f"each network is {args.base} trained {args.steps} more steps (160 px crops x 2, style scale 1.5, style "
-        f"weight 1 unless shown, seed 1"
+        f"weight 1 unless shown, seed {args.seed}"
         f"{f', shipping the moving average of the weights, decay {args.ema_decay:g}' if args.ema_decay else ''}"
         f") with the temporal weight shown; median seconds a step: "
         + ", ".join(f"{pace[arm]:.2f} {arm.label(None)}" for arm in arms)
         + (f"; with --clips: {len(clips.pairs)} frame pairs of {', '.join(clips.names)}" if clips else "")
+        + (f"; no network trained at the defaults: \"vs trained without\" is against {arms[0].label(clips)}"
+           if args.no_default_arm else "")
         + f". {args.frames} frames a clip. Temporal error: the frozen yardstick (_steadiness.py); style / content: "
         "fixed Gatys distances, mean over frames.",
         "",
