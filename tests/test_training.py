@@ -150,6 +150,8 @@ def test_temporal_weight_is_recorded_only_when_on_and_checked_on_resume(tmp_path
         Trainer(photos, paintings, _settings(steps=4, temporal_weight=5.0, temporal_block=2), tmp_path / "m", "cpu")
     with pytest.raises(UsageError, match="--temporal-block must be"):
         Trainer(photos, paintings, _settings(temporal_weight=5.0, temporal_block=0), tmp_path / "n", "cpu")
+    with pytest.raises(UsageError, match="give --temporal-weight too"):
+        Trainer(photos, paintings, _settings(temporal_block=2), tmp_path / "n", "cpu")
 
 
 def test_ema_ships_the_moving_average_of_the_weights_and_resumes_exactly(tmp_path, photos, paintings):

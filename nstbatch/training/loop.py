@@ -81,6 +81,9 @@ class TrainSettings:
             raise UsageError(f"--temporal-weight must be a finite number >= 0, not {self.temporal_weight}")
         if self.temporal_block < 1:
             raise UsageError(f"--temporal-block must be at least 1, not {self.temporal_block}")
+        if self.temporal_block != 1 and not self.temporal_weight:
+            # it shapes only the temporal term; taken alone it would change nothing yet bind the checkpoint
+            raise UsageError("--temporal-block shapes the temporal term: give --temporal-weight too")
         if not 0 <= self.ema_decay < 1:
             raise UsageError(f"--ema-decay must be in [0, 1), not {self.ema_decay}")
         self.options().check()
