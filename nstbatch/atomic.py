@@ -1,11 +1,22 @@
-"""Writing a file so that readers see the old one or the whole new one, never half of either."""
+"""Writing a file so that readers see the old one or the whole new one, never half of either.
+
+The temporary file is ``.NAME.XXXXXXXX.part`` beside the file it becomes (NAME cut short where the
+whole would pass the file system's 255-byte limit on a name), so what a crash leaves behind is
+recognisable and ``remove_stale_temps`` can clear it on the next run.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+NAME_MAX = 255  # bytes in one file name, on every file system nstbatch writes to
+TEMP_SUFFIX = ".part"
+# What mkstemp adds is 8 characters of [a-z0-9_]; only names of this shape are ever removed as stale.
+STALE_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
 
 
 def _umask() -> int:
@@ -14,8 +25,17 @@ def _umask() -> int:
     return mask
 
 
+def temp_prefix(name: str, suffix: str) -> str:
+    """``.NAME.``, with NAME cut (on a character boundary) so the whole temporary name fits in NAME_MAX."""
+    room = NAME_MAX - len(".") - len(".") - 8 - len(suffix.encode())
+    encoded = name.encode()
+    if len(encoded) > room:
+        name = encoded[:room].decode(errors="ignore")
+    return f".{name}."
+
+
 @contextmanager
-def atomic_path(path, suffix: str = ".part"):
+def atomic_path(path, suffix: str = TEMP_SUFFIX):
     """Yield a temporary path beside ``path``; on success rename it over ``path``, on failure remove it.
 
     ``suffix`` ends the temporary name: writers that pick the format by extension (OpenCV's video
@@ -26,7 +46,7 @@ def atomic_path(path, suffix: str = ".part"):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name, suffix), suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -35,3 +55,19 @@ def atomic_path(path, suffix: str = ".part"):
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temps(folder) -> int:
+    """Remove the temporary files a killed writer left anywhere under ``folder``; how many were removed.
+
+    Only for a folder no other process is writing to: another writer's temporary file is in use."""
+    removed = 0
+    for here, _, files in os.walk(folder):
+        for name in files:
+            if STALE_TEMP.match(name):
+                try:
+                    os.unlink(os.path.join(here, name))
+                    removed += 1
+                except OSError:  # gone already, or not ours to remove: leave it
+                    pass
+    return removed
