@@ -1,4 +1,5 @@
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -202,3 +203,42 @@ def test_tif_results_have_16_bits_a_channel_and_the_srgb_profile(tmp_path):
     assert array.dtype == np.uint16 and array.shape == (10, 14, 3)
     assert np.abs(array / 65535.0 - picture.squeeze(0).permute(1, 2, 0).numpy()).max() <= 0.5 / 65535 + 1e-7
     assert bytes(profile) == images.SRGB_ICC
+
+
+def test_sixteen_bit_greyscale_keeps_its_levels(tmp_path):
+    # Converted to RGB as it is, Pillow clips every 16-bit level above 255 to white.
+    levels = (np.arange(12 * 16).reshape(12, 16) * 341).astype(np.uint16)
+    Image.fromarray(levels).save(tmp_path / "grey16.png")
+    with Image.open(tmp_path / "grey16.png") as opened:
+        assert opened.mode.startswith("I")  # what this test is about: Pillow's 16-bit grey
+    img = load_image(tmp_path / "grey16.png")
+    expected = torch.from_numpy(levels / 65535.0).float()
+    assert img.shape == (1, 3, 12, 16)
+    assert all(torch.allclose(img[0, c], expected, atol=1e-5) for c in range(3))
+    assert load_image(tmp_path / "grey16.png", 8).shape == (1, 3, 6, 8)
+
+
+def png_header(width, height):
+    """A PNG that declares ``width`` x ``height`` and holds no pixels: enough for Image.open."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + chunk(b"IEND", b"")
+
+
+def test_a_huge_header_gets_the_max_pixels_line_not_pillows(tmp_path):
+    (tmp_path / "bomb.png").write_bytes(png_header(50_000, 50_000))
+    with pytest.raises(ImageError) as caught:
+        load_image(tmp_path / "bomb.png", max_pixels=100_000_000)
+    assert caught.value.reason == "is 2,500,000,000 pixels, over the limit of 100,000,000 (raise --max-pixels)"
+    # Raised past Pillow's own limit, --max-pixels is what decides: the file is opened (and fails as damaged).
+    with pytest.raises(ImageError, match="damaged or truncated"):
+        load_image(tmp_path / "bomb.png", max_pixels=3_000_000_000)
+
+
+def test_an_animated_gif_is_painted_from_its_first_frame_and_says_so(tmp_path, caplog):
+    frames = [Image.new("RGB", (8, 6), colour) for colour in ((200, 10, 10), (10, 200, 10))]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    img = load_image(tmp_path / "anim.gif")
+    assert img.shape == (1, 3, 6, 8) and img[0, 0].mean() > 0.7 and img[0, 1].mean() < 0.1
+    assert "an animation of 2 frames; its first frame is painted" in caplog.text
+    assert ".gif" in images.IMAGE_SUFFIXES

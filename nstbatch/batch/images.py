@@ -14,6 +14,8 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
+import threading
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +27,7 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from ..atomic import atomic_path
 from ..errors import ImageError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")  # an animation: its first frame
 SIXTEEN_BIT_SUFFIXES = (".tif", ".tiff")  # results in TIFF are written with 16 bits a channel, for print
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 SRGB_ICC = SRGB.tobytes()
@@ -33,6 +35,8 @@ ORIENTATION = 0x0112  # the EXIF tag that exif_transpose has already applied to 
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_PIXELS = 100_000_000  # a 10,000 x 10,000 picture; larger is almost surely a mistake
+GREY16_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # 16-bit greyscale, as Pillow opens it
+_BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 
 
 def _fitted_size(width: int, height: int, long_side: int | None, max_long_side: int | None = None) -> tuple[int, int]:
@@ -57,25 +61,20 @@ def load_image(path, long_side: int | None = None, max_pixels: int | None = DEFA
     try:
         if path.stat().st_size == 0:
             raise ImageError(path, "is empty (0 bytes)")
-        with warnings.catch_warnings():
-            # We apply our own pixel limit below, with a message that says how to lift it.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-                if max_pixels is not None and width * height > max_pixels:
-                    raise ImageError(
-                        path, f"is {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,} (raise --max-pixels)"
-                    )
-                target = _fitted_size(width, height, long_side, max_long_side)
-                img.draft("RGB", target)  # JPEG decodes at a reduced scale when it can: much faster
-                img.load()  # decode now, so a truncated file fails here with a clear reason
-                icc = img.info.get("icc_profile")
-                img = ImageOps.exif_transpose(img)
-                img = _to_rgb(_to_srgb(img, icc, path))
+        with _opened(path, max_pixels) as img:
+            width, height = img.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise ImageError(path, _over_limit(f"{width}x{height} = {width * height:,}", max_pixels))
+            if getattr(img, "n_frames", 1) > 1:
+                log.warning("%s: an animation of %d frames; its first frame is painted", path, img.n_frames)
+            target = _fitted_size(width, height, long_side, max_long_side)
+            img.draft("RGB", target)  # JPEG decodes at a reduced scale when it can: much faster
+            img.load()  # decode now, so a truncated file fails here with a clear reason
+            icc = img.info.get("icc_profile")
+            img = ImageOps.exif_transpose(img)
+            img = _grey16_to_float(img) if img.mode in GREY16_MODES else _to_rgb(_to_srgb(img, icc, path))
     except ImageError:
         raise
-    except Image.DecompressionBombError as exc:
-        raise ImageError(path, f"too many pixels to open safely ({exc})") from None
     except UnidentifiedImageError:
         raise ImageError(path, "is not an image Pillow can read (unknown or damaged format)") from None
     except PermissionError:
@@ -88,7 +87,45 @@ def load_image(path, long_side: int | None = None, max_pixels: int | None = DEFA
     target = _fitted_size(img.width, img.height, long_side, max_long_side)
     if img.size != target:
         img = img.resize(target, Image.Resampling.LANCZOS)
+    if img.mode == "F":  # 16-bit grey, as grey levels 0-255 with the fractions kept
+        return array_to_tensor(np.repeat(np.clip(np.asarray(img), 0, 255)[..., None], 3, axis=2))
     return pil_to_tensor(img)
+
+
+def _over_limit(pixels: str, max_pixels: int) -> str:
+    return f"is {pixels} pixels, over the limit of {max_pixels:,} (raise --max-pixels)"
+
+
+_PILLOW_LIMIT = threading.Lock()
+
+
+@contextmanager
+def _opened(path: Path, max_pixels: int | None):
+    """``Image.open``, with nstbatch's ``--max-pixels`` in place of Pillow's own refusal of very large
+    pictures: over ``max_pixels`` is our one line, and a limit raised past Pillow's is honoured."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            img = Image.open(path)
+        except Image.DecompressionBombError as exc:
+            found = _BOMB_PIXELS.search(str(exc))
+            pixels = int(found[1]) if found else None
+            if max_pixels is not None and (pixels is None or pixels > max_pixels):
+                raise ImageError(path, _over_limit(f"{pixels:,}" if pixels else "more", max_pixels)) from None
+            with _PILLOW_LIMIT:  # the user raised --max-pixels past Pillow's limit: open it with that one
+                before, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
+                try:
+                    img = Image.open(path)
+                finally:
+                    Image.MAX_IMAGE_PIXELS = before
+    with img:
+        yield img
+
+
+def _grey16_to_float(img: Image.Image) -> Image.Image:
+    """16-bit greyscale as a float picture in grey levels 0-255: converted to RGB directly, Pillow would
+    clip every level above 255 to white."""
+    return Image.fromarray(np.asarray(img, dtype=np.float32) * np.float32(255.0 / 65535.0))
 
 
 def _to_srgb(img: Image.Image, icc: bytes | None, path: Path) -> Image.Image:
