@@ -65,3 +65,39 @@ def test_usage_errors(tmp_path):
         discover(tmp_path / "in", tmp_path / "out", "gif")
     with pytest.raises(UsageError, match="must be a folder"):
         discover(tmp_path / "in", touch(tmp_path / "file"))
+
+
+def test_the_output_folder_is_never_the_inputs(tmp_path):
+    touch(tmp_path / "in" / "a.png")
+    for output in [tmp_path / "in", tmp_path / "in" / ".." / "in", tmp_path / "in" / "."]:
+        with pytest.raises(UsageError, match="--output is the --inputs folder"):
+            discover(tmp_path / "in", output, overwrite=True)
+    (tmp_path / "link").symlink_to(tmp_path / "in")
+    with pytest.raises(UsageError, match="--output is the --inputs folder"):
+        discover(tmp_path / "in", tmp_path / "link")
+    # One photo whose result would be itself, even with --overwrite: refused, not a result.
+    with pytest.raises(UsageError, match="would replace the input"):
+        discover(tmp_path / "in" / "a.png", tmp_path / "in", overwrite=True)
+    assert [j.status for j in discover(tmp_path / "in" / "a.png", tmp_path / "in", "jpg")] == ["todo"]
+
+
+def test_folder_links_are_followed_once_and_a_loop_ends(tmp_path):
+    touch(tmp_path / "elsewhere" / "b.jpg")
+    touch(tmp_path / "in" / "a.jpg")
+    (tmp_path / "in" / "linked").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "in" / "again").symlink_to(tmp_path / "elsewhere")  # the same real folder: walked once
+    (tmp_path / "elsewhere" / "loop").symlink_to(tmp_path / "in")
+    (tmp_path / "in" / "out").symlink_to(tmp_path / "out", target_is_directory=True)
+    touch(tmp_path / "out" / "old.png")  # results: never walked, even through a link
+    jobs = discover(tmp_path / "in", tmp_path / "out")
+    assert [j.relative for j in jobs] == ["a.jpg", "again/b.jpg"]
+    touch(tmp_path / "shared" / "c.jpg")
+    only_a_link = tmp_path / "only"
+    only_a_link.mkdir()
+    (only_a_link / "photos").symlink_to(tmp_path / "shared")  # a folder that holds only a link
+    assert [j.relative for j in discover(only_a_link, tmp_path / "out2")] == ["photos/c.jpg"]
+
+
+def test_gif_inputs_are_taken(tmp_path):
+    touch(tmp_path / "in" / "anim.gif")
+    assert [j.relative for j in discover(tmp_path / "in", tmp_path / "out")] == ["anim.gif"]

@@ -1,7 +1,11 @@
 """Which inputs to stylise and where each result goes.
 
 ``PATH/a/b.jpg`` becomes ``OUTPUT/a/b.png``: the input tree is mirrored, so files of the same name
-in different folders never collide, and a result that already exists is skipped so a re-run resumes.
+in different folders never collide. A result that already exists is marked skipped here, and kept
+so only if the manifest proves it (``manifest.prove_existing``), so a re-run resumes.
+
+Folder links inside the inputs are followed, each real folder once (so a link loop ends), and the
+output folder is never walked: results are never read back as inputs nor written over them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ class Job:
     relative: str  # the source relative to the inputs root, for messages and the manifest
     status: str = "todo"  # todo | skipped | failed | done
     error: str | None = None
+    key: str = ""  # the result's path relative to the output folder: its name in the manifest
+    source_print: dict | None = None  # the input as it was painted (or proven unchanged since): manifest.source_print
+    written_print: dict | None = None  # the result file as written: manifest.stat_print
 
 
 def output_suffix(fmt: str) -> str:
@@ -33,11 +40,19 @@ def output_suffix(fmt: str) -> str:
 
 
 def walk_images(root: Path, exclude: Path | None = None) -> list[Path]:
-    """Image files under ``root``, sorted, leaving out hidden entries and the output folder itself."""
+    """Image files under ``root``, sorted, leaving out hidden entries and the output folder itself.
+    Links to folders are followed, but no real folder is walked twice."""
     found = []
-    for folder, dirs, files in os.walk(root):
+    seen = {Path(root).resolve()}
+    for folder, dirs, files in os.walk(root, followlinks=True):
         here = Path(folder)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != exclude)
+        kept = []
+        for d in sorted(dirs):
+            real = (here / d).resolve()
+            if not d.startswith(".") and real != exclude and real not in seen:
+                seen.add(real)
+                kept.append(d)
+        dirs[:] = kept
         for name in sorted(files):
             if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
                 found.append(here / name)
@@ -56,11 +71,19 @@ def discover(inputs: Path, output_dir: Path, fmt: str = "png", overwrite: bool =
         # A single file named explicitly is taken whatever its suffix: it is checked when read.
         sources, root = [inputs], inputs.parent
     else:
+        if inputs.resolve() == output_dir.resolve():
+            raise UsageError(f"{output_dir}: --output is the --inputs folder, so results would be read back as "
+                             f"photos and could replace them; choose another folder for --output")
         sources, root = walk_images(inputs, output_dir.resolve()), inputs
+    real_sources = {source.resolve(): source for source in sources}
     jobs, claimed = [], {}
     for source in sources:
         relative = source.relative_to(root)
-        job = Job(source, output_dir / relative.with_suffix(suffix), relative.as_posix())
+        output = output_dir / relative.with_suffix(suffix)
+        if output.resolve() in real_sources:
+            raise UsageError(f"{output}: the result of {source} would replace the input "
+                             f"{real_sources[output.resolve()]}; choose another --output")
+        job = Job(source, output, relative.as_posix(), key=relative.with_suffix(suffix).as_posix())
         if job.output in claimed:
             job.status = "failed"
             job.error = f"would overwrite the result of {claimed[job.output]} ({job.output}); rename one of them"
