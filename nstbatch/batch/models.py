@@ -37,6 +37,6 @@ def open_model(path, blend: str | None = None, keep_colors: bool = False, device
     if model.kind == "checkpoint" and target.type == "cuda" and providers is None and not _gpu_provider_loads():
         painter = TorchPainter(load_checkpoint(model.path)[0], target)
     else:
-        onnx_path = cached_stylizer(model.path) if model.kind == "checkpoint" else model.path
+        onnx_path = cached_stylizer(model.path, providers=providers) if model.kind == "checkpoint" else model.path
         painter = StylizerSession(onnx_path, providers)
     return FeedForward(painter, model.style_names, weights, keep_colors, max_memory), model

@@ -21,26 +21,29 @@ from .spec import FeatureSpec, StylizerSpec
 from .validate import validate
 
 
-def _cached(name: str, key: list, spec) -> Path:
+def _cached(name: str, key: list, spec, providers: list[str] | None = None) -> Path:
+    """The cached model, exported and validated (on ``providers``: the run's own) if not there yet."""
     digest = hashlib.sha256(json.dumps([*key, __version__]).encode()).hexdigest()[:16]
     path = cache_dir() / f"{name}-{spec.precision}-{digest}.onnx"
     if not path.exists():
         with atomic_path(path) as staged:
             export(spec, staged)
-            validate(staged, spec)
+            validate(staged, spec, providers)
     return path
 
 
-def cached_vgg19(spec: FeatureSpec) -> Path:
-    return _cached("vgg19", [spec.layers, spec.precision, spec.pooling, spec.opset, weights_sha256(spec.weights)], spec)
+def cached_vgg19(spec: FeatureSpec, providers: list[str] | None = None) -> Path:
+    return _cached("vgg19", [spec.layers, spec.precision, spec.pooling, spec.opset, weights_sha256(spec.weights)], spec,
+                   providers)
 
 
-def cached_stylizer(checkpoint, fp16: bool = False) -> Path:
+def cached_stylizer(checkpoint, fp16: bool = False, providers: list[str] | None = None) -> Path:
     spec = StylizerSpec(checkpoint=checkpoint, fp16=fp16)
-    return _cached(f"stylizer-{Path(checkpoint).stem}", [file_sha256(checkpoint), spec.precision, spec.opset], spec)
+    return _cached(f"stylizer-{Path(checkpoint).stem}", [file_sha256(checkpoint), spec.precision, spec.opset], spec,
+                   providers)
 
 
 def feature_session(layers, pooling: str = "max", weights=None, providers=None) -> FeatureSession:
     """VGG-19 features by onnxruntime, from the cached model for these layers (built on first use)."""
     spec = FeatureSpec(layers=tuple(layers), pooling=pooling, weights=weights)
-    return FeatureSession(cached_vgg19(spec), spec.layers, providers)
+    return FeatureSession(cached_vgg19(spec, providers), spec.layers, providers)

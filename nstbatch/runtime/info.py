@@ -43,11 +43,19 @@ def provider_status(ort=None) -> dict[str, str]:
             for name in ort.get_available_providers()}
 
 
+ORT_DEFAULT_SEVERITY = 2  # onnxruntime's own default: warnings and worse
+
+
 def _probe(ort, name: str) -> str:
     model = _tiny_model()
+    quiet_default = None
     try:
         # onnxruntime prints its fallback to stdout and logs load failures to stderr: a probe that is
         # expected to fail on most machines should not fill the user's terminal.
+        # A provider library that cannot load is logged through the default logger, not the session's.
+        quiet_default = getattr(ort, "set_default_logger_severity", None)
+        if quiet_default is not None:
+            quiet_default(4)
         options = ort.SessionOptions()
         options.log_severity_level = 4  # fatal only
         with contextlib.redirect_stdout(io.StringIO()):
@@ -55,6 +63,9 @@ def _probe(ort, name: str) -> str:
         return "loads" if session.get_providers()[0] == name else "listed, but cannot load here"
     except Exception as exc:  # a provider that fails to initialise raises its own error types
         return f"listed, but fails: {str(exc).splitlines()[0][:80]}"
+    finally:
+        if quiet_default is not None:
+            quiet_default(ORT_DEFAULT_SEVERITY)
 
 
 def collect() -> dict[str, dict[str, str]]:
