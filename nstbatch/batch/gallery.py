@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -23,7 +24,10 @@ from PIL import Image
 from ..atomic import atomic_path
 from .images import tensor_to_pil
 
+log = logging.getLogger("nstbatch")
+
 THUMBNAIL = 320  # long side of the thumbnails, in pixels
+THUMBNAIL_MAX_PIXELS = 100_000_000  # a file larger than this is not decoded for its thumbnail
 REWRITE_EVERY = 2.0  # seconds between rewrites while a batch runs
 
 
@@ -35,6 +39,8 @@ def thumbnail_uri(picture) -> str | None:
             img = tensor_to_pil(picture)
         else:
             with Image.open(picture) as opened:
+                if opened.width * opened.height > THUMBNAIL_MAX_PIXELS:
+                    return None
                 opened.draft("RGB", (THUMBNAIL, THUMBNAIL))
                 img = opened.convert("RGB")
         img.thumbnail((THUMBNAIL, THUMBNAIL))
@@ -71,6 +77,7 @@ class Gallery:
         self.paintings = [(name, thumbnail_uri(path) if path else "") for name, path in paintings]
         self.entries: list[Entry] = []
         self.written = 0.0
+        self.failed = False  # the last rewrite failed (said once until one succeeds)
 
     def _link(self, path: Path) -> str:
         return quote(Path(os.path.relpath(Path(path).resolve(), self.folder.resolve())).as_posix())
@@ -89,10 +96,19 @@ class Gallery:
         if time.monotonic() - self.written >= REWRITE_EVERY:
             self.write()
 
-    def write(self) -> Path:
-        with atomic_path(self.path) as tmp:
-            tmp.write_text(self.html(), encoding="utf-8")
+    def write(self) -> Path | None:
+        """Rewrite the page; a page that cannot be written (a full disk) is said once, and the batch goes on."""
         self.written = time.monotonic()
+        try:
+            with atomic_path(self.path) as tmp:
+                tmp.write_text(self.html(), encoding="utf-8")
+        except OSError as exc:
+            if not self.failed:
+                log.error("%s: cannot write the gallery (%s); the results are not affected", self.path,
+                          exc.strerror or exc)
+            self.failed = True
+            return None
+        self.failed = False
         return self.path
 
     def html(self) -> str:

@@ -13,14 +13,32 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
+class _ToReporter(logging.Handler):
+    """nstbatch's log as lines above the bars: warnings as notes (a colour profile that cannot be used, a
+    picture painted in blocks to fit in memory), errors as errors (the gallery cannot be written)."""
+
+    def __init__(self, reporter: QuietReporter, level: int):
+        super().__init__(level)
+        self.reporter = reporter
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.reporter.message(f"{'error' if record.levelno >= logging.ERROR else 'note'}: {record.getMessage()}")
+
+
 class QuietReporter:
+    log_level = logging.ERROR  # of nstbatch's log, what is shown: here only what went wrong
+
     def __init__(self, stream=None):
         self.console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True)
+        self.notes = None
 
     def __enter__(self):
+        self.notes = _ToReporter(self, self.log_level)
+        logging.getLogger("nstbatch").addHandler(self.notes)
         return self
 
     def __exit__(self, *exc):
+        logging.getLogger("nstbatch").removeHandler(self.notes)
         return False
 
     def start_batch(self, total: int, unit: str = "files") -> None:
@@ -40,19 +58,9 @@ class QuietReporter:
         self.console.print(text, markup=False)
 
 
-class _ToReporter(logging.Handler):
-    """nstbatch's warnings (a colour profile that cannot be used, a picture painted in blocks to fit in
-    memory) as lines above the bars."""
-
-    def __init__(self, reporter: "RichReporter"):
-        super().__init__(logging.WARNING)
-        self.reporter = reporter
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.reporter.message(f"note: {record.getMessage()}")
-
-
 class RichReporter(QuietReporter):
+    log_level = logging.WARNING
+
     def __init__(self, stream=None):
         super().__init__(stream)
         self.progress = Progress(
@@ -69,12 +77,10 @@ class RichReporter(QuietReporter):
 
     def __enter__(self):
         self.progress.start()
-        self.notes = _ToReporter(self)
-        logging.getLogger("nstbatch").addHandler(self.notes)
-        return self
+        return super().__enter__()
 
     def __exit__(self, *exc):
-        logging.getLogger("nstbatch").removeHandler(self.notes)
+        super().__exit__(*exc)
         self.progress.stop()
         return False
 

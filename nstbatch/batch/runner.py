@@ -1,7 +1,9 @@
 """Running a batch: each input stylised, written atomically, recorded in the manifest, and summed up.
 
 A bad input costs its own result and nothing else: the batch goes on, the failure is one line
-naming the file and the reason, and the exit code says something failed.
+naming the file and the reason, and the exit code says something failed. Two things stop the whole
+batch, each with one line, the summary and the gallery written: a signal (SIGINT, SIGTERM), and an
+output folder that can no longer take a manifest row (a full disk). What was recorded stays true.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from ..runtime.stylize import Step
 from .discover import Job
 from .gallery import thumbnails
 from .images import load_image, save_image, source_exif
-from .manifest import MANIFEST_NAME, append_row
+from .manifest import MANIFEST_NAME, ManifestError, append_row, source_print, stat_print
 from .progress import QuietReporter
+from .signals import Interrupted, critical
 
 
 @dataclass
@@ -45,13 +48,20 @@ class Summary:
     skipped: int = 0
     failed: int = 0
     failures: list[str] = field(default_factory=list)
+    stopped: str | None = None  # why the batch stopped before its end: a signal, or a folder it cannot write
+    interrupted: Interrupted | None = None
 
     @property
     def exit_code(self) -> int:
-        return EXIT_FAILED if self.failed else EXIT_OK
+        if self.interrupted is not None:
+            return self.interrupted.exit_code
+        return EXIT_FAILED if self.failed or self.stopped else EXIT_OK
 
     def line(self) -> str:
-        return f"{self.done} done, {self.skipped} skipped (already there), {self.failed} failed"
+        counts = f"{self.done} done, {self.skipped} skipped (already there), {self.failed} failed"
+        if self.stopped:
+            return f"{counts}; stopped: {self.stopped}; run the same command again to go on"
+        return counts
 
 
 def snapshot_path(output: Path, iteration: int) -> Path:
@@ -82,6 +92,21 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
     writes: deque = deque()  # (job, seconds, losses, future of its file) in the order painted
 
     def finish(job: Job, seconds: float, losses=None, pictures=None) -> None:
+        with critical():  # a signal waits until the row is written whole
+            append_row(manifest, {
+                "input": str(job.source),
+                "output": str(job.output),
+                "result": job.key,
+                "status": job.status,
+                "error": job.error,
+                "losses": losses,
+                "seconds": round(seconds, 3),
+                "options": settings.record,
+                "made_with": settings.made_with,
+                "source": job.source_print if job.status != "failed" else None,
+                "written": job.written_print if job.status != "failed" else None,
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            })
         if job.status == "failed":
             summary.failed += 1
             summary.failures.append(f"{job.source}: {job.error}")
@@ -90,17 +115,6 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
             summary.skipped += 1
         else:
             summary.done += 1
-        append_row(manifest, {
-            "input": str(job.source),
-            "output": str(job.output),
-            "status": job.status,
-            "error": job.error,
-            "losses": losses,
-            "seconds": round(seconds, 3),
-            "options": settings.record,
-            "made_with": settings.made_with,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        })
         if settings.gallery is not None:
             settings.gallery.add(job, losses, seconds, pictures)
 
@@ -110,9 +124,11 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
             job, seconds, losses, written = writes.popleft()
             pictures = None
             try:
-                pictures = written.result()
+                job.written_print, pictures = written.result()
                 job.status = "done"
-            except (OSError, ValueError) as exc:  # a full disk, a vanished folder: this file fails
+            except OSError as exc:  # a full disk, a read-only or vanished folder, a name too long: this file fails
+                job.status, job.error, losses = "failed", f"cannot write {job.output}: {exc.strerror or exc}", None
+            except ValueError as exc:
                 job.status, job.error, losses = "failed", f"cannot write {job.output}: {exc}", None
             except Exception as exc:  # noqa: BLE001 - a bug in writing: this file fails, the batch goes on
                 job.status, job.error, losses = "failed", painting_failure(exc, None), None
@@ -143,23 +159,41 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
 
     waiting: dict[tuple, list] = {}  # working size -> photos loaded and not yet stylised
     with ThreadPoolExecutor(1, "nstbatch-read") as reader, ThreadPoolExecutor(1, "nstbatch-write") as writer:
-        for job, content, seconds in _read_ahead(jobs, settings, reader):
-            if content is not None and min(content.shape[-2:]) < engine.min_side[0]:
-                job.status, job.error, content = "failed", too_thin(job.source, content, engine.min_side), None
-            if content is None:
-                reporter.end_item()
-                finish(job, seconds)
-                continue
-            group = waiting.setdefault(tuple(content.shape), [])
-            group.append((job, content))
-            if len(group) == settings.batch_size:
-                stylise(waiting.pop(tuple(content.shape)), writer)
-        for group in waiting.values():
-            stylise(group, writer)
-        record_written(keep=0)
+        try:
+            for job, content, seconds in _read_ahead(jobs, settings, reader):
+                if content is not None and min(content.shape[-2:]) < engine.min_side[0]:
+                    job.status, job.error, content = "failed", too_thin(job.source, content, engine.min_side), None
+                if content is None:
+                    reporter.end_item()
+                    finish(job, seconds)
+                    continue
+                group = waiting.setdefault(tuple(content.shape), [])
+                group.append((job, content))
+                if len(group) == settings.batch_size:
+                    stylise(waiting.pop(tuple(content.shape)), writer)
+            for group in waiting.values():
+                stylise(group, writer)
+            record_written(keep=0)
+        except Interrupted as stop:
+            # The picture being painted is abandoned; those already painted are written and recorded.
+            summary.interrupted, summary.stopped = stop, f"{stop} (the picture being painted was abandoned)"
+            _record_the_rest(record_written)
+        except ManifestError as exc:
+            summary.stopped = str(exc)
+        finally:
+            for _, _, _, written in writes:
+                written.cancel()
     if settings.gallery is not None:
         settings.gallery.write()
     return summary
+
+
+def _record_the_rest(record_written) -> None:
+    """After a signal: record the results whose files are being written, unless the folder fails too."""
+    try:
+        record_written(keep=0)
+    except ManifestError:
+        pass
 
 
 def too_thin(source: Path, content: torch.Tensor, min_side: tuple[int, str]) -> str:
@@ -184,13 +218,16 @@ def painting_failure(exc: Exception, content) -> str:
         return f"ran out of memory at {width}x{height}: give a smaller --size, or --batch-size 1"
     if isinstance(exc, (FloatingPointError, NstError)):  # ours: the message already says what to do
         return str(exc)
+    if isinstance(exc, OSError):  # writing a snapshot (--save-every): a full disk, a read-only folder
+        return f"cannot write {exc.filename or 'a file'}: {exc.strerror or exc}"
     return f"internal error in nstbatch, please report it with this line: {type(exc).__name__}: {exc}"
 
 
 def _write_result(image: torch.Tensor, job: Job, photo: torch.Tensor | None):
-    """Write a result (on the writer thread); with the photo given, also make the gallery's thumbnails."""
+    """Write a result (on the writer thread): the file as written, for its manifest row, and with the
+    photo given, the gallery's thumbnails."""
     save_image(image, job.output, exif=source_exif(job.source))
-    return thumbnails(photo, image) if photo is not None else None
+    return stat_print(job.output), thumbnails(photo, image) if photo is not None else None
 
 
 def _read_ahead(jobs: list[Job], settings: Settings, reader: ThreadPoolExecutor):
@@ -202,9 +239,12 @@ def _read_ahead(jobs: list[Job], settings: Settings, reader: ThreadPoolExecutor)
         if job.status != "todo":
             return None, 0.0
         try:
+            job.source_print = source_print(job.source)  # before decoding: the file as it was painted
             content = load_image(job.source, settings.size, settings.max_pixels, settings.max_size)
         except ImageError as exc:
             job.status, job.error, content = "failed", exc.reason, None
+        except OSError as exc:
+            job.status, job.error, content = "failed", f"cannot be read ({exc.strerror or exc})", None
         return content, time.perf_counter() - started
 
     ahead: deque = deque()

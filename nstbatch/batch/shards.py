@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..atomic import atomic_path
 from ..errors import UsageError
-from .manifest import MANIFEST_NAME, read_rows
+from .manifest import MANIFEST_NAME, Ledger, result_key, same_source
 
 PLAN_NAME = "nstbatch-plan.json"
 
@@ -63,7 +63,7 @@ def write_plan(output_dir: Path, shard: Shard, jobs, found: int) -> None:
     """Record which inputs this shard was given (of ``found`` in the whole folder), so ``nstbatch status``
     can say what is still to do, even for shards that have not started."""
     plan = {"shard": [shard.index, shard.count], "found": found, "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "inputs": [{"input": str(job.source), "output": str(job.output)} for job in jobs]}
+            "inputs": [{"input": str(job.source), "output": str(job.output), "result": job.key} for job in jobs]}
     with atomic_path(Path(output_dir) / shard.plan_name) as tmp:
         tmp.write_text(json.dumps(plan, indent=1), encoding="utf-8")
 
@@ -87,25 +87,27 @@ class Tally:
         return f"{self.name}: {self.done} done, {self.failed} failed, {self.todo} to do (of {self.total})"
 
 
-def folder_status(output_dir: Path) -> list[Tally]:
+def folder_status(output_dir: Path) -> tuple[list[Tally], list[str]]:
     """Per plan found in ``output_dir`` (one per shard, or one for an unsharded run), and last over all
-    their inputs: what is done (its latest row says done or skipped and the file is there), what failed (its
-    latest row says so), and what is still to do."""
+    their inputs: what is done (a row proves its result: the file as that row wrote it, from the input
+    as it is now; ``manifest.Ledger``), what failed (its latest row says so), and what is still to do.
+    Also a line for each manifest line that was left out."""
     output_dir = Path(output_dir)
     plans = sorted(output_dir.glob("nstbatch-plan*.json"))
     if not plans:
         raise UsageError(f"{output_dir}: no nstbatch plan here; is it the --output of an `nstbatch run`?")
-    latest = {row.get("input"): row for row in read_rows(output_dir)}
+    ledger = Ledger.read(output_dir)
 
     def tally(name: str, entries: dict) -> Tally:
         counted = Tally(name)
-        for source, output in entries.items():
-            row = latest.get(source, {})
-            if row.get("status") in ("done", "skipped") and Path(output).exists():
+        for key, source in entries.items():
+            row = ledger.describing(key, output_dir / key)
+            latest = ledger.latest.get(key, {})
+            if row is not None and same_source(row["source"], Path(row["source"].get("path") or source)):
                 counted.done += 1
-            elif row.get("status") == "failed":
+            elif latest.get("status") == "failed":
                 counted.failed += 1
-                counted.failures.append(f"{source}: {row.get('error')}")
+                counted.failures.append(f"{source}: {latest.get('error')}")
             else:
                 counted.todo += 1
         return counted
@@ -115,9 +117,10 @@ def folder_status(output_dir: Path) -> list[Tally]:
         try:
             plan = json.loads(path.read_text(encoding="utf-8"))
             index, count = plan["shard"]
-            entries = {entry["input"]: entry["output"] for entry in plan["inputs"]}
+            entries = {entry.get("result") or result_key(Path(entry["output"]), output_dir): entry["input"]
+                       for entry in plan["inputs"]}
             found = max(found, int(plan.get("found", len(entries))))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             raise UsageError(f"{path}: damaged plan file; run the same command again to rewrite it") from None
         tallies[count, index] = tally("whole run" if count == 1 else f"shard {index}/{count}", entries)
         everything.update(entries)
@@ -128,4 +131,4 @@ def folder_status(output_dir: Path) -> list[Tally]:
     # and the inputs of shards that have not started yet, counted from the folder's total.
     whole = tally("all", everything)
     whole.todo += max(0, found - len(everything))
-    return [*(tallies[key] for key in sorted(tallies)), whole] if len(tallies) > 1 else [whole]
+    return ([*(tallies[key] for key in sorted(tallies)), whole] if len(tallies) > 1 else [whole]), ledger.problems

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import NstError, UsageError
+from ..errors import EXIT_FAILED, NstError, UsageError
 from .app import app
 from .options import (MODEL_MAX_SIZE, BlockSize, ContentWeight, Device, Iterations, MaxMemory, MaxSize, Model,
                       Optimizer, Pooling, Precision, PreserveColors, Providers, Quiet, Scales, Seed, StyleBlend,
@@ -62,21 +62,42 @@ def run(
     shard: Annotated[Optional[str], typer.Option(help="I/N: only every N-th input from the I-th (0 to N-1), so N processes (a Slurm array: $SLURM_ARRAY_TASK_ID/N) share a folder with no coordination; `nstbatch status OUTPUT` sums them up.")] = None,
 ):
     """Stylise a photo or a folder of photos with one or more paintings, or with a trained network (--model)."""
+    from ..batch.signals import Interrupted, stop_on_signals
+
+    try:
+        with stop_on_signals():
+            code = _run(ctx, inputs, style, model, output, size, max_size, iterations, scales, device, seed, quiet,
+                        style_blend, style_scale, preserve_colors, content_weight, style_weight, tv_weight,
+                        content_layers, style_layers, style_layer_weights, optimizer, learning_rate, init, pooling,
+                        weights, output_format, overwrite, save_every, max_pixels, targets, precision, block_size,
+                        max_memory, providers, batch_size, gallery, shard)
+    except Interrupted as stop:
+        typer.echo(f"nstbatch: stopped by {stop} before any picture was painted", err=True)
+        code = stop.exit_code
+    raise typer.Exit(code)
+
+
+def _run(ctx, inputs, style, model, output, size, max_size, iterations, scales, device, seed, quiet, style_blend,
+         style_scale, preserve_colors, content_weight, style_weight, tv_weight, content_layers, style_layers,
+         style_layer_weights, optimizer, learning_rate, init, pooling, weights, output_format, overwrite, save_every,
+         max_pixels, targets, precision, block_size, max_memory, providers, batch_size, gallery, shard) -> int:
+    from ..atomic import remove_stale_temps
     from ..batch.discover import discover
-    from ..batch.gallery import Gallery
-    from ..batch.manifest import check_made_with
-    from ..batch.shards import parse_shard, write_plan
-    from ..batch.progress import QuietReporter, RichReporter
-    from ..batch.runner import Settings, run_batch
+    from ..batch.lock import FolderLock
+    from ..batch.manifest import Ledger, prove_existing
+    from ..batch.shards import parse_shard
     from .engines import network_engine, optimisation_engine
 
+    lock = created = None
     try:
         check_engine_choice(style, model, ctx, OPTIMISATION_ONLY)
         part = parse_shard(shard)
         found = discover(inputs, output, output_format, overwrite)
         if not found:
-            raise UsageError(f"{inputs}: no images found (looked for .jpg .jpeg .png .bmp .tif .tiff .webp)")
+            raise UsageError(f"{inputs}: no images found (looked for .jpg .jpeg .png .bmp .tif .tiff .webp .gif)")
         jobs = part.take(found)
+        created = make_output_folder(output)
+        lock = FolderLock.acquire(output, part)  # from here on, no other run writes to this folder (shard)
         if model is not None:
             chosen = network_engine(model, size, max_size, style_blend, preserve_colors, device, providers,
                                     max_memory)
@@ -89,15 +110,42 @@ def run(
                 content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, seed=seed,
                 pooling=pooling, precision=precision, first_scale=parse_scales(scales, device))
         made_with = chosen.made_with if model is not None else {**chosen.made_with, "batch_size": batch_size}
-        check_made_with([job.output for job in jobs if job.status == "skipped"], made_with, output)
-    except NstError as exc:
-        fail(exc)
+        ledger = Ledger.read(output)
+        for problem in ledger.problems:
+            typer.echo(f"warning: {problem}", err=True)
+        unproven = prove_existing(jobs, made_with, output, ledger)
+        stale_temps = remove_stale_temps(output) if lock.alone else 0
+    except BaseException as exc:  # refused before any work (ours, typer's BadParameter, a signal): undo, then say
+        if lock is not None:
+            lock.release()
+        if created is not None:
+            _undo_output_folder(output, created)
+        if isinstance(exc, NstError):
+            fail(exc)
+        raise
+    try:
+        return _paint(jobs, found, chosen, part, lock, unproven, stale_temps, inputs, style, model, output, max_size,
+                      max_pixels, save_every, batch_size, made_with, gallery, quiet)
+    finally:
+        lock.release()
+
+
+def _paint(jobs, found, chosen, part, lock, unproven, stale_temps, inputs, style, model, output, max_size, max_pixels,
+           save_every, batch_size, made_with, gallery, quiet) -> int:
+    from ..batch.gallery import Gallery
+    from ..batch.progress import QuietReporter, RichReporter
+    from ..batch.runner import Settings, run_batch
+    from ..batch.shards import write_plan
+
     record = {**chosen.record, "size": chosen.size, "batch_size": batch_size}
     settings = Settings(size=chosen.size, max_pixels=max_pixels, max_size=max_size if model is not None else None,
                         init=chosen.init, save_every=save_every, batch_size=batch_size, record=record,
                         made_with=made_with, manifest_name=part.manifest_name)
-    output.mkdir(parents=True, exist_ok=True)
-    write_plan(output, part, jobs, len(found))
+    try:
+        write_plan(output, part, jobs, len(found))
+    except OSError as exc:
+        typer.echo(f"error: {output}: cannot write the plan ({exc.strerror or exc}); nothing was painted", err=True)
+        return EXIT_FAILED
     if gallery:
         paintings = [(path.name, path) for path in style] if model is None else [(chosen.label, None)]
         settings.gallery = Gallery(output, paintings, f"nstbatch run: {inputs} -> {output}",
@@ -108,8 +156,41 @@ def run(
             todo = sum(job.status == "todo" for job in jobs)
             of = f" (shard {part} of {len(found)})" if part.count > 1 else ""
             reporter.message(f"nstbatch: {len(jobs)} inputs{of}, {todo} to do; {chosen.header}")
+        if unproven:
+            reporter.message(f"note: {unproven} existing result{'s' if unproven > 1 else ''} in {output} redone: no "
+                             f"manifest row proves {'them' if unproven > 1 else 'it'} (written by a run killed before "
+                             f"its row, made from a photo since replaced, or changed since)")
+        if stale_temps:
+            reporter.message(f"note: removed {stale_temps} unfinished temporary file{'s' if stale_temps > 1 else ''} "
+                             f"that an interrupted run left")
         summary = run_batch(jobs, chosen.engine, settings, output, reporter)
         reporter.message(f"{summary.line()}; results in {output}")
-    raise typer.Exit(summary.exit_code)
+    return summary.exit_code
 
 
+def make_output_folder(output: Path) -> Path | None:
+    """Create ``output`` (with its parents) if needed; the topmost folder created, or None. A folder that
+    cannot be made is a usage error, before any work."""
+    missing = None
+    for folder in [output, *output.parents]:
+        if folder.exists():
+            break
+        missing = folder
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{output}: cannot create the --output folder ({exc.strerror or exc})") from None
+    return missing
+
+
+def _undo_output_folder(output: Path, created: Path) -> None:
+    """Undo ``make_output_folder`` for a run refused before any work: the folders it made, if left empty."""
+    for lock_file in output.glob(".nstbatch*.lock"):
+        lock_file.unlink(missing_ok=True)
+    for folder in [output, *output.parents]:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        if folder == created:
+            return

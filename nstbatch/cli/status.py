@@ -20,9 +20,11 @@ def status(
     from ..batch.shards import folder_status
 
     try:
-        tallies = folder_status(output)
+        tallies, problems = folder_status(output)
     except NstError as exc:
         fail(exc)
+    for problem in problems:
+        typer.echo(f"warning: {problem}", err=True)
     for tally in tallies:
         typer.echo(tally.line())
     everything = tallies[-1]

@@ -1,0 +1,131 @@
+"""One writer per output folder (per shard): a second run into the same folder refuses at once.
+
+Locks are ``flock``s on hidden files in the folder, so the kernel releases them when a process dies
+however it dies, and a crash never leaves a folder locked. Every run holds ``.nstbatch.lock``: a
+whole run exclusively, a shard shared (shards of one folder run side by side), and a shard also holds
+its own ``.nstbatch.shard-I-of-N.lock`` exclusively. Each lock file says who holds it, so a refusal
+names the other process.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from ..errors import UsageError
+
+FOLDER_LOCK = ".nstbatch.lock"
+
+
+class FolderBusy(UsageError):
+    """Another nstbatch run is writing to the folder (or this shard of it)."""
+
+
+def _holder() -> str:
+    return json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+                       "command": " ".join(["nstbatch", *sys.argv[1:]])[:300]})
+
+
+def _describe(path: Path) -> str:
+    try:
+        held = json.loads(path.read_text(encoding="utf-8"))
+        return f"pid {held['pid']} on {held['host']}, since {held['since']}: {held['command']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
+
+
+def _open(path: Path) -> int:
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise UsageError(f"{path.parent}: cannot write to this --output folder ({exc.strerror})") from None
+
+
+def _try(fd: int, mode: int) -> bool:
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _sign(fd: int) -> None:
+    """Write who holds the lock into its file (best effort: the lock itself is what counts)."""
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, _holder().encode(), 0)
+    except OSError:
+        pass
+
+
+def _holders(folder: Path) -> str:
+    """Who is writing to ``folder`` now: the shards that hold their locks (a lock file nobody holds is
+    an old one), else the whole run that signed the folder's lock."""
+    held = []
+    for path in sorted(folder.glob(".nstbatch.shard-*.lock")):
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            if not _try(fd, fcntl.LOCK_SH):
+                held.append(f"{path.name[len('.nstbatch.'):-len('.lock')]}: {_describe(path)}")
+        finally:
+            os.close(fd)
+    return "; ".join(held) or _describe(folder / FOLDER_LOCK)
+
+
+class FolderLock:
+    """Held from ``acquire`` until ``release`` (or the process ends). ``alone`` says whether no other
+    run was writing to the folder when it was taken (so what a crash left there may be cleared)."""
+
+    def __init__(self, fds: list[int], alone: bool):
+        self.fds = fds
+        self.alone = alone
+
+    @classmethod
+    def acquire(cls, folder: Path, shard) -> "FolderLock":
+        folder = Path(folder)
+        main = _open(folder / FOLDER_LOCK)
+        alone = _try(main, fcntl.LOCK_EX)
+        if shard.count == 1:
+            if not alone:
+                os.close(main)
+                raise FolderBusy(f"{folder}: another nstbatch run is writing to this folder ({_holders(folder)}); "
+                                 f"wait for it to end, or choose another --output")
+            _sign(main)
+            return cls([main], alone)
+        # A shard: shared with the other shards, exclusive of a whole run.
+        if not alone and not _try(main, fcntl.LOCK_SH):
+            os.close(main)
+            raise FolderBusy(f"{folder}: a whole (unsharded) nstbatch run is writing to this folder "
+                             f"({_describe(folder / FOLDER_LOCK)}); wait for it to end")
+        own_path = folder / f".nstbatch{shard.suffix}.lock"
+        own = _open(own_path)
+        if not _try(own, fcntl.LOCK_EX):
+            for fd in (own, main):
+                os.close(fd)
+            raise FolderBusy(f"{folder}: shard {shard} is already running here ({_describe(own_path)}); "
+                             f"wait for it to end")
+        _sign(own)
+        if alone:
+            fcntl.flock(main, fcntl.LOCK_SH)  # from exclusive to shared, so the other shards can start
+        return cls([own, main], alone)
+
+    def release(self) -> None:
+        for fd in self.fds:
+            os.close(fd)  # closing the last descriptor releases the flock
+        self.fds = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
+

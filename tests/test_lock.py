@@ -1,0 +1,41 @@
+"""One writer per output folder and shard; shards of one folder side by side; a dead holder holds nothing."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from nstbatch.batch.lock import FolderBusy, FolderLock
+from nstbatch.batch.shards import WHOLE, Shard
+
+
+def test_a_whole_run_excludes_every_other_run(tmp_path):
+    with FolderLock.acquire(tmp_path, WHOLE) as held:
+        assert held.alone
+        for shard in (WHOLE, Shard(0, 2)):
+            with pytest.raises(FolderBusy, match=f"pid {os.getpid()} on "):
+                FolderLock.acquire(tmp_path, shard)
+    FolderLock.acquire(tmp_path, WHOLE).release()  # free again
+
+
+def test_shards_run_side_by_side_but_each_once(tmp_path):
+    first = FolderLock.acquire(tmp_path, Shard(0, 2))
+    assert first.alone  # nobody else was there: what a crash left may be cleared
+    second = FolderLock.acquire(tmp_path, Shard(1, 2))
+    assert not second.alone  # shard 0 is writing: its temporary files are not to be touched
+    with pytest.raises(FolderBusy, match="shard 0/2 is already running here"):
+        FolderLock.acquire(tmp_path, Shard(0, 2))
+    with pytest.raises(FolderBusy, match="another nstbatch run is writing to this folder \\(shard-0-of-2: pid"):
+        FolderLock.acquire(tmp_path, WHOLE)
+    first.release()
+    second.release()
+    FolderLock.acquire(tmp_path, WHOLE).release()
+
+
+def test_a_killed_holder_leaves_the_folder_free(tmp_path):
+    code = ("import sys, os; from nstbatch.batch.lock import FolderLock; from nstbatch.batch.shards import WHOLE; "
+            "FolderLock.acquire(sys.argv[1], WHOLE); print('held', flush=True); os._exit(9)")
+    child = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert child.stdout == "held\n" and child.returncode == 9
+    FolderLock.acquire(tmp_path, WHOLE).release()
