@@ -39,3 +39,14 @@ def test_a_killed_holder_leaves_the_folder_free(tmp_path):
     child = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert child.stdout == "held\n" and child.returncode == 9
     FolderLock.acquire(tmp_path, WHOLE).release()
+
+
+def test_a_file_system_that_cannot_lock_is_said_not_fatal(tmp_path, monkeypatch):
+    from nstbatch.batch import lock
+
+    def unsupported(fd, mode):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(lock.fcntl, "flock", unsupported)
+    held = FolderLock.acquire(tmp_path, WHOLE)
+    assert not held.alone and held.fds == [] and "cannot lock files" in held.note

@@ -9,6 +9,7 @@ names the other process.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -46,12 +47,20 @@ def _open(path: Path) -> int:
         raise UsageError(f"{path.parent}: cannot write to this --output folder ({exc.strerror})") from None
 
 
+class _NoLocks(Exception):
+    """The file system cannot lock (an old NFS without a lock daemon, some FUSE mounts)."""
+
+
 def _try(fd: int, mode: int) -> bool:
     try:
         fcntl.flock(fd, mode | fcntl.LOCK_NB)
         return True
     except BlockingIOError:
         return False
+    except OSError as exc:
+        if exc.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            raise _NoLocks from None
+        raise
 
 
 def _sign(fd: int) -> None:
@@ -82,40 +91,53 @@ def _holders(folder: Path) -> str:
 
 class FolderLock:
     """Held from ``acquire`` until ``release`` (or the process ends). ``alone`` says whether no other
-    run was writing to the folder when it was taken (so what a crash left there may be cleared)."""
+    run was writing to the folder when it was taken (so what a crash left there may be cleared);
+    ``note`` says why nothing could be locked, where the file system cannot lock."""
 
-    def __init__(self, fds: list[int], alone: bool):
+    def __init__(self, fds: list[int], alone: bool, note: str = ""):
         self.fds = fds
         self.alone = alone
+        self.note = note
 
     @classmethod
     def acquire(cls, folder: Path, shard) -> "FolderLock":
-        folder = Path(folder)
-        main = _open(folder / FOLDER_LOCK)
-        alone = _try(main, fcntl.LOCK_EX)
-        if shard.count == 1:
-            if not alone:
-                os.close(main)
-                raise FolderBusy(f"{folder}: another nstbatch run is writing to this folder ({_holders(folder)}); "
-                                 f"wait for it to end, or choose another --output")
-            _sign(main)
-            return cls([main], alone)
-        # A shard: shared with the other shards, exclusive of a whole run.
-        if not alone and not _try(main, fcntl.LOCK_SH):
-            os.close(main)
-            raise FolderBusy(f"{folder}: a whole (unsharded) nstbatch run is writing to this folder "
-                             f"({_describe(folder / FOLDER_LOCK)}); wait for it to end")
-        own_path = folder / f".nstbatch{shard.suffix}.lock"
-        own = _open(own_path)
-        if not _try(own, fcntl.LOCK_EX):
-            for fd in (own, main):
+        try:
+            return cls._acquire(Path(folder), shard)
+        except _NoLocks:
+            return cls([], False, f"{folder}: this file system cannot lock files, so nothing stops a second run "
+                                  f"into this folder: start one at a time (or one per --shard)")
+
+    @classmethod
+    def _acquire(cls, folder: Path, shard) -> "FolderLock":
+        opened: list[int] = []  # closed again unless the lock is taken: closing releases what they hold
+        try:
+            main = _open(folder / FOLDER_LOCK)
+            opened.append(main)
+            alone = _try(main, fcntl.LOCK_EX)
+            if shard.count == 1:
+                if not alone:
+                    raise FolderBusy(f"{folder}: another nstbatch run is writing to this folder ({_holders(folder)}); "
+                                     f"wait for it to end, or choose another --output")
+                _sign(main)
+                return cls(opened, alone)
+            # A shard: shared with the other shards, exclusive of a whole run.
+            if not alone and not _try(main, fcntl.LOCK_SH):
+                raise FolderBusy(f"{folder}: a whole (unsharded) nstbatch run is writing to this folder "
+                                 f"({_describe(folder / FOLDER_LOCK)}); wait for it to end")
+            own_path = folder / f".nstbatch{shard.suffix}.lock"
+            own = _open(own_path)
+            opened.insert(0, own)
+            if not _try(own, fcntl.LOCK_EX):
+                raise FolderBusy(f"{folder}: shard {shard} is already running here ({_describe(own_path)}); "
+                                 f"wait for it to end")
+            _sign(own)
+            if alone:
+                fcntl.flock(main, fcntl.LOCK_SH)  # from exclusive to shared, so the other shards can start
+            return cls(opened, alone)
+        except BaseException:
+            for fd in opened:
                 os.close(fd)
-            raise FolderBusy(f"{folder}: shard {shard} is already running here ({_describe(own_path)}); "
-                             f"wait for it to end")
-        _sign(own)
-        if alone:
-            fcntl.flock(main, fcntl.LOCK_SH)  # from exclusive to shared, so the other shards can start
-        return cls([own, main], alone)
+            raise
 
     def release(self) -> None:
         for fd in self.fds:

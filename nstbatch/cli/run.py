@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Optional
 
 import typer
@@ -62,25 +63,20 @@ def run(
     shard: Annotated[Optional[str], typer.Option(help="I/N: only every N-th input from the I-th (0 to N-1), so N processes (a Slurm array: $SLURM_ARRAY_TASK_ID/N) share a folder with no coordination; `nstbatch status OUTPUT` sums them up.")] = None,
 ):
     """Stylise a photo or a folder of photos with one or more paintings, or with a trained network (--model)."""
+    given = SimpleNamespace(**{name: value for name, value in locals().items() if name != "ctx"})
     from ..batch.signals import Interrupted, stop_on_signals
 
     try:
         with stop_on_signals():
-            code = _run(ctx, inputs, style, model, output, size, max_size, iterations, scales, device, seed, quiet,
-                        style_blend, style_scale, preserve_colors, content_weight, style_weight, tv_weight,
-                        content_layers, style_layers, style_layer_weights, optimizer, learning_rate, init, pooling,
-                        weights, output_format, overwrite, save_every, max_pixels, targets, precision, block_size,
-                        max_memory, providers, batch_size, gallery, shard)
+            code = _run(ctx, given)
     except Interrupted as stop:
         typer.echo(f"nstbatch: stopped by {stop} before any picture was painted", err=True)
         code = stop.exit_code
     raise typer.Exit(code)
 
 
-def _run(ctx, inputs, style, model, output, size, max_size, iterations, scales, device, seed, quiet, style_blend,
-         style_scale, preserve_colors, content_weight, style_weight, tv_weight, content_layers, style_layers,
-         style_layer_weights, optimizer, learning_rate, init, pooling, weights, output_format, overwrite, save_every,
-         max_pixels, targets, precision, block_size, max_memory, providers, batch_size, gallery, shard) -> int:
+def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
+    """Everything that can refuse the run, before any work; then the batch, holding the folder's lock."""
     from ..atomic import remove_stale_temps
     from ..batch.discover import discover
     from ..batch.lock import FolderLock
@@ -90,81 +86,84 @@ def _run(ctx, inputs, style, model, output, size, max_size, iterations, scales, 
 
     lock = created = None
     try:
-        check_engine_choice(style, model, ctx, OPTIMISATION_ONLY)
-        part = parse_shard(shard)
-        found = discover(inputs, output, output_format, overwrite)
+        check_engine_choice(o.style, o.model, ctx, OPTIMISATION_ONLY)
+        part = parse_shard(o.shard)
+        found = discover(o.inputs, o.output, o.output_format, o.overwrite)
         if not found:
-            raise UsageError(f"{inputs}: no images found (looked for .jpg .jpeg .png .bmp .tif .tiff .webp .gif)")
+            raise UsageError(f"{o.inputs}: no images found (looked for .jpg .jpeg .png .bmp .tif .tiff .webp .gif)")
         jobs = part.take(found)
-        created = make_output_folder(output)
-        lock = FolderLock.acquire(output, part)  # from here on, no other run writes to this folder (shard)
-        if model is not None:
-            chosen = network_engine(model, size, max_size, style_blend, preserve_colors, device, providers,
-                                    max_memory)
+        created = make_output_folder(o.output)
+        lock = FolderLock.acquire(o.output, part)  # from here on, no other run writes to this folder (shard)
+        if o.model is not None:
+            chosen = network_engine(o.model, o.size, o.max_size, o.style_blend, o.preserve_colors, o.device,
+                                    o.providers, o.max_memory)
         else:
             chosen = optimisation_engine(
-                style, size, device, max_pixels, style_blend, style_scale, preserve_colors, weights, targets, providers,
-                block_size, max_memory, iterations=iterations, init=init, optimizer=optimizer, learning_rate=learning_rate,
-                content_layers=split_names(content_layers), style_layers=split_names(style_layers),
-                style_layer_weights=split_floats(style_layer_weights, "--style-layer-weights"),
-                content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, seed=seed,
-                pooling=pooling, precision=precision, first_scale=parse_scales(scales, device))
-        made_with = chosen.made_with if model is not None else {**chosen.made_with, "batch_size": batch_size}
-        ledger = Ledger.read(output)
+                o.style, o.size, o.device, o.max_pixels, o.style_blend, o.style_scale, o.preserve_colors, o.weights,
+                o.targets, o.providers, o.block_size, o.max_memory, iterations=o.iterations, init=o.init,
+                optimizer=o.optimizer, learning_rate=o.learning_rate, content_layers=split_names(o.content_layers),
+                style_layers=split_names(o.style_layers),
+                style_layer_weights=split_floats(o.style_layer_weights, "--style-layer-weights"),
+                content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight, seed=o.seed,
+                pooling=o.pooling, precision=o.precision, first_scale=parse_scales(o.scales, o.device))
+        made_with = chosen.made_with if o.model is not None else {**chosen.made_with, "batch_size": o.batch_size}
+        ledger = Ledger.read(o.output)
         for problem in ledger.problems:
             typer.echo(f"warning: {problem}", err=True)
-        unproven = prove_existing(jobs, made_with, output, ledger)
-        stale_temps = remove_stale_temps(output) if lock.alone else 0
+        unproven = prove_existing(jobs, made_with, o.output, ledger)
+        stale_temps = remove_stale_temps(o.output) if lock.alone else 0
     except BaseException as exc:  # refused before any work (ours, typer's BadParameter, a signal): undo, then say
         if lock is not None:
             lock.release()
         if created is not None:
-            _undo_output_folder(output, created)
+            _undo_output_folder(o.output, created)
         if isinstance(exc, NstError):
             fail(exc)
         raise
     try:
-        return _paint(jobs, found, chosen, part, lock, unproven, stale_temps, inputs, style, model, output, max_size,
-                      max_pixels, save_every, batch_size, made_with, gallery, quiet)
+        notes = [f"warning: {lock.note}"] if lock.note else []
+        if unproven:
+            notes.append(f"note: {unproven} existing result{'s' if unproven > 1 else ''} in {o.output} redone: no "
+                         f"manifest row proves {'them' if unproven > 1 else 'it'} (written by a run killed before "
+                         f"its row, made from a photo since replaced, or changed since)")
+        if stale_temps:
+            notes.append(f"note: removed {stale_temps} unfinished temporary file{'s' if stale_temps > 1 else ''} "
+                         f"that an interrupted run left")
+        return _paint(o, jobs, len(found), chosen, part, made_with, notes)
     finally:
         lock.release()
 
 
-def _paint(jobs, found, chosen, part, lock, unproven, stale_temps, inputs, style, model, output, max_size, max_pixels,
-           save_every, batch_size, made_with, gallery, quiet) -> int:
+def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, notes: list[str]) -> int:
+    """The batch itself: the plan, the gallery, the bars, the summary; its exit code."""
     from ..batch.gallery import Gallery
     from ..batch.progress import QuietReporter, RichReporter
     from ..batch.runner import Settings, run_batch
     from ..batch.shards import write_plan
 
-    record = {**chosen.record, "size": chosen.size, "batch_size": batch_size}
-    settings = Settings(size=chosen.size, max_pixels=max_pixels, max_size=max_size if model is not None else None,
-                        init=chosen.init, save_every=save_every, batch_size=batch_size, record=record,
+    record = {**chosen.record, "size": chosen.size, "batch_size": o.batch_size}
+    settings = Settings(size=chosen.size, max_pixels=o.max_pixels, max_size=o.max_size if o.model is not None else None,
+                        init=chosen.init, save_every=o.save_every, batch_size=o.batch_size, record=record,
                         made_with=made_with, manifest_name=part.manifest_name)
     try:
-        write_plan(output, part, jobs, len(found))
+        write_plan(o.output, part, jobs, found)
     except OSError as exc:
-        typer.echo(f"error: {output}: cannot write the plan ({exc.strerror or exc}); nothing was painted", err=True)
+        typer.echo(f"error: {o.output}: cannot write the plan ({exc.strerror or exc}); nothing was painted", err=True)
         return EXIT_FAILED
-    if gallery:
-        paintings = [(path.name, path) for path in style] if model is None else [(chosen.label, None)]
-        settings.gallery = Gallery(output, paintings, f"nstbatch run: {inputs} -> {output}",
+    if o.gallery:
+        paintings = [(path.name, path) for path in o.style] if o.model is None else [(chosen.label, None)]
+        settings.gallery = Gallery(o.output, paintings, f"nstbatch run: {o.inputs} -> {o.output}",
                                    f"index{part.suffix}.html")
-    reporter = QuietReporter() if quiet else RichReporter()
+    reporter = QuietReporter() if o.quiet else RichReporter()
     with reporter:
-        if not quiet:
+        if not o.quiet:
             todo = sum(job.status == "todo" for job in jobs)
-            of = f" (shard {part} of {len(found)})" if part.count > 1 else ""
+            of = f" (shard {part} of {found})" if part.count > 1 else ""
             reporter.message(f"nstbatch: {len(jobs)} inputs{of}, {todo} to do; {chosen.header}")
-        if unproven:
-            reporter.message(f"note: {unproven} existing result{'s' if unproven > 1 else ''} in {output} redone: no "
-                             f"manifest row proves {'them' if unproven > 1 else 'it'} (written by a run killed before "
-                             f"its row, made from a photo since replaced, or changed since)")
-        if stale_temps:
-            reporter.message(f"note: removed {stale_temps} unfinished temporary file{'s' if stale_temps > 1 else ''} "
-                             f"that an interrupted run left")
-        summary = run_batch(jobs, chosen.engine, settings, output, reporter)
-        reporter.message(f"{summary.line()}; results in {output}")
+        for note in notes:
+            reporter.message(note)
+        summary = run_batch(jobs, chosen.engine, settings, o.output, reporter)
+        reporter.message(f"{summary.line()}; results in {o.output}")
     return summary.exit_code
 
 
