@@ -20,5 +20,8 @@ demo: install
 	$(BIN)/nstbatch run --inputs examples/photos --model examples/models/starry_night/model.safetensors --output out/demo-fast
 	$(BIN)/nstbatch run --inputs examples/photos --style examples/styles/starry_night_vangogh.jpg --output out/demo
 
+# The linter and the import contract (pyproject.toml) first: a wrong-way import fails the build.
 test: install
+	$(BIN)/ruff check --quiet nstbatch tests benchmarks scripts
+	$(BIN)/lint-imports --no-logo --no-cache
 	$(BIN)/python -m pytest -q

@@ -7,7 +7,7 @@ be trusted on. Flicker raises it; motion that follows the photo does not.
 
 Frozen on purpose: OpenCV's DIS flow at its medium preset, trusted pixels by the forward-backward
 consistency test alone (Ruder et al.'s thresholds) with pixels whose flow leaves the frame dropped.
-This module imports nothing from nstbatch, so retuning nstbatch's own reliability mask (batch/flow.py)
+This module imports nothing from nstbatch, so retuning nstbatch's own reliability mask (media/flow.py)
 can never move the measure it is judged by. Change it only with a note in benchmarks/RESULTS.md
 saying that earlier figures are not comparable.
 """

@@ -32,14 +32,14 @@ import torch
 from _distance import gatys_scorer
 from _results import RESULTS, cpu_name, publish
 
-from nstbatch.batch.images import load_image, save_image
+from nstbatch.media.images import load_image, save_image
 from nstbatch.exporter import StylizerSpec, export
-from nstbatch.runtime.checkpoint import load_checkpoint, save_checkpoint
-from nstbatch.runtime.feedforward import FeedForward, TorchPainter
-from nstbatch.runtime.providers import CPU
-from nstbatch.runtime.session import StylizerSession
+from nstbatch.network.checkpoint import load_checkpoint, save_checkpoint
+from nstbatch.network.feedforward import FeedForward, TorchPainter
+from nstbatch.onnx.providers import CPU
+from nstbatch.onnx.session import StylizerSession
 from nstbatch.runtime.stylize import Options
-from nstbatch.runtime.stylizer import Architecture, Stylizer, one_hot
+from nstbatch.network.stylizer import Architecture, Stylizer, one_hot
 from nstbatch.runtime.transfer import StyleTransfer
 
 HERE = Path(__file__).resolve().parent
@@ -153,7 +153,7 @@ def video_fps(model_path: Path, clip: Path, size: int, folder: Path) -> tuple[fl
     """(frames per second, frames) for `nstbatch video --model` over ``clip`` at ``size``, decode and encode included."""
     from typer.testing import CliRunner
 
-    from nstbatch.batch.frames import open_frames
+    from nstbatch.media.frames import open_frames
     from nstbatch.cli import app
 
     args = ["video", "-i", str(clip), "-m", str(model_path), "--size", str(size), "--device", "cpu", "-q"]

@@ -24,10 +24,10 @@ import torch
 from _results import RESULTS, cpu_name, publish
 from bench_feedforward import unseen_photos
 
-from nstbatch.batch.images import load_image
-from nstbatch.runtime.checkpoint import file_sha256
-from nstbatch.runtime.feedforward import FeedForward, TorchPainter
-from nstbatch.runtime.stylizer import one_hot
+from nstbatch.media.images import load_image
+from nstbatch.network.checkpoint import file_sha256
+from nstbatch.network.feedforward import FeedForward, TorchPainter
+from nstbatch.network.stylizer import one_hot
 from nstbatch.training.loop import Painting, Trainer, TrainSettings
 from nstbatch.training.photos import load_photos
 

@@ -21,8 +21,8 @@ import torch
 from _results import RESULTS, cpu_name, publish
 
 from nstbatch.exporter import FeatureSpec, export, validate
-from nstbatch.runtime.info import provider_status
-from nstbatch.runtime.providers import PREFERENCE, create_session
+from nstbatch.onnx.providers import provider_status
+from nstbatch.onnx.providers import PREFERENCE, create_session
 from nstbatch.runtime.vgg import load_vgg19
 
 

@@ -29,10 +29,10 @@ from _steadiness import temporal_error
 from bench_video import EXAMPLES, REAL_CLIPS, load_clips, look, stylise
 from bench_video_model import paint
 
-from nstbatch.batch.frames import open_frames
-from nstbatch.batch.images import array_to_tensor, load_image, save_image, tensor_to_array
+from nstbatch.media.frames import open_frames
+from nstbatch.media.images import array_to_tensor, load_image, save_image, tensor_to_array
 from nstbatch.batch.keyframes import keyframe_video
-from nstbatch.batch.models import open_model
+from nstbatch.engines import open_model
 from nstbatch.batch.video import VideoSettings, frame_path
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer

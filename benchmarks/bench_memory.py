@@ -48,7 +48,7 @@ def reset_peak() -> None:
 
 def one(way: str, size: int, history: int, iterations: int, square: bool = False) -> dict:
     """One row, in this process: the figures as a dict."""
-    from nstbatch.batch.images import load_image
+    from nstbatch.media.images import load_image
     from nstbatch.runtime.memory import ACTIVATION_SLACK, OVERHEAD, Fit, largest_read
     from nstbatch.runtime.stylize import Options, content_targets, optimize
     from nstbatch.runtime.transfer import StyleTransfer, resize_long_side

@@ -1,7 +1,7 @@
 """Photos per second of a trained network through torch, batched: plain float32 against the fast path.
 
 The fast path is the one `run --model` / `video --model` take on CUDA when onnxruntime has no GPU
-provider (runtime/feedforward.py's TorchPainter: bf16 autocast, channels-last weights); on CUDA also
+provider (network/feedforward.py's TorchPainter: bf16 autocast, channels-last weights); on CUDA also
 that path replayed as a CUDA graph (one launch for the whole network, for a fixed batch and size).
 Per size and batch: the network alone with the photos already on the device, and end to end with the
 copies to and from the host that `run --model` pays; the largest difference from float32's picture.
@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 from _results import RESULTS, machine, publish
 
-from nstbatch.runtime.checkpoint import load_checkpoint
-from nstbatch.runtime.feedforward import TorchPainter
+from nstbatch.network.checkpoint import load_checkpoint
+from nstbatch.network.feedforward import TorchPainter
 from nstbatch.runtime.transfer import resolve_device
 
 MODEL = Path(__file__).resolve().parent.parent / "examples" / "models" / "starry_night" / "model.safetensors"

@@ -35,7 +35,7 @@ from _distance import gatys_scorer
 from _results import RESULTS, machine, publish
 from bench_vs_pastiche import DEFAULT_CONTENT, DEFAULT_STYLE, run_child
 
-from nstbatch.batch.images import load_image
+from nstbatch.media.images import load_image
 from nstbatch.runtime import scales
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer

@@ -37,10 +37,10 @@ from _steadiness import temporal_error
 from bench_video import EXAMPLES, REAL_CLIPS, load_clips, look, stylise
 from bench_video_model import paint
 
-from nstbatch.batch.images import load_image
+from nstbatch.media.images import load_image
 from nstbatch.batch.video import VideoSettings
-from nstbatch.runtime.checkpoint import file_sha256, load_checkpoint
-from nstbatch.runtime.feedforward import FeedForward, TorchPainter
+from nstbatch.network.checkpoint import file_sha256, load_checkpoint
+from nstbatch.network.feedforward import FeedForward, TorchPainter
 from nstbatch.training.clips import load_clips as load_clip_pairs
 from nstbatch.training.loop import LOG, Painting, Trainer, TrainSettings
 from nstbatch.training.photos import load_photos

@@ -42,9 +42,9 @@ from _distance import gatys_scorer
 from _results import RESULTS, machine, publish
 from _steadiness import error_maps, temporal_error, trusted
 
-from nstbatch.batch.flow import previous_in_place
-from nstbatch.batch.frames import open_frames, working_size
-from nstbatch.batch.images import array_to_tensor, load_image, save_image, tensor_to_array
+from nstbatch.media.flow import previous_in_place
+from nstbatch.media.frames import open_frames, working_size
+from nstbatch.media.images import array_to_tensor, load_image, save_image, tensor_to_array
 from nstbatch.batch.video import VideoSettings, frame_path, stylise_frame, stylise_video
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer

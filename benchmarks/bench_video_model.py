@@ -24,9 +24,9 @@ from _results import RESULTS, cpu_name, publish
 from _steadiness import temporal_error
 from bench_video import EXAMPLES, REAL_CLIPS, load_clips, look
 
-from nstbatch.batch.frames import open_frames
-from nstbatch.batch.images import array_to_tensor, load_image, save_image, tensor_to_array
-from nstbatch.batch.models import open_model
+from nstbatch.media.frames import open_frames
+from nstbatch.media.images import array_to_tensor, load_image, save_image, tensor_to_array
+from nstbatch.engines import open_model
 from nstbatch.batch.video import frame_path, paint_video
 
 

@@ -65,7 +65,7 @@ def worker(tool: str, mode: str, content: str, style: str, size: int, seconds: f
         bgr = artist.pastiche.detach()[0] + torch.tensor(VGG_MEAN).view(3, 1, 1)
         image = (bgr[[2, 1, 0]] / 255).clamp(0, 1).unsqueeze(0)
     else:
-        from nstbatch.batch.images import load_image
+        from nstbatch.media.images import load_image
         from nstbatch.runtime.stylize import Options, content_targets, optimize, style_targets
         from nstbatch.runtime.transfer import resize_long_side
         from nstbatch.runtime.vgg import load_vgg19
@@ -101,7 +101,7 @@ def worker(tool: str, mode: str, content: str, style: str, size: int, seconds: f
         image = state["image"].clamp(0, 1)
         start, evaluations = state["start"], state["evaluations"]
     elapsed = time.perf_counter() - start
-    from nstbatch.batch.images import save_image
+    from nstbatch.media.images import save_image
 
     save_image(image, out)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -121,7 +121,7 @@ def run_child(tool, mode, args, out) -> dict:
 
 def scorer(content, style, size):
     """Both fixed measures (see _distance.py) for result files, against the photo at ``size``."""
-    from nstbatch.batch.images import load_image
+    from nstbatch.media.images import load_image
 
     score = gatys_scorer(load_image(content, size), load_image(style))
     return lambda path: score(load_image(path))

@@ -22,12 +22,12 @@ from _results import RESULTS, cpu_name, publish
 from bench_feedforward import DATA, QUALITY_PHOTOS, median_ms, unseen_photos
 from bench_finetune import distances
 
-from nstbatch.batch.images import load_image
+from nstbatch.media.images import load_image
 from nstbatch.exporter.cache import cached_stylizer
-from nstbatch.runtime.checkpoint import file_sha256
-from nstbatch.runtime.providers import CPU
-from nstbatch.runtime.session import StylizerSession
-from nstbatch.runtime.stylizer import one_hot
+from nstbatch.network.checkpoint import file_sha256
+from nstbatch.onnx.providers import CPU
+from nstbatch.onnx.session import StylizerSession
+from nstbatch.network.stylizer import one_hot
 from nstbatch.training.loop import MODEL, Painting, Trainer, TrainSettings
 from nstbatch.training.photos import load_photos
 

@@ -1,13 +1,26 @@
-"""nstbatch: neural style transfer (Gatys et al.) for folders of photos and videos."""
+"""nstbatch: neural style transfer (Gatys et al.) for folders of photos and videos.
+
+The public API is loaded on first use, so importing one of nstbatch's modules (``nstbatch.media.images``,
+``nstbatch.runtime.gram``) loads that module and what it needs, not the whole package.
+"""
 
 import logging
 
-__version__ = "0.1.0"
+from .version import __version__
 
 # A library stays silent unless its user configures logging; the CLI shows warnings above its bars.
 logging.getLogger("nstbatch").addHandler(logging.NullHandler())
 
-from .api import stylize  # noqa: E402
-from .exporter import export_vgg19  # noqa: E402
-
 __all__ = ["stylize", "export_vgg19", "__version__"]
+
+
+def __getattr__(name: str):
+    if name == "stylize":
+        from .api import stylize
+
+        return stylize
+    if name == "export_vgg19":
+        from .exporter import export_vgg19
+
+        return export_vgg19
+    raise AttributeError(f"module 'nstbatch' has no attribute '{name}'")

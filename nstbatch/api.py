@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .batch.images import load_image, pil_to_tensor, tensor_to_pil
+from .media.images import load_image, pil_to_tensor, tensor_to_pil
 from .errors import UsageError
 from .runtime.stylize import Options
 from .runtime.transfer import StyleTransfer, resize_long_side
@@ -52,7 +52,7 @@ def stylize(
     if (style is None) == (model is None):
         raise UsageError("give a painting (style=...) or a trained network (model=...), not both or neither")
     if model is not None:
-        from .batch.models import open_model
+        from .engines import open_model
 
         if options or weights is not None or style_scale != 1.0:
             raise UsageError(f"only for optimisation, not with model=: {', '.join(options) or 'weights/style_scale'}")

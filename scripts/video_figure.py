@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from nstbatch.batch.flow import previous_in_place
-from nstbatch.batch.frames import open_frames
-from nstbatch.batch.images import load_image
+from nstbatch.media.flow import previous_in_place
+from nstbatch.media.frames import open_frames
+from nstbatch.media.images import load_image
 from nstbatch.batch.video import VideoSettings, stylise_frame
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer

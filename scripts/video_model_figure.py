@@ -20,8 +20,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_video_model import paint  # noqa: E402  (paints through paint_video, as the command does)
 
-from nstbatch.batch.frames import open_frames  # noqa: E402
-from nstbatch.batch.models import open_model  # noqa: E402
+from nstbatch.media.frames import open_frames  # noqa: E402
+from nstbatch.engines import open_model  # noqa: E402
 
 BLENDED = "+blend"
 

@@ -18,7 +18,7 @@ if not torch.cuda.is_available():
 
 import pytest  # noqa: E402
 
-from nstbatch.batch.images import save_image  # noqa: E402
+from nstbatch.media.images import save_image  # noqa: E402
 from nstbatch.runtime.vgg import load_vgg19  # noqa: E402
 
 

@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nstbatch import __version__
-from nstbatch.batch.images import load_image, save_image
+from nstbatch.media.images import load_image, save_image
 from nstbatch.cli import app
 
 from conftest import photo_like
@@ -88,12 +88,12 @@ def test_bad_inputs_fail_alone_and_exit_1(files, tmp_path):
     result = invoke("run", "-i", inputs, "-s", style, "-o", out, "--max-pixels", 2000, *FAST)
     assert result.exit_code == 1
     lines = result.output.splitlines()
-    assert any("sliver.png: is 300x4, 32x1 at the working size: a side under the 16 px VGG-19 needs for relu5_1" in l
-               for l in lines)
-    assert any("empty.png" in l and "empty (0 bytes)" in l for l in lines)
-    assert any("words.jpg" in l and "not an image" in l for l in lines)
-    assert any("cut.png" in l and "truncated" in l for l in lines)
-    assert any("huge.png" in l and "over the limit" in l for l in lines)
+    assert any("sliver.png: is 300x4, 32x1 at the working size: a side under the 16 px VGG-19 needs for relu5_1" in line
+               for line in lines)
+    assert any("empty.png" in line and "empty (0 bytes)" in line for line in lines)
+    assert any("words.jpg" in line and "not an image" in line for line in lines)
+    assert any("cut.png" in line and "truncated" in line for line in lines)
+    assert any("huge.png" in line and "over the limit" in line for line in lines)
     assert "2 done, 0 skipped (already there), 5 failed" in result.output
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert written == [".nstbatch.lock", "a.png", "index.html", "nstbatch-manifest.jsonl", "nstbatch-plan.json",
@@ -169,7 +169,7 @@ VIDEO_FAST = ["--size", "32", "--first-iterations", "4", "--iterations", "2", "-
 
 
 def frame_count(path):
-    from nstbatch.batch.frames import open_frames
+    from nstbatch.media.frames import open_frames
 
     return len(list(open_frames(path).read(32)))
 
@@ -188,7 +188,7 @@ def test_video_from_a_frame_folder(clip_dir, files, tmp_path):
 
 
 def test_video_from_a_video_file_keeps_frames_and_says_audio_is_dropped(clip, files, tmp_path):
-    from nstbatch.batch.frames import write_video
+    from nstbatch.media.frames import write_video
 
     _, style = files
     source = tmp_path / "clip.mp4"
@@ -334,7 +334,7 @@ def test_a_picture_too_large_for_memory_is_refused_in_one_line_and_the_batch_goe
 
 
 def test_a_photo_too_large_for_the_network_in_memory_is_refused_and_the_batch_goes_on(tmp_path, tiny_model):
-    from nstbatch.runtime.checkpoint import read_info
+    from nstbatch.network.checkpoint import read_info
     from nstbatch.runtime.memory import HEADROOM, OVERHEAD, network_bytes_per_pixel
 
     model = tiny_model[0] / "model.safetensors"
@@ -378,11 +378,11 @@ def test_texture_and_reconstruct_go_coarse_to_fine_and_video_refuses_scales_with
 
 
 def test_run_goes_coarse_to_fine_by_default_above_the_devices_start_size(files, tmp_path, monkeypatch):
-    from nstbatch.cli import options
+    from nstbatch import engines
 
     inputs, style = files
     # the CPU's start size (256 px) brought down to the tiny test pictures'
-    monkeypatch.setitem(options.DEFAULTS, "cpu", {**options.DEFAULTS["cpu"], "first_scale": 16})
+    monkeypatch.setitem(engines.DEFAULTS, "cpu", {**engines.DEFAULTS["cpu"], "first_scale": 16})
     common = ("run", "-i", inputs, "-s", style, "--size", 32, "--iterations", 12, "--device", "cpu")
     result = invoke(*common, "-o", tmp_path / "auto")
     assert result.exit_code == 0, result.output

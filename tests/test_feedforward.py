@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from nstbatch.errors import UsageError
-from nstbatch.runtime.checkpoint import load_checkpoint
-from nstbatch.runtime.feedforward import FeedForward, TorchPainter, parse_blend
+from nstbatch.network.checkpoint import load_checkpoint
+from nstbatch.network.feedforward import FeedForward, TorchPainter, parse_blend
 from nstbatch.runtime.memory import HEADROOM, OVERHEAD, TooLarge, network_bytes_per_pixel
-from nstbatch.runtime.stylizer import one_hot
+from nstbatch.network.stylizer import one_hot
 
 NAMES = ["starry", "scream"]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from conftest import sliding_clip
 
-from nstbatch.batch.flow import FLOW_METHODS, optical_flow, previous_in_place, reliability, temporal_errors, warp
+from nstbatch.media.flow import FLOW_METHODS, optical_flow, previous_in_place, reliability, temporal_errors, warp
 from nstbatch.errors import UsageError
 
 DX, DY = 3, 2  # the sliding clip's motion, pixels per frame

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nstbatch.batch.frames import DEFAULT_FOLDER_FPS, open_frames, working_size, write_video
+from nstbatch.media.frames import DEFAULT_FOLDER_FPS, open_frames, working_size, write_video
 from nstbatch.errors import UsageError
 
 

@@ -7,7 +7,7 @@ from urllib.parse import unquote
 
 from typer.testing import CliRunner
 
-from nstbatch.batch.images import save_image
+from nstbatch.media.images import save_image
 from nstbatch.cli import app
 
 from conftest import painting_like, photo_like

@@ -6,8 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from nstbatch.batch import images
-from nstbatch.batch.images import load_image, save_image
+from nstbatch.media import images
+from nstbatch.media.images import load_image, save_image
 from nstbatch.errors import ImageError
 
 from conftest import photo_like

@@ -6,8 +6,8 @@ import torch
 from conftest import sliding_clip
 from typer.testing import CliRunner
 
-from nstbatch.batch.frames import open_frames
-from nstbatch.batch.images import array_to_tensor
+from nstbatch.media.frames import open_frames
+from nstbatch.media.images import array_to_tensor
 from nstbatch.cli import app
 from nstbatch.errors import UsageError
 from nstbatch.training.keyframes import KeyframeSettings, KeyframeTrainer, keyframe_indices

@@ -8,7 +8,7 @@ import pytest
 from nstbatch.batch import manifest
 from nstbatch.batch.discover import discover
 from nstbatch.batch.manifest import Ledger, ManifestError, append_row, prove_existing, read_manifests, source_print, stat_print
-from nstbatch.batch.images import save_image
+from nstbatch.media.images import save_image
 from nstbatch.errors import UsageError
 
 from conftest import photo_like

@@ -5,8 +5,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from nstbatch.batch.images import load_image, save_image
-from nstbatch.batch.models import describe, open_model
+from nstbatch.media.images import load_image, save_image
+from nstbatch.engines import open_model
+from nstbatch.network.model_file import describe
 from nstbatch.cli import app
 from nstbatch.errors import ModelError
 from nstbatch.exporter import export_vgg19
@@ -161,7 +162,7 @@ def test_python_api_with_a_model(tiny_model, photo):
 def test_a_provider_onnxruntime_lacks_is_not_called_a_broken_model(tiny_model, tmp_path):
     from nstbatch.errors import UsageError
     from nstbatch.exporter import export_stylizer
-    from nstbatch.runtime.session import StylizerSession
+    from nstbatch.onnx.session import StylizerSession
 
     model_dir, _ = tiny_model
     path = tmp_path / "m.onnx"

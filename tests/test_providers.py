@@ -3,9 +3,9 @@ import logging
 import pytest
 
 from nstbatch.errors import UsageError
-from nstbatch.runtime import providers
-from nstbatch.runtime.info import provider_status
-from nstbatch.runtime.providers import CPU, CUDA, TENSORRT, create_session, parse, wanted
+from nstbatch.onnx import providers
+from nstbatch.onnx.providers import provider_status
+from nstbatch.onnx.providers import CPU, CUDA, TENSORRT, create_session, parse, wanted
 
 ALL = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "AzureExecutionProvider", "CPUExecutionProvider"]
 

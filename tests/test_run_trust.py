@@ -14,8 +14,9 @@ import torch
 from typer.testing import CliRunner
 
 from nstbatch.batch import gallery, manifest, shards
-from nstbatch.batch.images import load_image, save_image
-from nstbatch.cli import app, engines
+from nstbatch.media.images import load_image, save_image
+from nstbatch import engines
+from nstbatch.cli import app
 from nstbatch.runtime.stylize import Result
 
 from conftest import photo_like
@@ -238,7 +239,7 @@ def test_a_signal_stops_the_batch_cleanly_and_the_next_run_resumes(photos, tmp_p
 
 
 def test_a_cpu_run_through_a_new_model_prints_no_provider_noise(tmp_path, tiny_model, capfd, monkeypatch):
-    from nstbatch.runtime import providers
+    from nstbatch.onnx import providers
 
     monkeypatch.setenv("NSTBATCH_CACHE", str(tmp_path / "cache"))  # exported and validated by this run
     monkeypatch.setattr(providers, "_loadable", {})

@@ -8,7 +8,7 @@ import torch
 
 from nstbatch.batch import runner
 from nstbatch.batch.discover import discover
-from nstbatch.batch.images import load_image, save_image
+from nstbatch.media.images import load_image, save_image
 from nstbatch.batch.manifest import MANIFEST_NAME
 from nstbatch.batch.runner import Settings, run_batch
 from nstbatch.runtime.stylize import Result

@@ -5,7 +5,7 @@ from typer.testing import CliRunner
 
 from nstbatch.cli import app
 from nstbatch.exporter.cache import feature_session
-from nstbatch.runtime.session import cache_dir
+from nstbatch.onnx.session import cache_dir
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from nstbatch.batch.images import save_image
+from nstbatch.media.images import save_image
 from nstbatch.batch.shards import Shard, parse_shard
 from nstbatch.cli import app
 from nstbatch.errors import UsageError

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nstbatch.batch.images import load_image
+from nstbatch.media.images import load_image
 from nstbatch.errors import UsageError
 from nstbatch.runtime.losses import ContentLoss, StyleLoss
 from nstbatch.runtime.stylize import Options, content_targets, initial_image, optimize, style_targets

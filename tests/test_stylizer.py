@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nstbatch.runtime.stylizer import Architecture, Stylizer, one_hot
+from nstbatch.network.stylizer import Architecture, Stylizer, one_hot
 
 TINY = dict(channels=4, residual_blocks=1)
 

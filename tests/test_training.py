@@ -7,9 +7,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from nstbatch.batch.images import load_image, save_image
+from nstbatch.media.images import load_image, save_image
 from nstbatch.errors import ModelError, UsageError
-from nstbatch.runtime.checkpoint import file_sha256, load_checkpoint, read_info
+from nstbatch.network.checkpoint import file_sha256, load_checkpoint, read_info
 from nstbatch.training.loop import CHECKPOINT, LOG, MODEL, Painting, Trainer, TrainSettings
 from nstbatch.training.photos import crops, load_photos, photo_order
 
@@ -85,12 +85,12 @@ def test_resume_ends_at_the_weights_of_an_uninterrupted_run(tmp_path, photos, pa
 def test_the_temporal_term_trains_a_steadier_network_that_blending_steadies_further(tmp_path, photos, paintings):
     import numpy as np
 
-    from nstbatch.batch.flow import temporal_errors
-    from nstbatch.batch.frames import open_frames
-    from nstbatch.batch.images import load_image, tensor_to_array
+    from nstbatch.media.flow import temporal_errors
+    from nstbatch.media.frames import open_frames
+    from nstbatch.media.images import load_image, tensor_to_array
     from nstbatch.batch.progress import QuietReporter
     from nstbatch.batch.video import frame_path, paint_video
-    from nstbatch.runtime.feedforward import FeedForward, TorchPainter
+    from nstbatch.network.feedforward import FeedForward, TorchPainter
     from PIL import Image
 
     # A clip of known motion (a window sliding over a photo) with frame-to-frame sensor noise.

@@ -9,8 +9,8 @@ from conftest import painting_like, sliding_clip
 from PIL import Image
 
 from nstbatch.batch import video
-from nstbatch.batch.flow import Trust, temporal_errors
-from nstbatch.batch.frames import open_frames
+from nstbatch.media.flow import Trust, temporal_errors
+from nstbatch.media.frames import open_frames
 from nstbatch.batch.progress import QuietReporter
 from nstbatch.batch.video import (VideoSettings, carried_over, frame_path, prepare_work_dir, stylise_frame,
                                   stylise_video)
@@ -185,15 +185,15 @@ def test_each_pixel_is_carried_from_the_nearest_earlier_frame_that_saw_it(monkey
 
 
 def _network_engine(tiny_model):
-    from nstbatch.runtime.checkpoint import load_checkpoint
-    from nstbatch.runtime.feedforward import FeedForward, TorchPainter
+    from nstbatch.network.checkpoint import load_checkpoint
+    from nstbatch.network.feedforward import FeedForward, TorchPainter
 
     network, info, _ = load_checkpoint(tiny_model[0] / "model.safetensors")
     return FeedForward(TorchPainter(network, "cpu"), info.style_names, [1.0, 0.0])
 
 
 def test_a_network_paints_every_frame_as_it_paints_a_photo_and_resumes(clip_dir, tmp_path, tiny_model):
-    from nstbatch.batch.images import array_to_tensor, load_image
+    from nstbatch.media.images import array_to_tensor, load_image
     from nstbatch.batch.video import paint_video
 
     engine = _network_engine(tiny_model)
@@ -209,7 +209,7 @@ def test_a_network_paints_every_frame_as_it_paints_a_photo_and_resumes(clip_dir,
 
 
 def test_temporal_blend_steadies_a_network_and_resumes_to_the_same_frames(clip, tmp_path, tiny_model):
-    from nstbatch.batch.images import load_image, tensor_to_array
+    from nstbatch.media.images import load_image, tensor_to_array
     from nstbatch.batch.video import paint_video
 
     # Sensor noise that differs from frame to frame: what makes a network trained on stills flicker.

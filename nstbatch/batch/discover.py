@@ -10,12 +10,11 @@ output folder is never walked: results are never read back as inputs nor written
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
-from .images import IMAGE_SUFFIXES
+from ..media.images import walk_images
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif16": ".tif"}
 
@@ -37,26 +36,6 @@ def output_suffix(fmt: str) -> str:
         return FORMATS[fmt.lower()]
     except KeyError:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not '{fmt}'") from None
-
-
-def walk_images(root: Path, exclude: Path | None = None) -> list[Path]:
-    """Image files under ``root``, sorted, leaving out hidden entries and the output folder itself.
-    Links to folders are followed, but no real folder is walked twice."""
-    found = []
-    seen = {Path(root).resolve()}
-    for folder, dirs, files in os.walk(root, followlinks=True):
-        here = Path(folder)
-        kept = []
-        for d in sorted(dirs):
-            real = (here / d).resolve()
-            if not d.startswith(".") and real != exclude and real not in seen:
-                seen.add(real)
-                kept.append(d)
-        dirs[:] = kept
-        for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
-                found.append(here / name)
-    return found
 
 
 def discover(inputs: Path, output_dir: Path, fmt: str = "png", overwrite: bool = False) -> list[Job]:

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 from ..atomic import atomic_path
-from .images import tensor_to_pil
+from ..media.images import tensor_to_pil
 
 log = logging.getLogger("nstbatch")
 

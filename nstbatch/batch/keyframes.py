@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from ..errors import ImageError
-from ..runtime.feedforward import FeedForward, TorchPainter
+from ..network.feedforward import FeedForward, TorchPainter
 from ..runtime.transfer import StyleTransfer
 from ..training.keyframes import STYLE_NAME, KeyframeSettings, KeyframeTrainer, keyframe_indices
-from .frames import FrameSource
-from .images import array_to_tensor, load_image, save_image, tensor_to_array
+from ..media.frames import FrameSource
+from ..media.images import array_to_tensor, load_image, save_image, tensor_to_array
 from .progress import QuietReporter
 from .runner import painting_failure
 from .video import VideoRun, paint_video

@@ -22,7 +22,7 @@ from ..errors import EXIT_FAILED, EXIT_OK, ImageError, NstError
 from ..runtime.stylize import Step
 from .discover import Job
 from .gallery import thumbnails
-from .images import load_image, save_image, source_exif
+from ..media.images import load_image, save_image, source_exif
 from .manifest import MANIFEST_NAME, ManifestError, append_row, source_print, stat_print
 from .progress import QuietReporter
 from .signals import Interrupted, critical

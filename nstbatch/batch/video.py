@@ -21,9 +21,9 @@ import torch
 from ..atomic import atomic_path
 from ..errors import ImageError, UsageError
 from ..runtime.transfer import StyleTransfer
-from .flow import FLOW_METHODS, previous_in_place
-from .frames import FrameSource, write_video
-from .images import array_to_tensor, load_image, save_image, tensor_to_array
+from ..media.flow import FLOW_METHODS, previous_in_place
+from ..media.frames import FrameSource, write_video
+from ..media.images import array_to_tensor, load_image, save_image, tensor_to_array
 from .manifest import as_stored, differing
 from .progress import QuietReporter
 from .runner import painting_failure

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .. import __version__
+from ..version import __version__
 
 app = typer.Typer(
     help="Neural style transfer (Gatys et al.) for folders of photos.",

@@ -43,7 +43,7 @@ def export_vgg19(
 ):
     """VGG-19 feature extraction as ONNX: input 'image' [N,3,H,W] RGB in [0,1], one output per layer."""
     from ..exporter import export_vgg19 as run_export
-    from ..runtime.providers import parse as parse_providers
+    from ..onnx.providers import parse as parse_providers
 
     _exported(output, lambda: run_export(output, split_names(layers), opset, fp16, pooling, weights, validate,
                                          parse_providers(providers)))
@@ -61,8 +61,8 @@ def export_model(
     """A trained network as ONNX: input 'image' [N,3,H,W] RGB in [0,1] (and 'style' [N,S] blend weights for
     several paintings), output 'stylized' of the same shape."""
     from ..exporter import export_stylizer
-    from ..runtime.checkpoint import read_info
-    from ..runtime.providers import parse as parse_providers
+    from ..network.checkpoint import read_info
+    from ..onnx.providers import parse as parse_providers
 
     def make():
         read_info(checkpoint)  # a damaged or foreign file is one clear line before any export starts

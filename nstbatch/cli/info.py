@@ -17,7 +17,7 @@ def info(
     model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Describe this styliser (.onnx or checkpoint) instead.")] = None,
 ):
     """Versions, devices, which onnxruntime providers really load, where weights and caches live."""
-    from ..runtime.info import collect, describe_model
+    from .report import collect, describe_model
 
     try:
         sections = describe_model(model) if model is not None else collect()

@@ -7,15 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import ImageError, NstError, UsageError
-
-# Defaults that finish in minutes on a 2-core laptop CPU, and go for quality on a GPU. A video's first
-# frame gets a photo's iterations; later frames start from their predecessor and need a third or less.
-DEFAULTS = {
-    "cpu": {"size": 256, "iterations": 150, "video_iterations": 50, "first_scale": 256},
-    "cuda": {"size": 512, "iterations": 500, "video_iterations": 150, "first_scale": 512},
-}
-
+from ..engines import device_defaults
+from ..errors import NstError, UsageError
 
 def parse_scales(text: str, device) -> int | None:
     """--scales: the first scale's long side, 'auto' (the device's default size), or 'off'."""
@@ -75,37 +68,6 @@ TvWeight = Annotated[float, typer.Option(min=0.0, help="Smoothness; try 1-10 aga
 BlockSize = Annotated[Optional[int], typer.Option(min=16, help="Optimise in blocks of this many pixels a side: the same objective and gradient (to float rounding), with memory set by the block, not the picture; one more forward pass an evaluation.", show_default="only when the whole picture would not fit in memory")]
 MaxMemory = Annotated[Optional[float], typer.Option(min=0.0, help="GiB a picture may use; the memory guard fits each picture within it (blocks, a shorter L-BFGS history; with --model fewer photos a pass) or refuses it.", show_default="what is free")]
 Precision = Annotated[str, typer.Option(help="Convolutions in fp32, bf16 or fp16 (autocast; Grams and losses stay fp32). bf16 is the fast path on a GPU.")]
-
-
-def memory_options(block_size: int | None, max_memory: float | None) -> dict:
-    """--block-size and --max-memory (GiB) as StyleTransfer takes them."""
-    return {"block_size": block_size, "max_memory": None if max_memory is None else round(max_memory * 2**30)}
-
-
-def device_defaults(device) -> dict:
-    from ..runtime.transfer import resolve_device
-
-    return DEFAULTS["cuda" if resolve_device(device).type == "cuda" else "cpu"]
-
-
-def loop_options(device, size, iterations, **fields):
-    """Options and the working size, with device-dependent defaults filled in."""
-    from ..runtime.stylize import Options
-
-    defaults = device_defaults(device)
-    options = Options(iterations=iterations or defaults["iterations"], **fields)
-    options.check()
-    return options, size or defaults["size"]
-
-
-def load_option_image(path: Path, what: str, long_side=None, max_pixels=None):
-    """An image given as an option: a bad one is a usage error (exit 2) before any work starts."""
-    from ..batch.images import load_image
-
-    try:
-        return load_image(path, long_side, max_pixels)
-    except ImageError as exc:
-        raise UsageError(f"{what} {exc}") from None
 
 
 def fail(exc: NstError):

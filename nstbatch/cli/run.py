@@ -82,7 +82,7 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
     from ..batch.lock import FolderLock
     from ..batch.manifest import Ledger, prove_existing
     from ..batch.shards import parse_shard
-    from .engines import network_engine, optimisation_engine
+    from ..engines import network_engine, optimisation_engine
 
     lock = created = None
     try:

@@ -7,15 +7,16 @@ from typing import Annotated
 
 import typer
 
+from ..engines import load_option_image, loop_options, memory_options
 from ..errors import NstError
 from .app import app
 from .options import (BlockSize, Device, Iterations, MaxMemory, Optimizer, Pooling, Quiet, Scales, Seed, Size, Weights,
-                      fail, load_option_image, loop_options, memory_options, parse_scales, split_names)
+                      fail, parse_scales, split_names)
 
 
 def _single(output: Path, quiet: bool, make):
     """Run one optimisation with a progress bar and write its result atomically."""
-    from ..batch.images import save_image
+    from ..media.images import save_image
     from ..batch.progress import QuietReporter, RichReporter
 
     reporter = QuietReporter() if quiet else RichReporter()

@@ -10,7 +10,8 @@ import typer
 from ..errors import NstError, UsageError
 from .app import app
 from ..training.loop import TrainSettings  # its defaults are the command's
-from .options import ContentWeight, Device, Precision, Quiet, Seed, StyleWeight, TvWeight, Weights, fail, load_option_image
+from ..engines import load_option_image
+from .options import ContentWeight, Device, Precision, Quiet, Seed, StyleWeight, TvWeight, Weights, fail
 
 
 @app.command()
@@ -43,7 +44,7 @@ def train(
 ):
     """Train a feed-forward network that paints any photo in one pass (Johnson et al.; several paintings: Dumoulin et al.)."""
     from ..batch.progress import QuietReporter, RichReporter
-    from ..runtime.checkpoint import file_sha256
+    from ..network.checkpoint import file_sha256
     from ..training.clips import load_clips
     from ..training.loop import Painting, Trainer
     from ..training.photos import load_photos

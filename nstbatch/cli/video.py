@@ -8,13 +8,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import __version__
+from ..engines import device_defaults, load_option_image, loop_options
 from ..errors import NstError, UsageError
+from ..version import __version__
 from .app import app
 from .options import (MODEL_MAX_SIZE, ContentWeight, Device, MaxSize, Model, Precision, PreserveColors, Providers, Quiet,
-                      Seed, StyleBlend, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, device_defaults,
-                      given_on_command_line, Scales, fail, load_option_image, loop_options, parse_scales, split_floats,
-                      split_ints)
+                      Scales, Seed, StyleBlend, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, fail,
+                      given_on_command_line, parse_scales, split_floats, split_ints)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
 OPTIMISATION_ONLY = ("iterations", "first_iterations", "scales", "temporal_weight", "temporal_frames", "passes", "flow",
@@ -69,16 +69,16 @@ def video(
     """Stylise a video: by optimisation, each frame started from the previous one carried along the optical flow so
     it does not flicker; with a trained network (--model), one pass a frame; or through a network trained for
     this clip on a few of its frames painted by optimisation (--keyframes N)."""
-    from ..batch.frames import open_frames, working_size
+    from ..media.frames import open_frames, working_size
     from ..batch.progress import QuietReporter, RichReporter
     from ..batch.video import (VideoSettings, already_made, assemble, paint_video, prepare_work_dir, record_made_with,
                                remove_work_dir, stylise_video)
-    from ..runtime.checkpoint import file_sha256
+    from ..network.checkpoint import file_sha256
     from ..runtime.gram import backend_in_use
     from ..runtime.transfer import StyleTransfer
     from ..batch.keyframes import keyframe_video
     from ..training.keyframes import KeyframeSettings
-    from .engines import network_engine
+    from ..engines import network_engine
 
     try:
         if output.suffix.lower() != ".mp4":

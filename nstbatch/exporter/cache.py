@@ -11,10 +11,10 @@ import hashlib
 import json
 from pathlib import Path
 
-from .. import __version__
+from ..version import __version__
 from ..atomic import atomic_path
-from ..runtime.checkpoint import file_sha256
-from ..runtime.session import FeatureSession, cache_dir
+from ..network.checkpoint import file_sha256
+from ..onnx.session import FeatureSession, cache_dir
 from ..runtime.weights import weights_sha256
 from .export import export
 from .spec import FeatureSpec, StylizerSpec

@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .. import __version__
-from ..runtime.checkpoint import file_sha256, load_checkpoint, read_info
-from ..runtime.session import STYLIZER_KIND
+from ..version import __version__
+from ..network.checkpoint import file_sha256, load_checkpoint, read_info
+from ..network.model_file import STYLIZER_KIND
 from ..runtime.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from ..runtime.vgg import VGG19Features, check_layers
 from ..runtime.weights import load_weights

@@ -15,7 +15,7 @@ import onnx
 import torch
 
 from ..errors import NstError
-from ..runtime.providers import create_session
+from ..onnx.providers import create_session
 
 
 class ValidationError(NstError):

@@ -4,7 +4,7 @@ after Huang et al. 2017 and ReCoNet, 2018).
 Each clip in the folder (a video file, or a folder of numbered frames) is read at a long side of twice
 the crop's side, and each pair of consecutive frames keeps where every pixel of the later frame lies
 in the earlier one (DIS flow) and how far that can be trusted: the reliability weight `nstbatch video`
-uses (``batch/flow.py``), 0 where the pixel was hidden or left the frame. Flows are computed once,
+uses (``media/flow.py``), 0 where the pixel was hidden or left the frame. Flows are computed once,
 when the clips are loaded. The term then holds the network's picture of the later frame to its
 picture of the earlier one carried along the flow, where the flow is trusted.
 """
@@ -19,9 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..batch.flow import optical_flow, reliability
-from ..batch.frames import open_frames
-from ..batch.images import IMAGE_SUFFIXES
+from ..media.flow import optical_flow, reliability
+from ..media.frames import open_frames
+from ..media.images import IMAGE_SUFFIXES
 from ..errors import ImageError, UsageError
 from .photos import step_generator
 

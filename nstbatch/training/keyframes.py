@@ -24,10 +24,10 @@ from typing import Callable
 import torch
 
 from ..errors import UsageError
-from ..runtime.checkpoint import CheckpointInfo, load_checkpoint, save_checkpoint
+from ..network.checkpoint import CheckpointInfo, load_checkpoint, save_checkpoint
 from ..runtime.gram import gram_torch
 from ..runtime.stylize import DEFAULT_STYLE_LAYERS
-from ..runtime.stylizer import Architecture, Stylizer
+from ..network.stylizer import Architecture, Stylizer
 from ..runtime.vgg import load_vgg19
 from .motion import Motion, inside, move, noisy, random_motion
 from .photos import step_generator
@@ -87,8 +87,8 @@ def crop_pairs(photos: torch.Tensor, paintings: torch.Tensor, seed: int, step: i
     which = torch.randint(photos.shape[0], (batch_size,), generator=generator).tolist()
     tops = torch.randint(height - side + 1, (batch_size,), generator=generator).tolist()
     lefts = torch.randint(width - side + 1, (batch_size,), generator=generator).tolist()
-    cut = lambda images: torch.stack([images[k, :, t:t + side, l:l + side]  # noqa: E731
-                                      for k, t, l in zip(which, tops, lefts)])
+    cut = lambda images: torch.stack([images[k, :, top:top + side, left:left + side]  # noqa: E731
+                                      for k, top, left in zip(which, tops, lefts)])
     return cut(photos), cut(paintings)
 
 

@@ -25,13 +25,13 @@ from typing import Callable
 import torch
 
 from ..atomic import atomic_path
-from ..batch.images import save_image
+from ..media.images import save_image
 from ..errors import UsageError
 from ..runtime.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, PRECISIONS, Options, loss_parts, loss_terms, style_targets
-from ..runtime.stylizer import Architecture, Stylizer, one_hot
+from ..network.stylizer import Architecture, Stylizer, one_hot
 from ..runtime.transfer import resize_long_side, resolve_device
 from ..runtime.vgg import load_vgg19
-from ..runtime.checkpoint import CheckpointInfo, file_sha256, load_average, load_checkpoint, read_info, save_checkpoint
+from ..network.checkpoint import CheckpointInfo, file_sha256, load_average, load_checkpoint, read_info, save_checkpoint
 from .clips import ClipPairs, frame_consistency, pair_crops
 from .motion import Motion, consistency, move, noisy, random_motion
 from .photos import PhotoSet, crops, preview_photo, step_generator

@@ -15,8 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..batch.discover import walk_images
-from ..batch.images import load_image
+from ..media.images import load_image, walk_images
 from ..errors import ImageError, UsageError
 
 # Photos are kept with their short side at most this many crop sizes: crops cover between half and

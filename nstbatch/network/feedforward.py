@@ -13,9 +13,9 @@ import time
 import torch
 
 from ..errors import UsageError
-from .color import preserve_colors
-from .memory import free_bytes, network_bytes_per_pixel, photos_at_once
-from .stylize import Result
+from ..runtime.color import preserve_colors
+from ..runtime.memory import free_bytes, network_bytes_per_pixel, photos_at_once
+from ..runtime.stylize import Result
 from .stylizer import MIN_SIDE, Stylizer
 
 

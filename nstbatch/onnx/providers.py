@@ -7,6 +7,8 @@ that, not the list asked for, is what is reported and logged.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from pathlib import Path
 
@@ -64,8 +66,6 @@ def loadable(ort) -> list[str]:
     """The listed providers that really load, probed once per process with a one-node model."""
     key = id(ort)
     if key not in _loadable:
-        from .info import provider_status
-
         _loadable[key] = [name for name, state in provider_status(ort).items() if state == "loads"]
     return _loadable[key]
 
@@ -91,3 +91,49 @@ def create_session(model_path, explicit: list[str] | None = None, cache_dir: Pat
         note = f" ({', '.join(dropped)} could not load)" if dropped else ""
         log.info("onnxruntime runs on %s%s", ", ".join(running), note)
     return session, running
+
+
+def _tiny_model() -> bytes:
+    """A one-node ONNX model: enough to see whether a provider's libraries load."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
+    # IR version 8 (opset 17's minimum): onnx writes its newest by default, which older runtimes refuse.
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
+
+
+def provider_status(ort=None) -> dict[str, str]:
+    """For each provider onnxruntime lists: does a session on it really run on it?"""
+    if ort is None:
+        import onnxruntime as ort
+    return {name: _probe(ort, name) if name in PREFERENCE else "listed (not used by nstbatch)"
+            for name in ort.get_available_providers()}
+
+
+ORT_DEFAULT_SEVERITY = 2  # onnxruntime's own default: warnings and worse
+
+
+def _probe(ort, name: str) -> str:
+    model = _tiny_model()
+    quiet_default = None
+    try:
+        # onnxruntime prints its fallback to stdout and logs load failures to stderr: a probe that is
+        # expected to fail on most machines should not fill the user's terminal.
+        # A provider library that cannot load is logged through the default logger, not the session's.
+        quiet_default = getattr(ort, "set_default_logger_severity", None)
+        if quiet_default is not None:
+            quiet_default(4)
+        options = ort.SessionOptions()
+        options.log_severity_level = 4  # fatal only
+        with contextlib.redirect_stdout(io.StringIO()):
+            session = ort.InferenceSession(model, sess_options=options, providers=[name] if name == CPU else [name, CPU])
+        return "loads" if session.get_providers()[0] == name else "listed, but cannot load here"
+    except Exception as exc:  # a provider that fails to initialise raises its own error types
+        return f"listed, but fails: {str(exc).splitlines()[0][:80]}"
+    finally:
+        if quiet_default is not None:
+            quiet_default(ORT_DEFAULT_SEVERITY)

@@ -39,6 +39,26 @@ GREY16_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # 16-bit greyscale, as 
 _BOMB_PIXELS = re.compile(r"\((\d+) pixels\)")
 
 
+def walk_images(root: Path, exclude: Path | None = None) -> list[Path]:
+    """Image files under ``root``, sorted, leaving out hidden entries and the output folder itself.
+    Links to folders are followed, but no real folder is walked twice."""
+    found = []
+    seen = {Path(root).resolve()}
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        here = Path(folder)
+        kept = []
+        for d in sorted(dirs):
+            real = (here / d).resolve()
+            if not d.startswith(".") and real != exclude and real not in seen:
+                seen.add(real)
+                kept.append(d)
+        dirs[:] = kept
+        for name in sorted(files):
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                found.append(here / name)
+    return found
+
+
 def _fitted_size(width: int, height: int, long_side: int | None, max_long_side: int | None = None) -> tuple[int, int]:
     if long_side is None and max_long_side is not None and max(width, height) > max_long_side:
         long_side = max_long_side

@@ -14,9 +14,9 @@ import torch
 
 from ..errors import ModelError, NstError
 from .providers import CPU, create_session
-from .stylizer import Architecture
+from ..network.model_file import stylizer_metadata
+from ..network.stylizer import Architecture
 
-STYLIZER_KIND = "nstbatch-stylizer"  # the ``kind`` metadata property of a styliser model
 DEFAULT_CHANNELS = Architecture().channels  # for exports older than the architecture's metadata
 
 
@@ -42,34 +42,6 @@ class FeatureSession:
         wanted = [name for name in self.layers if name in set(layers)]
         values = self.session.run(wanted, {"image": image.detach().float().cpu().contiguous().numpy()})
         return {name: torch.from_numpy(value).to(image.device) for name, value in zip(wanted, values)}
-
-
-def model_metadata(model_path) -> dict[str, str]:
-    """The metadata properties of an ONNX file, or ModelError naming the file and what is wrong."""
-    import onnx
-
-    path = Path(model_path)
-    if not path.is_file():
-        raise ModelError(f"{path}: no such model file")
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # protobuf's DecodeError and onnx's own types
-        raise ModelError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0][:120]}); it may be damaged "
-                         f"or truncated: export it again") from None
-    return {p.key: p.value for p in model.metadata_props}
-
-
-def stylizer_metadata(model_path) -> dict:
-    """The styliser contract's metadata, decoded; ModelError if the file is another kind of model."""
-    meta = model_metadata(model_path)
-    if meta.get("kind") != STYLIZER_KIND:
-        what = "an nstbatch VGG-19 feature model" if "layers" in meta else "not an nstbatch styliser"
-        raise ModelError(f"{model_path}: {what}, not a styliser; give a model made by `nstbatch export model` "
-                         f"or a checkpoint made by `nstbatch train`")
-    try:
-        return {**meta, "styles": json.loads(meta["styles"]), "training": json.loads(meta.get("training", "{}"))}
-    except (KeyError, ValueError):
-        raise ModelError(f"{model_path}: its styliser metadata is damaged; export it again") from None
 
 
 class StylizerSession:

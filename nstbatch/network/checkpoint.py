@@ -19,7 +19,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from .. import __version__
+from ..version import __version__
 from ..atomic import atomic_path
 from ..errors import ModelError
 from .stylizer import Architecture, Stylizer

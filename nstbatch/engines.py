@@ -1,0 +1,169 @@
+"""The engines a command paints with, built from its options: optimisation against paintings, or a
+trained network (an exported ONNX file, or a checkpoint exported, validated and cached on first use).
+Each comes with the manifest's record of its options, what decides its pictures, and its header line.
+
+A network runs on onnxruntime with the best provider that really loads; on a CUDA machine where no
+onnxruntime GPU provider loads, a checkpoint runs in torch instead (bf16): a GPU sitting idle behind a
+CPU session would be the slowest choice of all. What runs is said in ``runs_on``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ImageError, UsageError
+from .version import __version__
+
+# Defaults that finish in minutes on a 2-core laptop CPU, and go for quality on a GPU. A video's first
+# frame gets a photo's iterations; later frames start from their predecessor and need a third or less.
+DEFAULTS = {
+    "cpu": {"size": 256, "iterations": 150, "video_iterations": 50, "first_scale": 256},
+    "cuda": {"size": 512, "iterations": 500, "video_iterations": 150, "first_scale": 512},
+}
+
+
+def memory_options(block_size: int | None, max_memory: float | None) -> dict:
+    """--block-size and --max-memory (GiB) as StyleTransfer takes them."""
+    return {"block_size": block_size, "max_memory": None if max_memory is None else round(max_memory * 2**30)}
+
+
+def device_defaults(device) -> dict:
+    from .runtime.transfer import resolve_device
+
+    return DEFAULTS["cuda" if resolve_device(device).type == "cuda" else "cpu"]
+
+
+def loop_options(device, size, iterations, **fields):
+    """Options and the working size, with device-dependent defaults filled in."""
+    from .runtime.stylize import Options
+
+    defaults = device_defaults(device)
+    options = Options(iterations=iterations or defaults["iterations"], **fields)
+    options.check()
+    return options, size or defaults["size"]
+
+
+def load_option_image(path: Path, what: str, long_side=None, max_pixels=None):
+    """An image given as an option: a bad one is a usage error (exit 2) before any work starts."""
+    from .media.images import load_image
+
+    try:
+        return load_image(path, long_side, max_pixels)
+    except ImageError as exc:
+        raise UsageError(f"{what} {exc}") from None
+
+
+def blend_weights(text: str | None) -> list[float] | None:
+    """--style-blend as numbers, e.g. '0.7,0.3'; None for an equal blend."""
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"--style-blend: expected numbers separated by commas, got '{text}'") from None
+
+
+@dataclass
+class Chosen:
+    engine: object  # transfer.StyleTransfer or feedforward.FeedForward
+    size: int | None  # the working long side; None: each photo's own (up to --max-size)
+    init: object  # the starting picture from --init FILE, or None
+    record: dict  # the options as given, for the manifest
+    header: str  # what runs, for the first line of output
+    label: str = ""  # the network and its blend, for commands that write their own header
+    made_with: dict = field(default_factory=dict)  # what decides the pictures, compared on resume
+
+
+# Where and how fast a picture is made does not change what it is meant to be, so these stay out of
+# ``made_with``: a run resumed on another machine or with other providers is the same run.
+NOT_MADE_WITH = ("device", "runs_on", "style", "model", "targets", "block_size", "max_memory")
+
+
+def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend, style_scale, preserve_colors,
+                        weights, targets, providers, block_size, max_memory, iterations, init, **fields) -> Chosen:
+    from .network.checkpoint import file_sha256
+    from .onnx.providers import parse as parse_providers
+    from .runtime.gram import backend_in_use
+    from .runtime.scales import scale_plan
+    from .runtime.stylize import INITS
+    from .runtime.transfer import StyleTransfer
+
+    options, size = loop_options(device, size, iterations, init=init if init in INITS else "content", **fields)
+    styles = [load_option_image(path, "--style", max_pixels=max_pixels) for path in style]
+    init_image = None if init in INITS else load_option_image(Path(init), "--init", max_pixels=max_pixels)
+    if targets not in ("torch", "onnx"):
+        raise UsageError(f"--targets must be torch or onnx, not '{targets}'")
+    target_features = None
+    if targets == "onnx":
+        from .exporter.cache import feature_session
+
+        target_features = feature_session(options.content_layers + options.style_layers, options.pooling, weights,
+                                          parse_providers(providers))
+    engine = StyleTransfer(styles, options, blend_weights(style_blend), style_scale, preserve_colors,
+                           device, weights, target_features, **memory_options(block_size, max_memory))
+    record = {"style": [str(s) for s in style], "style_blend": style_blend, "style_scale": style_scale,
+              "preserve_colors": preserve_colors, "device": str(engine.device), "weights": engine.vgg.weights_source,
+              "targets": targets, "block_size": block_size, "max_memory": max_memory,
+              **{k: v for k, v in options.__dict__.items() if k != "gram_backend"}, "init": init}
+    runs_on = f", targets by onnxruntime on {', '.join(target_features.providers)}" if target_features else ""
+    plan = scale_plan(size, options.first_scale, options.iterations)
+    split = "+".join(str(n) for _, n in plan)
+    scales = f" in {len(plan)} scales from {plan[0][0]} px ({split})" if len(plan) > 1 else ""
+    header = (f"{size} px, {options.iterations} iterations{scales}, device {engine.device}, "
+              f"gram {backend_in_use(engine.device)}{runs_on}")
+    made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}
+    made_with.update(engine="optimisation", style_sha256=[file_sha256(path) for path in style], size=size,
+                     init=init if init in INITS else file_sha256(Path(init)), version=__version__)
+    return Chosen(engine, size, init_image, record, header, made_with=made_with)
+
+
+def network_engine(model: Path, size, max_size, style_blend, preserve_colors, device, providers,
+                   max_memory: float | None = None) -> Chosen:
+    from .onnx.providers import parse as parse_providers
+
+    engine, described = open_model(model, style_blend, preserve_colors, device, parse_providers(providers),
+                                   memory_options(None, max_memory)["max_memory"])
+    blend = dict(zip(described.style_names, (round(w, 6) for w in engine.blend)))
+    record = {"model": str(model), "model_sha256": described.sha256, "style_blend": blend,
+              "preserve_colors": preserve_colors, "runs_on": engine.runs_on, "max_memory": max_memory}
+    what = ", ".join(f"{name} {weight:g}" for name, weight in blend.items()) if len(blend) > 1 else described.style_names[0]
+    working = f"{size} px" if size else f"each photo's own size up to {max_size} px"
+    label = f"network {model.name} ({what})"
+    made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}
+    made_with.update(engine="network", size=size, max_size=None if size else max_size, version=__version__)
+    return Chosen(engine, size, None, record, f"{label}, {working}, one pass a photo on {engine.runs_on}", label,
+                  made_with)
+
+
+def _gpu_provider_loads() -> bool:
+    import onnxruntime as ort
+
+    from .onnx.providers import CPU, loadable
+
+    return any(name != CPU for name in loadable(ort))
+
+
+def open_model(path, blend: str | None = None, keep_colors: bool = False, device: str = "auto",
+               providers: list[str] | None = None, max_memory: int | None = None):
+    """The network engine for ``path``, with ``--style-blend`` parsed against its paintings' names and
+    passes planned within ``max_memory`` bytes (None: what is free)."""
+    from .exporter.cache import cached_stylizer
+    from .network.checkpoint import load_checkpoint
+    from .network.feedforward import FeedForward, TorchPainter, parse_blend
+    from .network.model_file import describe
+    from .onnx.providers import CPU
+    from .onnx.session import StylizerSession
+    from .runtime.transfer import resolve_device
+
+    model = describe(path)
+    weights = parse_blend(blend, model.style_names)
+    target = resolve_device(device)
+    if target.type == "cpu" and providers is None:
+        providers = [CPU]  # no GPU, or --device cpu: nothing else to probe for
+    if model.kind == "checkpoint" and target.type == "cuda" and providers is None and not _gpu_provider_loads():
+        painter = TorchPainter(load_checkpoint(model.path)[0], target)
+    else:
+        onnx_path = cached_stylizer(model.path, providers=providers) if model.kind == "checkpoint" else model.path
+        painter = StylizerSession(onnx_path, providers)
+    return FeedForward(painter, model.style_names, weights, keep_colors, max_memory), model

@@ -1,0 +1,67 @@
+"""What a styliser file holds, whichever form it takes: an ONNX export or a safetensors checkpoint."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ModelError
+from .checkpoint import file_sha256, read_info
+
+ONNX_SUFFIX = ".onnx"
+STYLIZER_KIND = "nstbatch-stylizer"  # the ``kind`` metadata property of a styliser model
+
+
+@dataclass
+class ModelFile:
+    path: Path
+    style_names: list[str]
+    sha256: str
+    kind: str  # "onnx" or "checkpoint"
+    training: dict  # the settings that trained it, with its step
+    description: str  # the form and the nstbatch version that wrote it, for people
+
+
+def describe(path) -> ModelFile:
+    """Read a model file's metadata; ModelError for a missing, damaged or foreign one."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"{path}: no such model file (give an .onnx from `nstbatch export model` or a .safetensors "
+                         f"checkpoint from `nstbatch train`)")
+    if path.suffix.lower() == ONNX_SUFFIX:
+        meta = stylizer_metadata(path)
+        description = (f"ONNX styliser ({meta.get('precision', 'fp32')}), exported by nstbatch "
+                       f"{meta.get('nstbatch_version', '?')}")
+        return ModelFile(path, meta["styles"], file_sha256(path), "onnx", meta["training"], description)
+    info, _ = read_info(path)
+    return ModelFile(path, info.style_names, file_sha256(path), "checkpoint", {**info.settings, "step": info.step},
+                     f"checkpoint (safetensors), written by nstbatch {info.nstbatch_version}")
+
+
+def model_metadata(model_path) -> dict[str, str]:
+    """The metadata properties of an ONNX file, or ModelError naming the file and what is wrong."""
+    import onnx
+
+    path = Path(model_path)
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf's DecodeError and onnx's own types
+        raise ModelError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0][:120]}); it may be damaged "
+                         f"or truncated: export it again") from None
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def stylizer_metadata(model_path) -> dict:
+    """The styliser contract's metadata, decoded; ModelError if the file is another kind of model."""
+    meta = model_metadata(model_path)
+    if meta.get("kind") != STYLIZER_KIND:
+        what = "an nstbatch VGG-19 feature model" if "layers" in meta else "not an nstbatch styliser"
+        raise ModelError(f"{model_path}: {what}, not a styliser; give a model made by `nstbatch export model` "
+                         f"or a checkpoint made by `nstbatch train`")
+    try:
+        return {**meta, "styles": json.loads(meta["styles"]), "training": json.loads(meta.get("training", "{}"))}
+    except (KeyError, ValueError):
+        raise ModelError(f"{model_path}: its styliser metadata is damaged; export it again") from None
