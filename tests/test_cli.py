@@ -187,6 +187,23 @@ def test_video_from_a_frame_folder(clip_dir, files, tmp_path):
     assert other.exit_code == 2 and "already made with other settings (temporal_weight differ" in other.output
 
 
+def test_a_video_is_done_only_while_its_record_proves_it(clip, files, tmp_path):
+    from nstbatch.media.frames import write_video
+
+    _, style = files
+    source, out = tmp_path / "clip.mp4", tmp_path / "out.mp4"
+    write_video(clip, source, 10)
+    args = ["video", "-i", source, "-s", style, "-o", out, "--max-frames", "2", *VIDEO_FAST]
+    assert invoke(*args).exit_code == 0
+    assert "already exists, made with these settings" in invoke(*args[:-1]).output
+    write_video(clip[::-1], source, 10)  # another clip under the same name: painted again
+    again = invoke(*args[:-1])
+    assert again.exit_code == 0 and "already exists" not in again.output and "2 stylised now" in again.output
+    (tmp_path / "out.mp4.nstbatch.json").unlink()  # killed between the video and its record: nothing proves it
+    redone = invoke(*args[:-1], "--temporal-weight", "5")
+    assert redone.exit_code == 0 and "2 stylised now" in redone.output
+
+
 def test_video_from_a_video_file_keeps_frames_and_says_audio_is_dropped(clip, files, tmp_path):
     from nstbatch.media.frames import write_video
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import NstError, UsageError
+from ..records import as_stored, differing
 
 MANIFEST_NAME = "nstbatch-manifest.jsonl"
 STATUSES = ("done", "skipped", "failed")
@@ -131,16 +132,6 @@ def read_rows(output_dir: Path) -> list[dict]:
     return read_manifests(output_dir)[0]
 
 
-def as_stored(record: dict) -> dict:
-    """``record`` as it reads back from JSON (tuples become lists), so a stored record compares equal."""
-    return json.loads(json.dumps(record, sort_keys=True))
-
-
-def differing(previous: dict, current: dict) -> set[str]:
-    """The settings whose values differ between two records (a setting only one has counts)."""
-    return {k for k in set(previous) | set(current) if previous.get(k) != current.get(k)}
-
-
 def _ints(fingerprint) -> bool:
     return isinstance(fingerprint, dict) and all(isinstance(fingerprint.get(k), int) for k in ("size", "mtime_ns"))
 
@@ -208,7 +199,7 @@ def prove_existing(jobs, made_with: dict, output_dir: Path, ledger: Ledger) -> i
         row = ledger.describing(job.key, job.output)
         if row is not None and row.get("made_with") != made_with:
             stale.append(job.output)
-            changed |= differing(row.get("made_with") or {}, made_with)
+            changed.update(differing(row.get("made_with") or {}, made_with))
             continue
         source = same_source(row["source"], job.source) if row is not None else None
         if source is None:

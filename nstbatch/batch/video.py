@@ -24,7 +24,8 @@ from ..runtime.transfer import StyleTransfer
 from ..media.flow import FLOW_METHODS, previous_in_place
 from ..media.frames import FrameSource, write_video
 from ..media.images import array_to_tensor, load_image, save_image, tensor_to_array
-from .manifest import as_stored, differing
+from ..records import as_stored, differing
+from .manifest import same_source, source_print, stat_print
 from .progress import QuietReporter
 from .runner import painting_failure
 
@@ -89,7 +90,7 @@ def prepare_work_dir(work_dir: Path, record: dict, overwrite: bool) -> None:
         except (OSError, ValueError):
             previous = None
         if previous != record:
-            changed = sorted(differing(previous or {}, record))
+            changed = differing(previous or {}, record)
             raise UsageError(f"{work_dir}: holds frames made with other settings ({', '.join(changed)} differ); "
                              f"pass --overwrite to start again, or choose another --frames-dir")
     if overwrite:
@@ -105,26 +106,35 @@ def made_with_path(output: Path) -> Path:
     return output.with_name(output.name + ".nstbatch.json")
 
 
-def already_made(output: Path, made_with: dict, overwrite: bool) -> bool:
-    """Whether ``output`` exists, made with these settings (or with nothing to say how it was made), so
-    there is nothing to do; a usage error naming what differs if it was made with others."""
+def already_made(output: Path, made_with: dict, overwrite: bool, source: Path) -> bool:
+    """Whether ``output`` is done: its record beside it describes the file as it is now, made from this
+    ``source`` (a clip; a folder of frames is not fingerprinted) with these settings. A usage error
+    naming what differs if that record says other settings; False (make it again) when nothing proves it,
+    as after a crash between writing the video and its record."""
     if overwrite or not output.exists():
         return False
-    made_with = as_stored(made_with)
     try:
-        previous = json.loads(made_with_path(output).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        previous = None
-    if previous is not None and previous != made_with:
-        changed = sorted(differing(previous, made_with))
+        record = json.loads(made_with_path(output).read_text(encoding="utf-8"))
+        previous, recorded_source = record["made_with"], record["source"]
+        proven = record["written"] == stat_print(output)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if not proven or not isinstance(previous, dict):
+        return False
+    made_with = as_stored(made_with)
+    if previous != made_with:
+        changed = differing(previous, made_with)
         raise UsageError(f"{output}: already made with other settings ({', '.join(changed)} differ); pass --overwrite "
                          f"to make it again, or choose another --output")
-    return True
+    return recorded_source is None or same_source(recorded_source, source) is not None
 
 
-def record_made_with(output: Path, made_with: dict) -> None:
+def record_made_with(output: Path, made_with: dict, source: Path) -> None:
+    """Beside the finished video: its settings, the clip it was made from, and the video as written."""
+    record = {"made_with": made_with, "written": stat_print(output),
+              "source": source_print(source) if Path(source).is_file() else None}
     with atomic_path(made_with_path(output)) as tmp:
-        tmp.write_text(json.dumps(made_with, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
 
 
 def _stored(path: Path) -> np.ndarray | None:

@@ -100,7 +100,7 @@ def video(
                       **chosen.record}
             record.pop("runs_on")  # where it runs does not change the frames
             made_with = {**record, **chosen.made_with}
-            if already_made(output, made_with, overwrite):
+            if already_made(output, made_with, overwrite, input_path):
                 finished(output)
             prepare_work_dir(work_dir, record, overwrite)
             engine = chosen.engine
@@ -131,7 +131,7 @@ def video(
                 settings.record.update(keyframes=keyframes, temporal_blend=temporal_blend,
                                        keyframe_network={**keyframe_settings.record(), "steps": keyframe_steps})
             made_with = {**settings.record, "style_sha256": [file_sha256(path) for path in style], "version": __version__}
-            if already_made(output, made_with, overwrite):
+            if already_made(output, made_with, overwrite, input_path):
                 finished(output)
             prepare_work_dir(work_dir, settings.record, overwrite)
     except NstError as exc:
@@ -172,7 +172,7 @@ def video(
         raise typer.Exit(1)
     try:
         written = assemble(run.folder, run.frames, output, source.fps)
-        record_made_with(output, made_with)
+        record_made_with(output, made_with, input_path)
     except NstError as exc:  # a stored frame gone missing, or no mp4 encoder: the frames stay for a re-run
         fail(exc)
     if frames_dir is None:

@@ -1,0 +1,18 @@
+"""Settings recorded beside what they made, compared with the settings asked for now: the one comparison
+behind every "made with other settings" refusal (a batch's manifest, a video's record and work folder,
+a training checkpoint)."""
+
+from __future__ import annotations
+
+import json
+
+
+def as_stored(record: dict) -> dict:
+    """``record`` as it reads back from JSON (tuples become lists), so a stored record compares equal."""
+    return json.loads(json.dumps(record, sort_keys=True))
+
+
+def differing(previous: dict, current: dict) -> list[str]:
+    """The settings, sorted, whose values differ between two records (a setting only one has counts)."""
+    previous, current = as_stored(previous), as_stored(current)
+    return sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
