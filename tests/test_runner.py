@@ -121,3 +121,36 @@ def test_a_picture_too_thin_for_the_engine_fails_with_its_sizes(tmp_path):
     assert (summary.done, summary.failed) == (1, 1)
     assert summary.failures == [f"{inputs / 'sliver.png'}: is 300x4, 64x1 at the working size: a side under the 16 px "
                                 "VGG-19 needs for relu5_1; crop it, or give a larger --size"]
+
+
+def sequential(jobs, engine, settings, output_dir):
+    """A second executor over the batch's steps, one job at a time, no threads: what a cluster backend
+    does per item on its workers, with the driver recording."""
+    recorder = runner.Recorder(output_dir, settings, runner.QuietReporter())
+    for job in jobs:
+        content, seconds = runner.load_photo(job, settings, engine.min_side)
+        if content is None:
+            recorder.finish(job, seconds)
+            continue
+        results, seconds = runner.paint_group([(job, content)], engine, settings, runner.QuietReporter())
+        if results is None:
+            recorder.finish(job, seconds)
+            continue
+        outcome = runner.written(job, lambda: runner.write_result(results[0].image, job, None), {"total": 0.0})
+        recorder.finish(job, seconds, *outcome)
+    return recorder.close()
+
+
+def test_a_second_executor_over_the_same_steps_makes_the_same_batch(folder, tmp_path):
+    made = {}
+    for name, execute in [("threads", run_batch), ("sequential", sequential)]:
+        out = tmp_path / name
+        summary = execute(discover(folder, out), Broken([KeyError("relu9_9")]), Settings(size=None, max_pixels=None),
+                          out)
+        rows = [{k: v for k, v in r.items() if k not in ("output", "seconds", "finished", "written", "losses")}
+                for r in manifest_rows(out)]
+        pictures = {p.name: load_image(p) for p in out.glob("*.png")}
+        made[name] = (summary.line(), summary.failures, sorted(rows, key=lambda r: r["input"]), pictures)
+    threads, alone = made["threads"], made["sequential"]
+    assert threads[:3] == alone[:3] and threads[0] == "11 done, 0 skipped (already there), 2 failed"
+    assert threads[3].keys() == alone[3].keys() and all(torch.equal(threads[3][k], alone[3][k]) for k in threads[3])

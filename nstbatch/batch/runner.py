@@ -72,120 +72,180 @@ READ_AHEAD = 4  # photos decoded ahead of the engine: enough to hide a decode be
 WRITES_PENDING = 4  # groups painted and still being written, before painting waits for the disk
 
 
+# The steps of a batch, as plain functions an executor calls: ``load_photo`` (on any worker),
+# ``paint_group`` (where the engine is), ``write_result`` (where the output folder is) and, on the
+# driver alone, ``Recorder.finish``. ``run_batch`` is the local executor: threads on one machine.
+
+
+class Recorder:
+    """The driver's side of a batch: each finished job's manifest row (written whole: a signal waits for
+    it), its count in the summary, its line when it failed, and its place in the gallery."""
+
+    def __init__(self, output_dir: Path, settings: Settings, reporter):
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        self.manifest = Path(output_dir) / settings.manifest_name
+        self.settings = settings
+        self.reporter = reporter
+        self.summary = Summary()
+
+    def finish(self, job: Job, seconds: float, losses=None, pictures=None) -> None:
+        """Record ``job`` as it ended (done, skipped or failed); ManifestError when the folder takes no more."""
+        with critical():
+            append_row(self.manifest, manifest_row(job, seconds, losses, self.settings))
+        if job.status == "failed":
+            self.summary.failed += 1
+            self.summary.failures.append(f"{job.source}: {job.error}")
+            self.reporter.message(f"error: {job.source}: {job.error}")
+        elif job.status == "skipped":
+            self.summary.skipped += 1
+        else:
+            self.summary.done += 1
+        if self.settings.gallery is not None:
+            self.settings.gallery.add(job, losses, seconds, pictures)
+
+    def close(self) -> Summary:
+        if self.settings.gallery is not None:
+            self.settings.gallery.write()
+        return self.summary
+
+
+def manifest_row(job: Job, seconds: float, losses, settings: Settings) -> dict:
+    return {
+        "input": str(job.source),
+        "output": str(job.output),
+        "result": job.key,
+        "status": job.status,
+        "error": job.error,
+        "losses": losses,
+        "seconds": round(seconds, 3),
+        "options": settings.record,
+        "made_with": settings.made_with,
+        "source": job.source_print if job.status != "failed" else None,
+        "written": job.written_print if job.status != "failed" else None,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def load_photo(job: Job, settings: Settings, min_side: tuple[int, str]) -> tuple[torch.Tensor | None, float]:
+    """The job's photo at its working size and the seconds that took; None (the job marked failed, or it
+    was not to do) when there is nothing to paint. The input's fingerprint is taken first: the file as
+    it was painted."""
+    started = time.perf_counter()
+    if job.status != "todo":
+        return None, 0.0
+    try:
+        job.source_print = source_print(job.source)
+        content = load_image(job.source, settings.size, settings.max_pixels, settings.max_size)
+    except ImageError as exc:
+        job.status, job.error, content = "failed", exc.reason, None
+    except OSError as exc:
+        job.status, job.error, content = "failed", f"cannot be read ({exc.strerror or exc})", None
+    if content is not None and min(content.shape[-2:]) < min_side[0]:
+        job.status, job.error, content = "failed", too_thin(job.source, content, min_side), None
+    return content, time.perf_counter() - started
+
+
+def paint_group(group: list[tuple[Job, torch.Tensor]], engine, settings: Settings, reporter) -> tuple[list | None, float]:
+    """Paint photos of one working size together: their results (None, each job marked failed with its
+    reason, when painting failed) and the seconds it took a photo."""
+    names = group[0][0].relative + (f" + {len(group) - 1} more" if len(group) > 1 else "")
+    if engine.item_steps:
+        reporter.start_item(names, engine.item_steps)
+    started = time.perf_counter()
+    try:
+        results = _stylise_group(group, engine, settings, reporter)
+    except Exception as exc:  # noqa: BLE001 - whatever it was, these files fail and the batch goes on
+        results = None
+        for job, content in group:
+            job.status, job.error = "failed", painting_failure(exc, content)
+    reporter.end_item(len(group))
+    return results, (time.perf_counter() - started) / len(group)
+
+
+def write_result(image: torch.Tensor, job: Job, photo: torch.Tensor | None):
+    """Write a result atomically: the file as written, for its manifest row, and with the photo given,
+    the gallery's thumbnails."""
+    save_image(image, job.output, exif=source_exif(job.source))
+    return stat_print(job.output), thumbnails(photo, image) if photo is not None else None
+
+
+def written(job: Job, write, losses):
+    """The job after ``write()`` (a finished write_result, or what raises its error): done with the
+    file's record, or failed with one line; its losses and thumbnails for the recorder."""
+    try:
+        job.written_print, pictures = write()
+        job.status = "done"
+        return losses, pictures
+    except OSError as exc:  # a full disk, a read-only or vanished folder, a name too long: this file fails
+        job.status, job.error = "failed", f"cannot write {job.output}: {exc.strerror or exc}"
+    except ValueError as exc:
+        job.status, job.error = "failed", f"cannot write {job.output}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a bug in writing: this file fails, the batch goes on
+        job.status, job.error = "failed", painting_failure(exc, None)
+    return None, None
+
+
 def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, reporter=None) -> Summary:
-    """Stylise every job; with ``settings.batch_size`` > 1, photos of the same working size go
-    through the engine together, up to that many at a time.
+    """The local executor: stylise every job; with ``settings.batch_size`` > 1, photos of the same
+    working size go through the engine together, up to that many at a time.
 
     ``engine`` is the optimiser (``transfer.StyleTransfer``) or a network (``feedforward.FeedForward``):
     ``engine(photo) -> Result``, ``engine.stylise_batch(photos) -> [Result]``, ``engine.item_steps``
-    (iterations a photo takes, for its progress bar; 0 for none).
+    (iterations a photo takes, for its progress bar; 0 for none), ``engine.min_side``.
 
     Decoding and writing run on two threads beside the engine: a network paints a photo in tens of
     milliseconds, as long as Pillow takes to decode and encode it, so doing them in turn would
     leave the cores half idle. Results are still recorded in the order the engine finished them,
     and a result is recorded only once its file is on disk."""
     reporter = reporter or QuietReporter()
-    output_dir.mkdir(parents=True, exist_ok=True)
-    manifest = output_dir / settings.manifest_name
-    summary = Summary()
+    recorder = Recorder(output_dir, settings, reporter)
     reporter.start_batch(len(jobs))
     writes: deque = deque()  # (job, seconds, losses, future of its file) in the order painted
-
-    def finish(job: Job, seconds: float, losses=None, pictures=None) -> None:
-        with critical():  # a signal waits until the row is written whole
-            append_row(manifest, {
-                "input": str(job.source),
-                "output": str(job.output),
-                "result": job.key,
-                "status": job.status,
-                "error": job.error,
-                "losses": losses,
-                "seconds": round(seconds, 3),
-                "options": settings.record,
-                "made_with": settings.made_with,
-                "source": job.source_print if job.status != "failed" else None,
-                "written": job.written_print if job.status != "failed" else None,
-                "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            })
-        if job.status == "failed":
-            summary.failed += 1
-            summary.failures.append(f"{job.source}: {job.error}")
-            reporter.message(f"error: {job.source}: {job.error}")
-        elif job.status == "skipped":
-            summary.skipped += 1
-        else:
-            summary.done += 1
-        if settings.gallery is not None:
-            settings.gallery.add(job, losses, seconds, pictures)
 
     def record_written(keep: int) -> None:
         """Record finished writes in order, waiting until at most ``keep`` remain in flight."""
         while writes and (len(writes) > keep or writes[0][3].done()):
-            job, seconds, losses, written = writes.popleft()
-            pictures = None
-            try:
-                job.written_print, pictures = written.result()
-                job.status = "done"
-            except OSError as exc:  # a full disk, a read-only or vanished folder, a name too long: this file fails
-                job.status, job.error, losses = "failed", f"cannot write {job.output}: {exc.strerror or exc}", None
-            except ValueError as exc:
-                job.status, job.error, losses = "failed", f"cannot write {job.output}: {exc}", None
-            except Exception as exc:  # noqa: BLE001 - a bug in writing: this file fails, the batch goes on
-                job.status, job.error, losses = "failed", painting_failure(exc, None), None
-            finish(job, seconds, losses, pictures)
+            job, seconds, losses, writing = writes.popleft()
+            recorder.finish(job, seconds, *written(job, writing.result, losses))
 
-    def stylise(group: list[tuple[Job, torch.Tensor]], writer: ThreadPoolExecutor) -> None:
-        names = group[0][0].relative + (f" + {len(group) - 1} more" if len(group) > 1 else "")
-        if engine.item_steps:
-            reporter.start_item(names, engine.item_steps)
-        started = time.perf_counter()
-        try:
-            results = _stylise_group(group, engine, settings, reporter)
-        except Exception as exc:  # noqa: BLE001 - whatever it was, these files fail and the batch goes on
-            results = None
-            for job, content in group:
-                job.status, job.error = "failed", painting_failure(exc, content)
-        seconds = (time.perf_counter() - started) / len(group)
-        reporter.end_item(len(group))
+    def paint(group: list[tuple[Job, torch.Tensor]], writer: ThreadPoolExecutor) -> None:
+        results, seconds = paint_group(group, engine, settings, reporter)
         if results is None:
             for job, _ in group:
-                finish(job, seconds)
+                recorder.finish(job, seconds)
             return
         for (job, content), result in zip(group, results):
             losses = {k: round(v, 6) for k, v in result.losses.items()}
-            writing = writer.submit(_write_result, result.image, job, content if settings.gallery else None)
+            writing = writer.submit(write_result, result.image, job, content if settings.gallery else None)
             writes.append((job, seconds, losses, writing))
         record_written(keep=WRITES_PENDING)
 
     waiting: dict[tuple, list] = {}  # working size -> photos loaded and not yet stylised
     with ThreadPoolExecutor(1, "nstbatch-read") as reader, ThreadPoolExecutor(1, "nstbatch-write") as writer:
         try:
-            for job, content, seconds in _read_ahead(jobs, settings, reader):
-                if content is not None and min(content.shape[-2:]) < engine.min_side[0]:
-                    job.status, job.error, content = "failed", too_thin(job.source, content, engine.min_side), None
+            for job, (content, seconds) in _read_ahead(jobs, settings, engine.min_side, reader):
                 if content is None:
                     reporter.end_item()
-                    finish(job, seconds)
+                    recorder.finish(job, seconds)
                     continue
                 group = waiting.setdefault(tuple(content.shape), [])
                 group.append((job, content))
                 if len(group) == settings.batch_size:
-                    stylise(waiting.pop(tuple(content.shape)), writer)
+                    paint(waiting.pop(tuple(content.shape)), writer)
             for group in waiting.values():
-                stylise(group, writer)
+                paint(group, writer)
             record_written(keep=0)
         except Interrupted as stop:
             # The picture being painted is abandoned; those already painted are written and recorded.
-            summary.interrupted, summary.stopped = stop, f"{stop} (the picture being painted was abandoned)"
+            recorder.summary.interrupted = stop
+            recorder.summary.stopped = f"{stop} (the picture being painted was abandoned)"
             _record_the_rest(record_written)
         except ManifestError as exc:
-            summary.stopped = str(exc)
+            recorder.summary.stopped = str(exc)
         finally:
-            for _, _, _, written in writes:
-                written.cancel()
-    if settings.gallery is not None:
-        settings.gallery.write()
-    return summary
+            for _, _, _, writing in writes:
+                writing.cancel()
+    return recorder.close()
 
 
 def _record_the_rest(record_written) -> None:
@@ -223,39 +283,17 @@ def painting_failure(exc: Exception, content) -> str:
     return f"internal error in nstbatch, please report it with this line: {type(exc).__name__}: {exc}"
 
 
-def _write_result(image: torch.Tensor, job: Job, photo: torch.Tensor | None):
-    """Write a result (on the writer thread): the file as written, for its manifest row, and with the
-    photo given, the gallery's thumbnails."""
-    save_image(image, job.output, exif=source_exif(job.source))
-    return stat_print(job.output), thumbnails(photo, image) if photo is not None else None
-
-
-def _read_ahead(jobs: list[Job], settings: Settings, reader: ThreadPoolExecutor):
-    """Each job with its photo (None when it is skipped or unreadable) and the seconds that took,
-    in order, decoded up to ``READ_AHEAD`` jobs ahead on ``reader``."""
-
-    def load(job: Job):
-        started = time.perf_counter()
-        if job.status != "todo":
-            return None, 0.0
-        try:
-            job.source_print = source_print(job.source)  # before decoding: the file as it was painted
-            content = load_image(job.source, settings.size, settings.max_pixels, settings.max_size)
-        except ImageError as exc:
-            job.status, job.error, content = "failed", exc.reason, None
-        except OSError as exc:
-            job.status, job.error, content = "failed", f"cannot be read ({exc.strerror or exc})", None
-        return content, time.perf_counter() - started
-
+def _read_ahead(jobs: list[Job], settings: Settings, min_side, reader: ThreadPoolExecutor):
+    """Each job with ``load_photo``'s answer, in order, decoded up to ``READ_AHEAD`` jobs ahead on ``reader``."""
     ahead: deque = deque()
     for job in jobs:
-        ahead.append((job, reader.submit(load, job)))
+        ahead.append((job, reader.submit(load_photo, job, settings, min_side)))
         if len(ahead) > READ_AHEAD:
             first, loading = ahead.popleft()
-            yield first, *loading.result()
+            yield first, loading.result()
     while ahead:
         first, loading = ahead.popleft()
-        yield first, *loading.result()
+        yield first, loading.result()
 
 
 def _stylise_group(group: list[tuple[Job, torch.Tensor]], engine, settings: Settings, reporter) -> list:
