@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from nstbatch.runtime.blocks import BlockwiseObjective, blocks
-from nstbatch.runtime.stylize import Options, content_targets, loss_parts, loss_terms, style_targets
+from nstbatch.runtime.losses import layers_of, values_of
+from nstbatch.runtime.stylize import Options, content_targets, loss_terms, style_targets
 
 from conftest import painting_like, photo_like
 
@@ -21,22 +22,21 @@ def _terms(vgg64, photo, content_layers, style_layers):
     opts = Options(content_layers=content_layers, style_layers=style_layers, style_weight=3.0)
     content = content_targets(vgg64, photo, content_layers)
     style = style_targets(vgg64, [painting_like(24, 28).double()], [1.0], style_layers)
-    content_terms, style_terms = loss_terms(opts, content, style, "cpu")
-    return opts, content_terms, style_terms
+    return opts, loss_terms(opts, content, style, "cpu")
 
 
-def _whole_picture(vgg64, image, opts, content_terms, style_terms):
+def _whole_picture(vgg64, image, terms):
     image = image.clone().requires_grad_(True)
-    features = vgg64(image, list(dict.fromkeys([*content_terms, *style_terms])))
-    parts = loss_parts(features, image, opts, content_terms, style_terms)
+    features = vgg64(image, layers_of(terms))
+    parts = values_of(terms, features, image)
     (parts["content"] + parts["style"]).backward()
     return {k: float(v.detach()) for k, v in parts.items()}, image.grad
 
 
 def _compare(vgg64, photo, start, content_layers, style_layers, block):
-    opts, content_terms, style_terms = _terms(vgg64, photo, content_layers, style_layers)
-    expected, expected_grad = _whole_picture(vgg64, start, opts, content_terms, style_terms)
-    objective = BlockwiseObjective(vgg64, content_terms, style_terms, tuple(start.shape), block)
+    opts, terms = _terms(vgg64, photo, content_layers, style_layers)
+    expected, expected_grad = _whole_picture(vgg64, start, terms)
+    objective = BlockwiseObjective(vgg64, terms, tuple(start.shape), block)
     assert len(objective.blocks) > 1
     values = objective.values(start)
     grad = objective.backward(start, scale=2.0) / 2.0
@@ -88,3 +88,21 @@ def test_targets_gathered_in_blocks_equal_the_whole_pictures(vgg64):
         torch.testing.assert_close(content[name], expected, rtol=1e-6, atol=1e-6)  # both float32
     torch.testing.assert_close(style_targets(vgg64, [picture], [1.0], style_layers, block=16),
                                style_targets(vgg64, [picture], [1.0], style_layers), rtol=1e-10, atol=1e-12)
+
+
+def test_blocks_iterate_any_term_of_the_list(vgg64):
+    from nstbatch.runtime.losses import ContentLoss, LayerTerms
+
+    photo = photo_like(40, 56).double()
+    start = photo_like(40, 56, seed=3).double()
+    opts, terms = _terms(vgg64, photo, ("relu4_2",), ("relu1_1", "relu3_1"))
+    # A toy second "positions" term: the photo held at a shallow layer too, weighed apart from the first.
+    shallow = content_targets(vgg64, photo, ("relu2_1",))
+    extra = LayerTerms("shallow", {"relu2_1": ContentLoss(shallow["relu2_1"], 0.5)}, "positions")
+    terms = [*terms, extra]
+    expected = values_of(terms, vgg64(start, layers_of(terms)), start)
+    objective = BlockwiseObjective(vgg64, terms, tuple(start.shape), 32)
+    values = objective.values(start)
+    assert set(values) == {"content", "style", "shallow"} and len(objective.blocks) > 1
+    for name in values:
+        assert float(values[name]) == pytest.approx(float(expected[name]), rel=1e-10), name

@@ -173,3 +173,17 @@ def test_a_batch_with_lbfgs_reaches_the_objectives_photos_reach_alone(photo, pai
         start = engine(p, init=p, iterations=1).losses["total"]
         assert joint.losses["total"] < 0.5 * start  # it did optimise this photo
         assert joint.losses["total"] < 1.25 * alone.losses["total"], (joint.losses, alone.losses)
+
+
+def test_a_new_term_is_one_entry_in_the_list(vgg, photo, painting):
+    from nstbatch.runtime.losses import ImageTerm
+
+    opts = Options(iterations=15)
+    content = content_targets(vgg, photo, opts.content_layers)
+    style = style_targets(vgg, [painting], [1.0], opts.style_layers)
+    plain = optimize(vgg, photo, opts, content, style)
+    brighter = ImageTerm("brightness", lambda image: 50.0 * (image.mean() - 0.9) ** 2)  # a toy: pull the mean up
+    pulled = optimize(vgg, photo, opts, content, style, extra_terms=[brighter])
+    assert set(pulled.losses) == {"content", "style", "tv", "brightness", "total"}  # reported by its name
+    assert pulled.losses["total"] == pytest.approx(sum(v for k, v in pulled.losses.items() if k != "total"))
+    assert float(pulled.image.mean()) > float(plain.image.mean()) + 0.05  # and it moved the picture

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .losses import ContentLoss, StyleLoss
+from .losses import ContentLoss
 from .vgg import VGG19Features, min_side, reach, stride
 
 
@@ -125,12 +125,17 @@ def targets_by_blocks(vgg: VGG19Features, image: torch.Tensor, content_layers, s
 
 
 class BlockwiseObjective:
-    """Content and style terms of a picture (B x 3 x H x W) evaluated and differentiated block by block."""
+    """The terms that read layers (losses.LayerTerms) of a picture (B x 3 x H x W), evaluated and
+    differentiated block by block: a "positions" term sums its blocks' own positions, a "gram" term is
+    taken of each layer's Gram gathered over the blocks."""
 
-    def __init__(self, vgg: VGG19Features, content_terms: dict[str, ContentLoss], style_terms: dict[str, StyleLoss],
-                 shape: tuple, block: int, autocast=nullcontext):
-        self.vgg, self.content_terms, self.style_terms = vgg, content_terms, style_terms
-        self.tiling = Tiling(shape[-2], shape[-1], block, dict.fromkeys([*content_terms, *style_terms]))
+    def __init__(self, vgg: VGG19Features, terms, shape: tuple, block: int, autocast=nullcontext):
+        self.vgg = vgg
+        self.terms = [term for term in terms if term.layers]
+        unknown = [term.name for term in self.terms if term.blockwise not in ("positions", "gram")]
+        if unknown:
+            raise ValueError(f"no block-wise form for the terms {', '.join(unknown)}")
+        self.tiling = Tiling(shape[-2], shape[-1], block, dict.fromkeys(n for t in self.terms for n in t.layers))
         self.blocks = self.tiling.blocks
         self.autocast = autocast
         self._grams: dict[str, torch.Tensor] = {}
@@ -143,42 +148,55 @@ class BlockwiseObjective:
     def _divided(self, name: str, products: torch.Tensor) -> torch.Tensor:
         return products / (products.shape[1] * self.tiling.positions(name))
 
+    def _gram_layers(self) -> set[str]:
+        return {name for term in self.terms if term.blockwise == "gram" for name in term.layers}
+
     def values(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Pass 1: the content and style terms of ``image``; keeps the Grams for ``backward``."""
+        """Pass 1: each term's value for ``image``, by name; keeps the Grams for ``backward``."""
         grams: dict[str, torch.Tensor] = {}
-        content = image.new_zeros((), dtype=torch.float64 if image.dtype == torch.float64 else torch.float32)
+        dtype = torch.float64 if image.dtype == torch.float64 else torch.float32
+        sums = {term.name: image.new_zeros((), dtype=dtype) for term in self.terms if term.blockwise == "positions"}
+        gram_layers = self._gram_layers()
         with torch.no_grad():
             for block in self.blocks:
                 for name, (act, where) in self._own_features(_read(image, block), block):
-                    act = act.to(content.dtype)
-                    if name in self.content_terms:
-                        term = self.content_terms[name]
-                        content = content + _content_sum(term, act, where) / term.target.numel()
-                    if name in self.style_terms:
+                    act = act.to(dtype)
+                    for term in self.terms:
+                        if term.blockwise == "positions" and name in term.by_layer:
+                            loss = term.by_layer[name]
+                            sums[term.name] = sums[term.name] + _content_sum(loss, act, where) / loss.target.numel()
+                    if name in gram_layers:
                         products = _sum_of_products(act)
                         grams[name] = grams[name] + products if name in grams else products
         self._grams = {name: self._divided(name, g) for name, g in grams.items()}
-        style = sum((term.of_gram(self._grams[name]) for name, term in self.style_terms.items()), content.new_zeros(()))
-        return {"content": content, "style": style}
+        zero = image.new_zeros((), dtype=dtype)
+        return {term.name: sums[term.name] if term.blockwise == "positions" else
+                sum((loss.of_gram(self._grams[name]) for name, loss in term.by_layer.items()), zero)
+                for term in self.terms}
 
     def backward(self, image: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-        """Pass 2: d(scale · (content + style)) / d image, after ``values`` on the same image."""
-        slopes = {}  # ∂L/∂G of each style layer, from the global Gram
-        for name, term in self.style_terms.items():
-            gram = self._grams[name].detach().requires_grad_(True)
-            slopes[name], = torch.autograd.grad(term.of_gram(gram) * scale, gram)
+        """Pass 2: d(scale · the terms' sum) / d image, after ``values`` on the same image."""
+        slopes = {}  # (term, layer) -> ∂L/∂G of a Gram term's layer, from the whole picture's Gram
+        for term in self.terms:
+            if term.blockwise == "gram":
+                for name, loss in term.by_layer.items():
+                    gram = self._grams[name].detach().requires_grad_(True)
+                    slopes[term.name, name], = torch.autograd.grad(loss.of_gram(gram) * scale, gram)
         gradient = torch.zeros_like(image)
         for block in self.blocks:
             crop = _read(image, block).detach().requires_grad_(True)
             surrogate = crop.new_zeros((), dtype=torch.float64 if crop.dtype == torch.float64 else torch.float32)
             for name, (act, where) in self._own_features(crop, block):
                 act = act.to(surrogate.dtype)
-                if name in self.content_terms:
-                    term = self.content_terms[name]
-                    surrogate = surrogate + scale * _content_sum(term, act, where) / term.target.numel()
-                if name in self.style_terms:
-                    # its gradient with respect to these activations is the whole objective's
-                    surrogate = surrogate + torch.sum(slopes[name] * self._divided(name, _sum_of_products(act)))
+                for term in self.terms:
+                    if name not in term.by_layer:
+                        continue
+                    if term.blockwise == "positions":
+                        loss = term.by_layer[name]
+                        surrogate = surrogate + scale * _content_sum(loss, act, where) / loss.target.numel()
+                    else:  # its gradient with respect to these activations is the whole objective's
+                        surrogate = surrogate + torch.sum(slopes[term.name, name] *
+                                                          self._divided(name, _sum_of_products(act)))
             if surrogate.requires_grad:
                 surrogate.backward()
                 gradient[:, :, slice(*block.read_rows), slice(*block.read_cols)] += crop.grad

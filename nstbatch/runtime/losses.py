@@ -82,3 +82,50 @@ class TemporalLoss(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.weight * torch.sum(self.mask * (image - self.warped) ** 2) / image.numel()
+
+
+# The objective is a list of named terms. The loop, the block-wise objective and the reported losses
+# iterate it and never ask which term is which; adding a term is one class here and one option.
+# A term reads VGG-19 layers (``layers``, and ``blockwise`` says how it splits over positions for
+# blocks.py) or only the image itself (``layers`` empty).
+
+
+class LayerTerms:
+    """A term that reads VGG-19 layers: the sum of one loss module per layer.
+
+    ``blockwise`` says how blocks.py evaluates it over a picture cut into blocks: "positions" (a sum
+    over each layer's positions, like the content term: ``module.target`` sliced to the block) or
+    "gram" (a function of each layer's whole Gram matrix, like the style term: ``module.of_gram``)."""
+
+    def __init__(self, name: str, by_layer: dict[str, nn.Module], blockwise: str):
+        self.name, self.by_layer, self.blockwise = name, by_layer, blockwise
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return tuple(self.by_layer)
+
+    def __call__(self, features: dict[str, torch.Tensor], image: torch.Tensor) -> torch.Tensor:
+        return sum((term(features[name]) for name, term in self.by_layer.items()), image.new_zeros(()))
+
+
+class ImageTerm:
+    """A term of the image alone (smoothness, the temporal term): no network, no blocks."""
+
+    layers: tuple[str, ...] = ()
+    blockwise = None
+
+    def __init__(self, name: str, of_image):
+        self.name, self.of_image = name, of_image
+
+    def __call__(self, features: dict[str, torch.Tensor], image: torch.Tensor) -> torch.Tensor:
+        return self.of_image(image)
+
+
+def layers_of(terms) -> list[str]:
+    """Every layer the terms read, each once, in the terms' order."""
+    return list(dict.fromkeys(name for term in terms for name in term.layers))
+
+
+def values_of(terms, features: dict[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each term's weighted value, by name, in the list's order: what the objective sums and reports."""
+    return {term.name: term(features, image) for term in terms}

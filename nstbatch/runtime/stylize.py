@@ -16,7 +16,7 @@ import torch
 from ..errors import UsageError
 from .blocks import BlockwiseObjective, targets_by_blocks
 from .gram import gram
-from .losses import ContentLoss, StyleLoss, TemporalLoss, total_variation
+from .losses import ContentLoss, ImageTerm, LayerTerms, StyleLoss, TemporalLoss, layers_of, total_variation, values_of
 from .memory import LBFGS_HISTORY, Fit
 from .vgg import VGG19Features, check_layers
 
@@ -147,39 +147,47 @@ def initial_image(init: str | torch.Tensor, content: torch.Tensor | None, style:
     return start.detach().expand(shape).clone().clamp(0, 1)  # one painting or file starts every image of a batch
 
 
-def loss_terms(opts: Options, content, style, device) -> tuple[dict[str, ContentLoss], dict[str, StyleLoss]]:
-    """The content and style loss modules, by layer, for the given targets."""
-    content_terms = {
-        name: ContentLoss(target.to(device), opts.content_weight, opts.normalize) for name, target in (content or {}).items()
-    }
+def content_term(opts: Options, targets, device) -> LayerTerms:
+    """The photo's term: its activations at each content layer."""
+    return LayerTerms("content", {name: ContentLoss(target.to(device), opts.content_weight, opts.normalize)
+                                  for name, target in (targets or {}).items()}, "positions")
+
+
+def style_term(opts: Options, targets, device) -> LayerTerms:
+    """The paintings' term: their (blended) Gram matrices at each style layer, each layer weighted."""
     layer_weights = opts.style_layer_weights or (1.0,) * len(opts.style_layers)
-    style_weight_of = dict(zip(opts.style_layers, layer_weights))
-    style_terms = {
-        name: StyleLoss(target.to(device), opts.style_weight * style_weight_of.get(name, 1.0),
-                        opts.gram_backend, opts.normalize)
-        for name, target in (style or {}).items()
-    }
-    return content_terms, style_terms
+    weight_of = dict(zip(opts.style_layers, layer_weights))
+    return LayerTerms("style", {name: StyleLoss(target.to(device), opts.style_weight * weight_of.get(name, 1.0),
+                                                opts.gram_backend, opts.normalize)
+                                for name, target in (targets or {}).items()}, "gram")
 
 
-def loss_parts(features, image, opts: Options, content_terms, style_terms) -> dict[str, torch.Tensor]:
-    return {
-        "content": sum((t(features[n]) for n, t in content_terms.items()), image.new_zeros(())),
-        "style": sum((t(features[n]) for n, t in style_terms.items()), image.new_zeros(())),
-        "tv": opts.tv_weight * total_variation(image) if opts.tv_weight else image.new_zeros(()),
-    }
+def smoothness_term(opts: Options) -> ImageTerm:
+    return ImageTerm("tv", lambda image: opts.tv_weight * total_variation(image) if opts.tv_weight
+                     else image.new_zeros(()))
+
+
+def loss_terms(opts: Options, content, style, device, previous=None) -> list:
+    """The objective as a list of named, weighted terms (losses.py), for the given targets: content,
+    style, smoothness, and with ``previous`` (a video frame's warped previous frame and its mask) and a
+    temporal weight, the temporal term."""
+    terms = [content_term(opts, content, device), style_term(opts, style, device), smoothness_term(opts)]
+    if previous is not None and opts.temporal_weight > 0:
+        warped, mask = previous
+        terms.append(ImageTerm("temporal", TemporalLoss(warped.to(device), mask.to(device), opts.temporal_weight)))
+    return terms
 
 
 def losses_of(vgg: VGG19Features, image: torch.Tensor, opts: Options, content=None, style=None) -> dict[str, float]:
     """The objective's terms for a finished image, as ``optimize`` reports them (without the temporal term)."""
     device = next(vgg.buffers()).device
-    content_terms, style_terms = loss_terms(opts, content, style, device)
+    terms = loss_terms(opts, content, style, device)
     image = image.to(device)
     half = PRECISIONS[opts.precision]
     with torch.no_grad():
         with torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None):
-            features = vgg(image, list(dict.fromkeys([*content_terms, *style_terms])))
-        parts = loss_parts(features, image, opts, content_terms, style_terms)
+            features = vgg(image, layers_of(terms))
+        parts = values_of(terms, features, image)
     losses = {k: float(v) for k, v in parts.items()}
     losses["total"] = sum(losses.values())
     return losses
@@ -194,23 +202,22 @@ def optimize(
     callback: Callable[[Step], None] | None = None,
     previous: tuple[torch.Tensor, torch.Tensor] | None = None,
     fit: Fit | None = None,
+    extra_terms: tuple = (),
 ) -> Result:
     """Minimise the weighted objective over the pixels of ``init`` for ``opts.iterations`` evaluations.
 
     ``content`` maps layers to target activations, ``style`` maps layers to target Grams; either may
     be None (texture synthesis, reconstruction). ``previous`` is a video frame's (warped previous
     stylised frame, reliability mask) for the temporal term, weighted by ``opts.temporal_weight``.
+    The objective is ``loss_terms``'s list and ``extra_terms`` (losses.LayerTerms or ImageTerm): the loop
+    sums and reports its terms by name.
     ``fit`` (the memory guard's, memory.py) evaluates in blocks and shortens L-BFGS's history.
     Returns the best image evaluated, so the losses reported are exactly those of the picture returned.
     """
     opts.check()
     device = next(vgg.buffers()).device
-    content_terms, style_terms = loss_terms(opts, content, style, device)
-    temporal_term = None
-    if previous is not None and opts.temporal_weight > 0:
-        warped, mask = previous
-        temporal_term = TemporalLoss(warped.to(device), mask.to(device), opts.temporal_weight)
-    layers = list(content_terms) + [n for n in style_terms if n not in content_terms]
+    terms = [*loss_terms(opts, content, style, device, previous), *extra_terms]
+    layers = layers_of(terms)
     if not layers:
         raise UsageError("nothing to optimise: no content and no style target")
 
@@ -239,7 +246,7 @@ def optimize(
 
     blockwise = None
     if fit is not None and fit.block:
-        blockwise = BlockwiseObjective(vgg, content_terms, style_terms, tuple(pixels.shape), fit.block, autocast)
+        blockwise = BlockwiseObjective(vgg, terms, tuple(pixels.shape), fit.block, autocast)
 
     def closure():
         optimizer.zero_grad(set_to_none=True)
@@ -247,11 +254,10 @@ def optimize(
         if blockwise is None:
             with autocast():
                 features = vgg(image, layers)
-            parts = loss_parts(features, image, opts, content_terms, style_terms)
-        else:  # content and style gathered block by block; the image's own terms as usual
-            parts = {**loss_parts({}, image, opts, {}, {}), **blockwise.values(image.detach())}
-        if temporal_term is not None:
-            parts["temporal"] = temporal_term(image)
+            parts = values_of(terms, features, image)
+        else:  # the terms that read layers gathered block by block; the image's own terms as usual
+            gathered = blockwise.values(image.detach())
+            parts = {term.name: gathered[term.name] if term.layers else term({}, image) for term in terms}
         total = sum(parts.values())
         if not scale:
             scale.append(OBJECTIVE_SCALE / max(float(total.detach()), 1e-30))

@@ -1,7 +1,7 @@
 """Training a feed-forward styliser with nstbatch's own objective (Johnson et al.; Dumoulin et al.).
 
 Each step paints a batch of random crops with one painting's (γ, β) and minimises exactly what the
-optimisation loop minimises for a photo (``stylize.loss_terms`` / ``loss_parts``: the same VGG-19,
+optimisation loop minimises for a photo (``stylize.loss_terms``' content, style and smoothness: the same VGG-19,
 layers, normalised content and style terms, Gram kernel and TV), so the network learns the picture
 ``nstbatch run`` would make. Steps cycle through the paintings.
 
@@ -27,7 +27,10 @@ import torch
 from ..atomic import atomic_path
 from ..media.images import save_image
 from ..errors import UsageError
-from ..runtime.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, PRECISIONS, Options, loss_parts, loss_terms, style_targets
+from ..records import differing
+from ..runtime.losses import LayerTerms, values_of
+from ..runtime.stylize import (DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, PRECISIONS, Options, content_term,
+                               smoothness_term, style_targets, style_term)
 from ..network.stylizer import Architecture, Stylizer, one_hot
 from ..runtime.transfer import resize_long_side, resolve_device
 from ..runtime.vgg import load_vgg19
@@ -145,11 +148,6 @@ def _run_from(path: Path, sha256: str, info: CheckpointInfo) -> dict:
     return {"from": str(path), "sha256": sha256, "step": info.step, "styles": info.style_names}
 
 
-def _differences(stored: dict, wanted: dict) -> list[str]:
-    keys = sorted(set(stored) | set(wanted))
-    return [f"{k}: {stored.get(k)!r} before, {wanted.get(k)!r} now" for k in keys if stored.get(k) != wanted.get(k)]
-
-
 class Trainer:
     """One training run into ``model_dir``: fresh, resumed from its checkpoint, fine-tuning ``base`` (new
     paintings' (γ, β) only), or going on from ``start`` (the same paintings, every weight, a fresh Adam)."""
@@ -187,7 +185,8 @@ class Trainer:
             average = load_average(checkpoint, self.device) if settings.ema_decay else None
             if optimizer_state is None:
                 raise UsageError(f"{checkpoint}: holds no optimiser state, so it cannot resume; use another --output")
-            differ = _differences(self.info.settings, record)
+            stored = self.info.settings
+            differ = [f"{k}: {stored.get(k)!r} before, {record.get(k)!r} now" for k in differing(stored, record)]
             if differ:
                 raise UsageError(f"{checkpoint} was trained with other settings ({'; '.join(differ)}); "
                                  f"run with the same settings to resume, or give another --output")
@@ -260,14 +259,14 @@ class Trainer:
             history = base_info.history + [_run_from(base, record["from"], base_info)]
         return model.to(self.device), CheckpointInfo(model.architecture, styles, record, 0, history)
 
-    def _style_terms(self, paintings: list[Painting]) -> dict[int, dict]:
+    def _style_terms(self, paintings: list[Painting]) -> dict[int, LayerTerms]:
         """Gram-target loss terms for each painting trained here, at ``style_scale`` x the crop size."""
         long_side = max(16, round(self.settings.crop_size * self.settings.style_scale))
         terms = {}
         for index, painting in zip(self.trained_styles, paintings):
             image = resize_long_side(painting.image, long_side).to(self.device)
             targets = style_targets(self.vgg, [image], [1.0], self.options.style_layers)
-            terms[index] = loss_terms(self.options, None, targets, self.device)[1]
+            terms[index] = style_term(self.options, targets, self.device)
         return terms
 
     def step_losses(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
@@ -285,8 +284,8 @@ class Trainer:
                 content = {n: a.float() for n, a in self.vgg(batch, opts.content_layers).items()}
             painted_moved, grid = self._moved_and_painted(batch, painting, step) if s.temporal_weight else (None, None)
             clip_pair = self._painted_clip_pair(step, style) if self.clips is not None else None
-        content_terms = loss_terms(opts, content, None, self.device)[0]
-        parts = loss_parts(features, painted.float(), opts, content_terms, self.style_terms[style])
+        terms = [content_term(opts, content, self.device), self.style_terms[style], smoothness_term(opts)]
+        parts = values_of(terms, features, painted.float())
         if s.temporal_weight:
             parts["temporal"] = s.temporal_weight * consistency(painted, painted_moved, grid, s.temporal_block)
         if clip_pair is not None:
