@@ -47,8 +47,8 @@ def split_names(text: str) -> tuple:
 
 # Options shared by run, reconstruct and texture.
 Size = Annotated[Optional[int], typer.Option(min=16, help="Longest side of the result in pixels.", show_default="256 on CPU, 512 on GPU")]
-# `run` defaults to auto, measured (1024 px, 150 evaluations: 0.47x pastiche's time, style and content
-# both below one scale's; benchmarks/bench_scales.py); video, reconstruct and texture to off, not measured.
+# `run` defaults to auto, as benchmarks/bench_scales.py measured it; video, reconstruct and texture to off,
+# not measured there.
 Scales = Annotated[str, typer.Option(help="Coarse-to-fine: optimise from this long side up to --size in steps of about x1.4, each from the last upsampled; auto starts at the device's default size (256 px on CPU, 512 on GPU); off optimises at --size alone.")]
 Iterations = Annotated[Optional[int], typer.Option(min=1, help="Evaluations of the objective (forward+backward).", show_default="150 on CPU, 500 on GPU")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]

@@ -37,16 +37,16 @@ LBFGS_HISTORY = 100  # torch.optim.LBFGS's history_size, as the loop sets it
 HISTORIES = (LBFGS_HISTORY, 50, 20, 10)  # what the guard tries, in order, before it refuses
 BLOCK_SIDES = (1024, 512, 256)  # block sides the guard tries, largest (least margin work) first
 HEADROOM = 0.85  # the share of free memory the guard plans to use: allocators fragment, and others run too
-# What the loop really grew by, against the saved-tensor count (benchmarks/bench_memory.py, 2026-11-23, CPU):
-# the activations took 1.1-1.25x the count at 1024-2048 px (the backward's own temporaries), and about
-# 0.2 GiB more at any size (the allocator's and the thread pools' buffers).
+# The loop grows by more than the saved-tensor count: the backward's own temporaries (a share of the
+# count) and the allocator's and thread pools' buffers (a constant); both set from what
+# benchmarks/bench_memory.py measured (benchmarks/RESULTS.md).
 ACTIVATION_SLACK = 1.25
 OVERHEAD = 256 * 2**20
 MEASURE_SIDES = (64, 96)
-# A styliser's forward pass grew by 23-28 bytes a pixel per channel of its first layer under onnxruntime
-# and 30-40 under torch (CPU, channels 8/16/32, 1024-3072 px, 2026-11-23: benchmarks/bench_network_memory.py):
-# counted as this many full-resolution activations of that width, plus the picture's own copies (photo,
-# painting, clamped and colour-kept copies, the arrays handed to onnxruntime): 1.2-2x what was measured.
+# A styliser's forward pass grows with the width of its first layer: counted as this many full-resolution
+# activations of that width, plus the picture's own copies (photo, painting, clamped and colour-kept
+# copies, the arrays handed to onnxruntime), which stays above what benchmarks/bench_network_memory.py
+# measured under onnxruntime and torch (benchmarks/RESULTS.md).
 NETWORK_ACTIVATIONS = 8
 NETWORK_IMAGES = 10
 

@@ -6,25 +6,21 @@ each scale from the previous result upsampled, gets them at a fraction of the co
 jcjohnson/neural-style did by hand and crowsonkb/style-transfer-pytorch does automatically.
 
 The budget: the final scale gets 0.4 of the evaluations: it is where the fine texture that upsampling
-blurs is painted back (a plan that halved the iterations at every step up left it 8 of 60, and the
-picture ended far from one scale's: style distance 0.555 against 0.068 at 1024 px), and half took 0.58x
-pastiche's time at 1024 px, over the 0.5x aimed for. The rest goes to the coarser scales, halving at
-each step up (each has twice the pixels of the one before, so each gets the same share of that time).
-The iterations add up exactly to the budget asked for, so times stay comparable with a single-scale run
-of the same --iterations.
+blurs is painted back (a plan that halved the iterations at every step up left it too few, and the
+picture ended far from one scale's). The rest goes to the coarser scales, halving at each step up (each
+has twice the pixels of the one before, so each gets the same share of that time). The iterations add
+up exactly to the budget asked for, so times stay comparable with a single-scale run of the same
+--iterations.
 
 Each scale starts from the previous result upsampled plus the detail the photo has at this scale and not
 at the previous one (its Laplacian band), which a plain upsampling would leave out and the evaluations
 would have to paint back.
 
-The photo weighs CONTENT_BOOST times the content weight asked for. Starting each scale from a painted
-picture, coarse-to-fine gets further down the objective than one scale with the same evaluations and, at
-equal weights, spends the gain on style: at 512 px, 150 evaluations, style distance 0.029 against one
-scale's 0.037 but content 0.581 against 0.545. Weighing the photo more hands some back. Measured
-(benchmarks/bench_scales.py, 1024 px, 150 evaluations, 2 CPU cores, 2026-12-01; one scale: style 0.0740,
-content 0.5739): final share 0.4 with boost 1.3, style 0.0704 and content 0.5893; 1.45, 0.0715 and
-0.5652, below one scale on both, at 0.47x pastiche's time; 1.6, 0.0762 and 0.5441. The losses reported
-are those of the weights asked for.
+The photo weighs CONTENT_BOOST times the content weight asked for: starting each scale from a painted
+picture, coarse-to-fine gets further down the objective than one scale with the same evaluations and,
+at equal weights, spends the gain on style alone; weighing the photo more hands some back. The split
+and the boost were chosen by ``benchmarks/bench_scales.py`` (figures in ``benchmarks/RESULTS.md``). The
+losses reported are those of the weights asked for.
 """
 
 from __future__ import annotations
