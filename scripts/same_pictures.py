@@ -1,5 +1,6 @@
 """Does a change of code keep every picture? Paint a fixed small batch with an earlier commit and with the
-working tree, and compare the pixels: optimisation, the bundled network, and video.
+working tree, and compare the pixels: optimisation (whole and in blocks), the bundled network, video, and
+a network trained a few steps (its preview).
 
     .venv/bin/python scripts/same_pictures.py REV      # e.g. HEAD~3; exit 0 only if every picture matches
 
@@ -25,9 +26,14 @@ NSTBATCH = [sys.executable, "-c", "import sys; from nstbatch.cli import app; sys
 STYLE = ROOT / "examples" / "styles" / "starry_night_vangogh.jpg"
 MODEL = ROOT / "examples" / "models" / "starry_night" / "model.safetensors"
 CLIP = ROOT / "examples" / "video" / "cockatoo_3s.mp4"
-JOBS = {  # name -> arguments after the command
+JOBS = {  # name -> arguments, the last of them the option that takes the output
     "optimisation": ["run", "-i", str(ROOT / "examples" / "photos"), "-s", str(STYLE), "--size", "64",
                      "--iterations", "12", "--device", "cpu", "-q", "--no-gallery", "-o"],
+    "blocks": ["run", "-i", str(ROOT / "examples" / "photos"), "-s", str(STYLE), "--size", "96", "--block-size", "48",
+               "--iterations", "6", "--device", "cpu", "-q", "--no-gallery", "-o"],
+    "training": ["train", "--photos", str(ROOT / "examples" / "photos"), "--style", str(STYLE), "--steps", "3",
+                 "--crop-size", "48", "--batch-size", "2", "--channels", "4", "--residual-blocks", "1",
+                 "--save-every", "3", "--device", "cpu", "-q", "--output"],
     "network": ["run", "-i", str(ROOT / "examples" / "photos"), "-m", str(MODEL), "--size", "96", "--device", "cpu",
                 "-q", "--no-gallery", "-o"],
     "video": ["video", "--input", str(CLIP), "-s", str(STYLE), "--size", "64", "--max-frames", "3",
