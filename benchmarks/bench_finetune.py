@@ -25,7 +25,7 @@ from _results import RESULTS, cpu_name, publish
 from bench_feedforward import unseen_photos
 
 from nstbatch.media.images import load_image
-from nstbatch.network.checkpoint import file_sha256
+from nstbatch.records import file_sha256
 from nstbatch.network.feedforward import FeedForward, TorchPainter
 from nstbatch.network.stylizer import one_hot
 from nstbatch.training.loop import Painting, Trainer, TrainSettings

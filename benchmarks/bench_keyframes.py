@@ -26,7 +26,7 @@ from pathlib import Path
 
 from _results import RESULTS, machine, publish
 from _steadiness import temporal_error
-from bench_video import EXAMPLES, REAL_CLIPS, load_clips, look, stylise
+from bench_video import EXAMPLES, REAL_CLIPS, load_clips, look, stylize
 from bench_video_model import paint
 
 from nstbatch.media.frames import open_frames
@@ -101,7 +101,7 @@ def main() -> None:
                 frames, painted, seconds)
         if args.optimisation:
             video = VideoSettings(size=args.size, first_iterations=150, iterations=50)
-            painted, seconds = stylise(frames, painting, video, 100.0)
+            painted, seconds = stylize(frames, painting, video, 100.0)
             row(clip_name, w, h, "optimisation (nstbatch video, 150 then 50)", frames, painted, sum(seconds))
 
     lines = [

@@ -39,7 +39,7 @@ def folder_rate(device, size: int, count: int, iterations: int, batch_size: int)
     results = []
     for first in range(0, count, batch_size):
         group = photos[first:first + batch_size]
-        results += engine.stylise_batch(group) if len(group) > 1 else [engine(group)]
+        results += engine.stylize_batch(group) if len(group) > 1 else [engine(group)]
     if device.type == "cuda":
         torch.cuda.synchronize()
     minutes = (time.perf_counter() - start) / 60

@@ -34,12 +34,13 @@ from pathlib import Path
 
 from _results import RESULTS, machine, publish
 from _steadiness import temporal_error
-from bench_video import EXAMPLES, REAL_CLIPS, load_clips, look, stylise
+from bench_video import EXAMPLES, REAL_CLIPS, load_clips, look, stylize
 from bench_video_model import paint
 
 from nstbatch.media.images import load_image
 from nstbatch.batch.video import VideoSettings
-from nstbatch.network.checkpoint import file_sha256, load_checkpoint
+from nstbatch.network.checkpoint import load_checkpoint
+from nstbatch.records import file_sha256
 from nstbatch.network.feedforward import FeedForward, TorchPainter
 from nstbatch.training.clips import load_clips as load_clip_pairs
 from nstbatch.training.loop import LOG, Painting, Trainer, TrainSettings
@@ -155,7 +156,7 @@ def main() -> None:
             print(rows[-1], flush=True)
         if args.optimisation:
             video = VideoSettings(size=args.size, first_iterations=150, iterations=50)
-            painted, _ = stylise(frames, style_image, video, 100.0)
+            painted, _ = stylize(frames, style_image, video, 100.0)
             error = temporal_error(painted, frames)
             style, content = look(frames, painted, style_image)
             rows.append(f"| {clip_name} | {w}x{h} | optimisation (nstbatch video, 150 then 50) | {error:.3g} | "

@@ -45,7 +45,7 @@ from _steadiness import error_maps, temporal_error, trusted
 from nstbatch.media.flow import previous_in_place
 from nstbatch.media.frames import open_frames, working_size
 from nstbatch.media.images import array_to_tensor, load_image, save_image, tensor_to_array
-from nstbatch.batch.video import VideoSettings, frame_path, stylise_frame, stylise_video
+from nstbatch.batch.video import VideoSettings, frame_path, stylize_frame, stylize_video
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
 
@@ -78,21 +78,21 @@ REAL_CLIPS = {  # name: (file under ../shared/data/video, first frame)
 }
 
 
-def stylise(frames, painting, settings: VideoSettings, temporal_weight: float):
-    """(stylised frames, seconds per frame); several passes go through stylise_video and a frame folder."""
+def stylize(frames, painting, settings: VideoSettings, temporal_weight: float):
+    """(stylised frames, seconds per frame); several passes go through stylize_video and a frame folder."""
     engine = StyleTransfer([painting], Options(iterations=settings.iterations, temporal_weight=temporal_weight),
                            device="cpu" if not torch.cuda.is_available() else "cuda")
     if settings.passes > 1:
         with tempfile.TemporaryDirectory() as folder:
             for t, frame in enumerate(frames):
                 save_image(array_to_tensor(frame), Path(folder) / "in" / f"frame_{t + 1}.png")
-            run = stylise_video(open_frames(Path(folder) / "in"), engine, settings, Path(folder) / "work")
+            run = stylize_video(open_frames(Path(folder) / "in"), engine, settings, Path(folder) / "work")
             stylised = [tensor_to_array(load_image(frame_path(run.folder, t))) for t in range(len(frames))]
         return stylised, [run.seconds / run.done] * len(frames)
     stylised, seconds, history = [], [], []
     for frame in frames:
         start = time.perf_counter()
-        stylised.append(stylise_frame(engine, frame, history, settings))
+        stylised.append(stylize_frame(engine, frame, history, settings))
         seconds.append(time.perf_counter() - start)
         history.insert(0, (frame, stylised[-1]))
     return stylised, seconds
@@ -185,7 +185,7 @@ def main():
             baseline = None
             for way, settings, weight in ways:
                 evaluations = first_pass + (settings.passes - 1) * args.iterations
-                stylised, _ = stylise(frames, painting, settings, weight)
+                stylised, _ = stylize(frames, painting, settings, weight)
                 error = temporal_error(stylised, frames)
                 baseline = baseline or error
                 style, content = look(frames, stylised, painting)
@@ -199,7 +199,7 @@ def main():
     if args.pace_frames > 1:
         print(f"timing {args.pace_frames} frames at {args.pace_size} px", flush=True)
         frames = video_clip(DATA / "video" / "cockatoo.mp4", args.pace_size, args.pace_frames, 120)
-        _, seconds = stylise(frames, painting, VideoSettings(args.pace_size, args.first_iterations, args.iterations),
+        _, seconds = stylize(frames, painting, VideoSettings(args.pace_size, args.first_iterations, args.iterations),
                              weights[0])
         pace = (frames[0].shape, seconds)
 

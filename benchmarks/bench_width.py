@@ -24,7 +24,7 @@ from bench_finetune import distances
 
 from nstbatch.media.images import load_image
 from nstbatch.exporter.cache import cached_stylizer
-from nstbatch.network.checkpoint import file_sha256
+from nstbatch.records import file_sha256
 from nstbatch.onnx.providers import CPU
 from nstbatch.onnx.session import StylizerSession
 from nstbatch.network.stylizer import one_hot

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ImageError, UsageError
+from .records import file_sha256
 from .version import __version__
 
 # Defaults that finish in minutes on a 2-core laptop CPU, and go for quality on a GPU. A video's first
@@ -82,7 +83,6 @@ NOT_MADE_WITH = ("device", "runs_on", "style", "model", "targets", "block_size",
 
 def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend, style_scale, preserve_colors,
                         weights, targets, providers, block_size, max_memory, iterations, init, **fields) -> Chosen:
-    from .network.checkpoint import file_sha256
     from .onnx.providers import parse as parse_providers
     from .runtime.gram import backend_in_use
     from .runtime.scales import scale_plan

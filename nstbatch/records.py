@@ -1,9 +1,10 @@
-"""Settings recorded beside what they made, compared with the settings asked for now: the one comparison
-behind every "made with other settings" refusal (a batch's manifest, a video's record and work folder,
-a training checkpoint)."""
+"""What a result is recorded as made from: the settings, compared with those asked for now (the one
+comparison behind every "made with other settings" refusal: a batch's manifest, a video's record and
+work folder, a training checkpoint), and the content hash of a file (paintings, photos, models)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 
@@ -16,3 +17,11 @@ def differing(previous: dict, current: dict) -> list[str]:
     """The settings, sorted, whose values differ between two records (a setting only one has counts)."""
     previous, current = as_stored(previous), as_stored(current)
     return sorted(k for k in set(previous) | set(current) if previous.get(k) != current.get(k))
+
+
+def file_sha256(path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -25,7 +25,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from _results import cpu_name  # noqa: E402
 
 from nstbatch.atomic import atomic_path  # noqa: E402
-from nstbatch.network.checkpoint import file_sha256, read_info  # noqa: E402
+from nstbatch.network.checkpoint import read_info  # noqa: E402
+from nstbatch.records import file_sha256  # noqa: E402
 
 
 def main(model_dir: Path, photos: Path, dest: Path, command: str, script: str = "scripts/train_demo_model.sh") -> None:

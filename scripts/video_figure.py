@@ -17,7 +17,7 @@ from PIL import Image
 from nstbatch.media.flow import previous_in_place
 from nstbatch.media.frames import open_frames
 from nstbatch.media.images import load_image
-from nstbatch.batch.video import VideoSettings, stylise_frame
+from nstbatch.batch.video import VideoSettings, stylize_frame
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
 
@@ -25,11 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 GAP = 6
 
 
-def stylise_all(frames, painting, settings, temporal_weight):
+def stylize_all(frames, painting, settings, temporal_weight):
     engine = StyleTransfer([painting], Options(iterations=settings.iterations, temporal_weight=temporal_weight))
     stylised, history = [], []
     for t, frame in enumerate(frames):
-        stylised.append(stylise_frame(engine, frame, history, settings))
+        stylised.append(stylize_frame(engine, frame, history, settings))
         history.insert(0, (frame, stylised[-1]))
         print(f"frame {t + 1}/{len(frames)}", flush=True)
     return stylised
@@ -61,8 +61,8 @@ def main():
     args = parser.parse_args()
     frames = [f for _, f in open_frames(ROOT / "examples/video/cockatoo_3s.mp4", max_frames=args.frames).read(args.size)]
     painting = load_image(ROOT / "examples/styles/starry_night_vangogh.jpg")
-    alone = stylise_all(frames, painting, VideoSettings(args.size, 150, 150, consistent=False), 0.0)  # full budget each
-    video = stylise_all(frames, painting, VideoSettings(args.size, 150, 50), 100.0)
+    alone = stylize_all(frames, painting, VideoSettings(args.size, 150, 150, consistent=False), 0.0)  # full budget each
+    video = stylize_all(frames, painting, VideoSettings(args.size, 150, 50), 100.0)
     shown = slice(1, None)  # the first frame is the same both ways
     rows = [frames[shown], alone[shown], video[shown], change_maps(alone, frames)[shown], change_maps(video, frames)[shown]]
     out = ROOT / "docs" / "images" / "video.jpg"

@@ -314,14 +314,14 @@ def test_video_reports_a_stored_frame_that_vanished_before_encoding(clip_dir, fi
     from nstbatch.batch import video
 
     _, style = files
-    real = video.stylise_video
+    real = video.stylize_video
 
     def then_lose_a_frame(*args, **kwargs):
         run = real(*args, **kwargs)
         video.frame_path(args[3], 1).unlink()
         return run
 
-    monkeypatch.setattr(video, "stylise_video", then_lose_a_frame)
+    monkeypatch.setattr(video, "stylize_video", then_lose_a_frame)
     out = tmp_path / "out.mp4"
     result = invoke("video", "-i", clip_dir, "-s", style, "-o", out, *VIDEO_FAST)
     assert result.exit_code == 1 and "frame_000002.png: is missing or unreadable" in result.output

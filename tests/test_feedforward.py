@@ -34,7 +34,7 @@ def test_engine_paints_each_photo_with_the_blend(tiny_model, photo):
     model_dir, _ = tiny_model
     network, _, _ = load_checkpoint(model_dir / "model.safetensors")
     engine = FeedForward(TorchPainter(network, "cpu"), ["stripes", "dots"], [0.0, 1.0])
-    results = engine.stylise_batch(torch.cat([photo, photo.flip(-1)]))
+    results = engine.stylize_batch(torch.cat([photo, photo.flip(-1)]))
     assert len(results) == 2 and results[0].image.shape == photo.shape and engine.item_steps == 0
     with torch.no_grad():
         want = network(photo, one_hot(1, 2))

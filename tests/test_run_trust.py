@@ -37,9 +37,9 @@ class Negative:
         self.on_call = None
 
     def __call__(self, content, init=None, callback=None):
-        return self.stylise_batch(content)[0]
+        return self.stylize_batch(content)[0]
 
-    def stylise_batch(self, contents, init=None, callback=None):
+    def stylize_batch(self, contents, init=None, callback=None):
         self.calls += 1
         if self.on_call is not None:
             self.on_call(self.calls)

@@ -26,9 +26,9 @@ class Inverter:
         self.calls = []
 
     def __call__(self, content, init=None, callback=None):
-        return self.stylise_batch(content)[0]
+        return self.stylize_batch(content)[0]
 
-    def stylise_batch(self, contents, init=None, callback=None):
+    def stylize_batch(self, contents, init=None, callback=None):
         self.calls.append(contents.shape[0])
         return [Result(1 - contents[i:i + 1], {"total": float(i)}, 1, 0.0) for i in range(contents.shape[0])]
 
@@ -90,10 +90,10 @@ class Broken(Inverter):
         super().__init__()
         self.failures = failures  # exception to raise, in order, for the first photos painted
 
-    def stylise_batch(self, contents, init=None, callback=None):
+    def stylize_batch(self, contents, init=None, callback=None):
         if self.failures:
             raise self.failures.pop(0)
-        return super().stylise_batch(contents)
+        return super().stylize_batch(contents)
 
 
 def test_no_library_error_text_reaches_the_user_and_the_batch_goes_on(folder, tmp_path):

@@ -155,7 +155,7 @@ def test_a_batch_with_adam_gives_each_photo_what_it_gets_alone(photo, painting):
     # sign-like steps can blow up on pixels whose gradient is almost nil: compare on average).
     photos = [photo, photo_like(seed=3).flip(-1)]
     engine = StyleTransfer([painting], Options(iterations=8, optimizer="adam"), device="cpu")
-    together = engine.stylise_batch(torch.cat(photos))
+    together = engine.stylize_batch(torch.cat(photos))
     for alone, joint in zip((engine(p) for p in photos), together):
         assert (alone.image - joint.image).abs().mean() < 1e-3
         assert joint.losses["total"] == pytest.approx(alone.losses["total"], rel=1e-2)
@@ -166,7 +166,7 @@ def test_a_batch_with_adam_gives_each_photo_what_it_gets_alone(photo, painting):
 def test_a_batch_with_lbfgs_reaches_the_objectives_photos_reach_alone(photo, painting):
     photos = [photo, photo_like(seed=3).flip(-1), photo_like(seed=5).flip(-2)]
     engine = StyleTransfer([painting], Options(iterations=30), device="cpu")
-    together = engine.stylise_batch(torch.cat(photos))
+    together = engine.stylize_batch(torch.cat(photos))
     assert len(together) == 3 and all(r.image.shape == photo.shape for r in together)
     for p, joint in zip(photos, together):
         alone = engine(p)

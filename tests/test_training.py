@@ -9,7 +9,8 @@ from safetensors.torch import save_file
 
 from nstbatch.media.images import load_image, save_image
 from nstbatch.errors import ModelError, UsageError
-from nstbatch.network.checkpoint import file_sha256, load_checkpoint, read_info
+from nstbatch.network.checkpoint import load_checkpoint, read_info
+from nstbatch.records import file_sha256
 from nstbatch.training.loop import CHECKPOINT, LOG, MODEL, Painting, Trainer, TrainSettings
 from nstbatch.training.photos import crops, load_photos, photo_order
 

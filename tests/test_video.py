@@ -12,8 +12,8 @@ from nstbatch.batch import video
 from nstbatch.media.flow import Trust, temporal_errors
 from nstbatch.media.frames import open_frames
 from nstbatch.batch.progress import QuietReporter
-from nstbatch.batch.video import (VideoSettings, carried_over, frame_path, prepare_work_dir, stylise_frame,
-                                  stylise_video)
+from nstbatch.batch.video import (VideoSettings, carried_over, frame_path, prepare_work_dir, stylize_frame,
+                                  stylize_video)
 from nstbatch.errors import UsageError
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
@@ -29,17 +29,17 @@ def settings(**changes):
     return VideoSettings(**{"size": 48, "first_iterations": FIRST, "iterations": LATER, **changes})
 
 
-def stylise_clip(clip, transfer, video_settings):
+def stylize_clip(clip, transfer, video_settings):
     stylised, history = [], []
     for frame in clip:
-        stylised.append(stylise_frame(transfer, frame, history, video_settings))
+        stylised.append(stylize_frame(transfer, frame, history, video_settings))
         history.insert(0, (frame, stylised[-1]))
     return stylised
 
 
 def test_warped_start_and_temporal_loss_are_steadier_than_frame_by_frame(clip):
-    steady = stylise_clip(clip, engine(), settings())
-    flickery = stylise_clip(clip, engine(0.0), settings(consistent=False))
+    steady = stylize_clip(clip, engine(), settings())
+    flickery = stylize_clip(clip, engine(0.0), settings(consistent=False))
     steady_error, flickery_error = np.mean(temporal_errors(steady, clip)), np.mean(temporal_errors(flickery, clip))
     assert steady_error < 0.2 * flickery_error, (steady_error, flickery_error)
     # Steady, not frozen: each frame is still the painting's look over this frame's photo.
@@ -48,10 +48,10 @@ def test_warped_start_and_temporal_loss_are_steadier_than_frame_by_frame(clip):
 
 def test_the_temporal_term_pulls_towards_the_warped_frame(clip):
     # From the same warped start, a larger temporal weight ends closer to the previous frame.
-    previous = stylise_clip(clip[:1], engine(), settings())[0]
+    previous = stylize_clip(clip[:1], engine(), settings())[0]
     errors = []
     for weight in (0.0, 1000.0):
-        frame = stylise_frame(engine(weight), clip[1], [(clip[0], previous)], settings())
+        frame = stylize_frame(engine(weight), clip[1], [(clip[0], previous)], settings())
         errors.append(temporal_errors([previous, frame], clip[:2])[0])
     assert errors[1] < 0.5 * errors[0], errors
 
@@ -75,7 +75,7 @@ class CountingReporter(QuietReporter):
 
 def test_the_first_frame_gets_more_iterations_than_the_rest(clip_dir, tmp_path):
     reporter = CountingReporter()
-    run = stylise_video(open_frames(clip_dir), engine(), settings(), tmp_path / "work", reporter)
+    run = stylize_video(open_frames(clip_dir), engine(), settings(), tmp_path / "work", reporter)
     assert (run.frames, run.done, run.resumed, run.failure) == (4, 4, 0, None)
     assert reporter.budgets == reporter.evaluations == [FIRST, LATER, LATER, LATER]
     assert all(frame_path(tmp_path / "work", t).exists() for t in range(4))
@@ -86,12 +86,12 @@ def test_an_interrupted_run_resumes_to_the_same_frames(clip_dir, tmp_path, back)
     # With frames t-1 and t-2 as targets, the resumed frame 4 needs both stored frames before it.
     source = open_frames(clip_dir, max_frames=4)
     transfer = engine()
-    stylise_video(source, transfer, settings(temporal_frames=back), tmp_path / "whole")
+    stylize_video(source, transfer, settings(temporal_frames=back), tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
-        stylise_video(source, transfer, settings(temporal_frames=back), tmp_path / "resumed", CountingReporter(stop_at="frame 4"))
+        stylize_video(source, transfer, settings(temporal_frames=back), tmp_path / "resumed", CountingReporter(stop_at="frame 4"))
     assert frame_path(tmp_path / "resumed", 2).exists() and not frame_path(tmp_path / "resumed", 3).exists()
     reporter = CountingReporter()
-    run = stylise_video(source, transfer, settings(temporal_frames=back), tmp_path / "resumed", reporter)
+    run = stylize_video(source, transfer, settings(temporal_frames=back), tmp_path / "resumed", reporter)
     assert (run.frames, run.done, run.resumed) == (4, 1, 3)
     assert reporter.budgets == [LATER]
     for t in range(4):
@@ -104,7 +104,7 @@ def test_later_passes_sweep_back_and_forth_and_resume_to_the_same_frames(clip_di
     source = open_frames(clip_dir, max_frames=3)
     transfer = engine()
     reporter = CountingReporter()
-    whole = stylise_video(source, transfer, settings(passes=3), tmp_path / "whole", reporter)
+    whole = stylize_video(source, transfer, settings(passes=3), tmp_path / "whole", reporter)
     # Pass 1 forward from the photo; pass 2 backward and pass 3 forward, each frame refined again.
     assert reporter.budgets == [FIRST, LATER, LATER] + [LATER] * 6
     assert (whole.done, whole.folder) == (9, tmp_path / "whole" / "pass3")
@@ -113,9 +113,9 @@ def test_later_passes_sweep_back_and_forth_and_resume_to_the_same_frames(clip_di
     assert not np.array_equal(first_pass[0], last_pass[0])  # the first frame now agrees with its neighbours too
 
     with pytest.raises(KeyboardInterrupt):  # pass 2 goes backward: frames 3 and 2 are done when frame 1 starts
-        stylise_video(source, transfer, settings(passes=3), tmp_path / "resumed", CountingReporter(stop_at="pass 2, frame 1"))
+        stylize_video(source, transfer, settings(passes=3), tmp_path / "resumed", CountingReporter(stop_at="pass 2, frame 1"))
     reporter = CountingReporter()
-    run = stylise_video(source, transfer, settings(passes=3), tmp_path / "resumed", reporter)
+    run = stylize_video(source, transfer, settings(passes=3), tmp_path / "resumed", reporter)
     assert (run.done, run.resumed, len(reporter.budgets)) == (4, 5, 4)
     for sweep in (1, 2, 3):
         for t in range(3):
@@ -126,7 +126,7 @@ def test_later_passes_sweep_back_and_forth_and_resume_to_the_same_frames(clip_di
 def test_a_frame_that_fails_mid_run_stops_the_run_and_keeps_the_rest(clip_dir, tmp_path):
     data = (clip_dir / "frame_3.png").read_bytes()
     (clip_dir / "frame_3.png").write_bytes(data[: len(data) // 2])  # the header survives, the pixels do not
-    run = stylise_video(open_frames(clip_dir), engine(), settings(), tmp_path / "work")
+    run = stylize_video(open_frames(clip_dir), engine(), settings(), tmp_path / "work")
     assert run.frames == 2 and "frame 3" in run.failure and "frame_3.png" in run.failure
     assert [p.name for p in sorted((tmp_path / "work").iterdir())] == ["frame_000001.png", "frame_000002.png"]
 
@@ -284,8 +284,8 @@ def test_a_still_background_stays_still_while_an_object_moves_and_grows():
     # at the default 100 keep converging on the background (0.11x here). On real clips at the CPU
     # defaults (150, then 50) the default weight already gives 0.02-0.04x (benchmarks/bench_video.py).
     clip, discs = growing_disc_clip()
-    steady = stylise_clip(clip, engine(1000.0), settings(size=96))
-    flickery = stylise_clip(clip, engine(0.0), settings(size=96, consistent=False))
+    steady = stylize_clip(clip, engine(1000.0), settings(size=96))
+    flickery = stylize_clip(clip, engine(0.0), settings(size=96, consistent=False))
 
     def background_change(stylised):
         # Away from the disc (a margin for the warp's blur), the photo is the same in both frames.

@@ -15,14 +15,13 @@ out with one warning naming the file and the line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import NstError, UsageError
-from ..records import as_stored, differing
+from ..records import as_stored, differing, file_sha256
 
 MANIFEST_NAME = "nstbatch-manifest.jsonl"
 STATUSES = ("done", "skipped", "failed")
@@ -30,14 +29,6 @@ STATUSES = ("done", "skipped", "failed")
 
 class ManifestError(NstError):
     """The output folder cannot take a manifest row (no space, read-only): the run must stop."""
-
-
-def file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def stat_print(path) -> dict:

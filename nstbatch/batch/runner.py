@@ -153,7 +153,7 @@ def paint_group(group: list[tuple[Job, torch.Tensor]], engine, settings: Setting
         reporter.start_item(names, engine.item_steps)
     started = time.perf_counter()
     try:
-        results = _stylise_group(group, engine, settings, reporter)
+        results = _stylize_group(group, engine, settings, reporter)
     except Exception as exc:  # noqa: BLE001 - whatever it was, these files fail and the batch goes on
         results = None
         for job, content in group:
@@ -190,7 +190,7 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
     working size go through the engine together, up to that many at a time.
 
     ``engine`` is the optimiser (``transfer.StyleTransfer``) or a network (``feedforward.FeedForward``):
-    ``engine(photo) -> Result``, ``engine.stylise_batch(photos) -> [Result]``, ``engine.item_steps``
+    ``engine(photo) -> Result``, ``engine.stylize_batch(photos) -> [Result]``, ``engine.item_steps``
     (iterations a photo takes, for its progress bar; 0 for none), ``engine.min_side``.
 
     Decoding and writing run on two threads beside the engine: a network paints a photo in tens of
@@ -296,7 +296,7 @@ def _read_ahead(jobs: list[Job], settings: Settings, min_side, reader: ThreadPoo
         yield first, loading.result()
 
 
-def _stylise_group(group: list[tuple[Job, torch.Tensor]], engine, settings: Settings, reporter) -> list:
+def _stylize_group(group: list[tuple[Job, torch.Tensor]], engine, settings: Settings, reporter) -> list:
     def on_step(step: Step) -> None:
         reporter.iteration(step.iteration, step.losses["total"], step.scale)
         if settings.save_every and step.iteration % settings.save_every == 0:
@@ -305,4 +305,4 @@ def _stylise_group(group: list[tuple[Job, torch.Tensor]], engine, settings: Sett
 
     if len(group) == 1:
         return [engine(group[0][1], init=settings.init, callback=on_step)]
-    return engine.stylise_batch(torch.cat([content for _, content in group]), init=settings.init, callback=on_step)
+    return engine.stylize_batch(torch.cat([content for _, content in group]), init=settings.init, callback=on_step)

@@ -180,8 +180,8 @@ def carried_over(frame: np.ndarray, history, settings: VideoSettings):
     for back in settings.temporal_frames:
         if back > len(history):
             break
-        past_frame, past_stylised = history[back - 1]
-        warped, trust = previous_in_place(past_stylised.astype(np.float32), frame, past_frame, settings.flow)
+        past_frame, past_stylized = history[back - 1]
+        warped, trust = previous_in_place(past_stylized.astype(np.float32), frame, past_frame, settings.flow)
         fresh = trust.seen * (1 - claimed)
         start += fresh[..., None] * warped
         # One temporal term towards the weighted mean of the targets has the same gradient as one
@@ -194,7 +194,7 @@ def carried_over(frame: np.ndarray, history, settings: VideoSettings):
     return start, claimed, target, weight
 
 
-def stylise_frame(engine: StyleTransfer, frame: np.ndarray, history, settings: VideoSettings,
+def stylize_frame(engine: StyleTransfer, frame: np.ndarray, history, settings: VideoSettings,
                   callback=None) -> np.ndarray:
     """One frame, as H x W x 3 uint8. ``history`` is the earlier (content frame, stylised frame)
     pairs, most recent first (see ``carried_over``); empty for the first frame."""
@@ -212,7 +212,7 @@ def stylise_frame(engine: StyleTransfer, frame: np.ndarray, history, settings: V
     return tensor_to_array(result.image)
 
 
-def stylise_video(source: FrameSource, engine: StyleTransfer, settings: VideoSettings, work_dir: Path,
+def stylize_video(source: FrameSource, engine: StyleTransfer, settings: VideoSettings, work_dir: Path,
                   reporter=None) -> VideoRun:
     """Stylise every frame of ``source`` into ``work_dir``, skipping frames already there; with
     ``settings.passes`` > 1, then sweep back and forth over the clip (``sweep``).
@@ -237,7 +237,7 @@ def stylise_video(source: FrameSource, engine: StyleTransfer, settings: VideoSet
         else:
             iterations = settings.iterations if history else settings.first_iterations
             stylised = _paint_and_store(
-                lambda callback: stylise_frame(engine, frame, history, settings, callback), frame, path,
+                lambda callback: stylize_frame(engine, frame, history, settings, callback), frame, path,
                 f"frame {index + 1}", f"frame {index + 1} ({name})", iterations, run, reporter)
             if stylised is None:
                 break
@@ -345,7 +345,7 @@ def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter
             return True
         started = time.perf_counter()
         try:
-            results = engine.stylise_batch(torch.cat([array_to_tensor(frame) for _, _, frame in pending]))
+            results = engine.stylize_batch(torch.cat([array_to_tensor(frame) for _, _, frame in pending]))
         except Exception as exc:  # noqa: BLE001 - out of memory, a session that fails: stop with what is stored
             run.failure = (f"frames {pending[0][0] + 1}-{pending[-1][0] + 1} ({pending[0][1]}...): "
                            f"{painting_failure(exc, pending[0][2])}")

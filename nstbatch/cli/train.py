@@ -44,7 +44,7 @@ def train(
 ):
     """Train a feed-forward network that paints any photo in one pass (Johnson et al.; several paintings: Dumoulin et al.)."""
     from ..batch.progress import QuietReporter, RichReporter
-    from ..network.checkpoint import file_sha256
+    from ..records import file_sha256
     from ..training.clips import load_clips
     from ..training.loop import Painting, Trainer
     from ..training.photos import load_photos

@@ -72,8 +72,8 @@ def video(
     from ..media.frames import open_frames, working_size
     from ..batch.progress import QuietReporter, RichReporter
     from ..batch.video import (VideoSettings, already_made, assemble, paint_video, prepare_work_dir, record_made_with,
-                               remove_work_dir, stylise_video)
-    from ..network.checkpoint import file_sha256
+                               remove_work_dir, stylize_video)
+    from ..records import file_sha256
     from ..runtime.gram import backend_in_use
     from ..runtime.transfer import StyleTransfer
     from ..batch.keyframes import keyframe_video
@@ -162,7 +162,7 @@ def video(
                                      f"{', '.join(f't-{k}' for k in settings.temporal_frames)}, {passes} pass"
                                      f"{'es' if passes > 1 else ''}, flow {flow}; "
                                      f"device {engine.device}, gram {backend_in_use(engine.device)}")
-                run = stylise_video(source, engine, settings, work_dir, reporter)
+                run = stylize_video(source, engine, settings, work_dir, reporter)
         except KeyboardInterrupt:
             reporter.message(f"interrupted: finished frames are kept in {work_dir}; the same command resumes")
             raise typer.Exit(130) from None

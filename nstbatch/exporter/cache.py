@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..version import __version__
 from ..atomic import atomic_path
-from ..network.checkpoint import file_sha256
+from ..records import file_sha256
 from ..onnx.session import FeatureSession, cache_dir
 from ..runtime.weights import weights_sha256
 from .export import export

@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from ..version import __version__
-from ..network.checkpoint import file_sha256, load_checkpoint, read_info
+from ..network.checkpoint import load_checkpoint, read_info
+from ..records import file_sha256
 from ..network.model_file import STYLIZER_KIND
 from ..runtime.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from ..runtime.vgg import VGG19Features, check_layers

@@ -10,7 +10,6 @@ A training checkpoint may also hold the moving average of the weights (``average
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,14 +46,6 @@ class CheckpointInfo:
             "architecture": self.architecture.as_dict(), "styles": self.styles, "settings": self.settings,
             "step": self.step, "history": self.history,
         }
-
-
-def file_sha256(path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_checkpoint(path, model: Stylizer, info: CheckpointInfo, optimizer: torch.optim.Optimizer | None = None,

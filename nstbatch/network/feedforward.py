@@ -1,7 +1,7 @@
 """The network engine: a photo in, its painting out in one forward pass of a trained styliser.
 
 It offers the batch runner the same interface as the optimisation engine (``transfer.StyleTransfer``):
-``engine(photo) -> Result`` and ``engine.stylise_batch(photos) -> [Result]``, so folders and manifests
+``engine(photo) -> Result`` and ``engine.stylize_batch(photos) -> [Result]``, so folders and manifests
 work alike whichever engine paints. What runs the network is a *painter*: an onnxruntime
 ``StylizerSession``, or ``TorchPainter`` (torch on CUDA in bf16, where no onnxruntime GPU provider loads).
 """
@@ -96,9 +96,9 @@ class FeedForward:
         return preserve_colors(painted, photos.cpu()) if self.keep_colors else painted
 
     def __call__(self, content: torch.Tensor, init=None, callback=None) -> Result:
-        return self.stylise_batch(content, init, callback)[0]
+        return self.stylize_batch(content, init, callback)[0]
 
-    def stylise_batch(self, contents: torch.Tensor, init=None, callback=None) -> list[Result]:
+    def stylize_batch(self, contents: torch.Tensor, init=None, callback=None) -> list[Result]:
         started = time.perf_counter()
         painted = self.paint(contents)
         seconds = (time.perf_counter() - started) / contents.shape[0]

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ModelError
-from .checkpoint import file_sha256, read_info
+from .checkpoint import read_info
+from ..records import file_sha256
 
 ONNX_SUFFIX = ".onnx"
 STYLIZER_KIND = "nstbatch-stylizer"  # the ``kind`` metadata property of a styliser model

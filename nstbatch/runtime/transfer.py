@@ -123,7 +123,7 @@ class StyleTransfer:
             result.image = preserve_colors(result.image, content.cpu())
         return result
 
-    def stylise_batch(self, contents: torch.Tensor, init: torch.Tensor | str | None = None, callback=None) -> list[Result]:
+    def stylize_batch(self, contents: torch.Tensor, init: torch.Tensor | str | None = None, callback=None) -> list[Result]:
         """Several photos of one size (B x 3 x H x W) optimised together: one forward and backward a step
         for all of them, which fills a GPU that one small photo leaves idle.
 

@@ -34,7 +34,8 @@ from ..runtime.stylize import (DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, PRE
 from ..network.stylizer import Architecture, Stylizer, one_hot
 from ..runtime.transfer import resize_long_side, resolve_device
 from ..runtime.vgg import load_vgg19
-from ..network.checkpoint import CheckpointInfo, file_sha256, load_average, load_checkpoint, read_info, save_checkpoint
+from ..network.checkpoint import CheckpointInfo, load_average, load_checkpoint, read_info, save_checkpoint
+from ..records import file_sha256
 from .clips import ClipPairs, frame_consistency, pair_crops
 from .motion import Motion, consistency, move, noisy, random_motion
 from .photos import PhotoSet, crops, preview_photo, step_generator
