@@ -7,10 +7,11 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from .media.images import load_image, pil_to_tensor, tensor_to_pil
+from .engines import open_model, optimiser
 from .errors import UsageError
+from .media.images import load_image, pil_to_tensor, tensor_to_pil
 from .runtime.stylize import Options
-from .runtime.transfer import StyleTransfer, resize_long_side
+from .runtime.transfer import resize_long_side
 
 ImageLike = str | Path | Image.Image | torch.Tensor
 
@@ -52,21 +53,12 @@ def stylize(
     if (style is None) == (model is None):
         raise UsageError("give a painting (style=...) or a trained network (model=...), not both or neither")
     if model is not None:
-        from .engines import open_model
-
         if options or weights is not None or style_scale != 1.0:
             raise UsageError(f"only for optimisation, not with model=: {', '.join(options) or 'weights/style_scale'}")
         blend = ",".join(map(str, style_blend)) if isinstance(style_blend, (list, tuple)) else style_blend
         engine, _ = open_model(model, blend, preserve_colors, device)
         return tensor_to_pil(engine(_as_tensor(content, size)).image)
     styles = style if isinstance(style, list) else [style]
-    engine = StyleTransfer(
-        [_as_tensor(s, None) for s in styles],
-        Options(**options),
-        blend=style_blend,
-        style_scale=style_scale,
-        keep_colors=preserve_colors,
-        device=device,
-        weights=weights,
-    )
+    engine = optimiser([_as_tensor(s, None) for s in styles], Options(**options), style_blend, style_scale,
+                       preserve_colors, device, weights)
     return tensor_to_pil(engine(_as_tensor(content, size), callback=callback).image)

@@ -65,6 +65,17 @@ def blend_weights(text: str | None) -> list[float] | None:
         raise UsageError(f"--style-blend: expected numbers separated by commas, got '{text}'") from None
 
 
+def optimiser(paintings: list, options, blend: list[float] | None = None, style_scale: float = 1.0,
+              preserve_colors: bool = False, device="auto", weights=None, target_features=None,
+              block_size: int | None = None, max_memory: float | None = None):
+    """The optimisation engine (``transfer.StyleTransfer``) for paintings given as 1 x 3 x H x W tensors: what
+    `run`, `video` and ``nstbatch.stylize`` all paint with. ``max_memory`` in GiB, as the options take it."""
+    from .runtime.transfer import StyleTransfer
+
+    return StyleTransfer(paintings, options, blend, style_scale, preserve_colors, device, weights, target_features,
+                         **memory_options(block_size, max_memory))
+
+
 @dataclass
 class Chosen:
     engine: object  # transfer.StyleTransfer or feedforward.FeedForward
@@ -87,7 +98,6 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
     from .runtime.gram import backend_in_use
     from .runtime.scales import scale_plan
     from .runtime.stylize import INITS
-    from .runtime.transfer import StyleTransfer
 
     options, size = loop_options(device, size, iterations, init=init if init in INITS else "content", **fields)
     styles = [load_option_image(path, "--style", max_pixels=max_pixels) for path in style]
@@ -100,8 +110,8 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
 
         target_features = feature_session(options.content_layers + options.style_layers, options.pooling, weights,
                                           parse_providers(providers))
-    engine = StyleTransfer(styles, options, blend_weights(style_blend), style_scale, preserve_colors,
-                           device, weights, target_features, **memory_options(block_size, max_memory))
+    engine = optimiser(styles, options, blend_weights(style_blend), style_scale, preserve_colors, device, weights,
+                       target_features, block_size, max_memory)
     record = {"style": [str(s) for s in style], "style_blend": style_blend, "style_scale": style_scale,
               "preserve_colors": preserve_colors, "device": str(engine.device), "weights": engine.vgg.weights_source,
               "targets": targets, "block_size": block_size, "max_memory": max_memory,

@@ -3,7 +3,9 @@ along the flow) or by a trained network (--model, several frames a pass)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Optional
 
 import typer
@@ -69,117 +71,151 @@ def video(
     """Stylise a video: by optimisation, each frame started from the previous one carried along the optical flow so
     it does not flicker; with a trained network (--model), one pass a frame; or through a network trained for
     this clip on a few of its frames painted by optimisation (--keyframes N)."""
-    from ..media.frames import open_frames, working_size
-    from ..batch.progress import QuietReporter, RichReporter
-    from ..batch.video import (VideoSettings, already_made, assemble, paint_video, prepare_work_dir, record_made_with,
-                               remove_work_dir, stylize_video)
-    from ..records import file_sha256
-    from ..runtime.gram import backend_in_use
-    from ..runtime.transfer import StyleTransfer
-    from ..batch.keyframes import keyframe_video
-    from ..training.keyframes import KeyframeSettings
-    from ..engines import network_engine
-
+    o = SimpleNamespace(**{name: value for name, value in locals().items() if name != "ctx"})
     try:
-        if output.suffix.lower() != ".mp4":
-            raise UsageError(f"--output {output}: must end in .mp4 (the one container every OpenCV build writes)")
-        check_engine_choice(style, model, ctx, OPTIMISATION_ONLY)
-        unused = given_on_command_line(ctx, NOT_WITH_KEYFRAMES) if keyframes is not None else []
-        if unused:
-            raise UsageError(f"{', '.join(unused)}: not with --keyframes, which paints the keyframes with "
-                             f"--first-iterations and the rest with their network")
-        if model is None and keyframes is None and temporal_blend > 0:
-            raise UsageError("--temporal-blend: only with --model or --keyframes; optimisation holds frames together "
-                             "with --temporal-weight")
-        work_dir = frames_dir or output.with_name(output.name + ".frames")
-        if model is not None:
-            source = open_frames(input_path, max_frames, fps)
-            size = size or min(max(source.width, source.height), max_size)
-            chosen = network_engine(model, size, max_size, style_blend, preserve_colors, device, providers)
-            record = {"input": str(input_path.resolve()), "size": size, "temporal_blend": temporal_blend,
-                      **chosen.record}
-            record.pop("runs_on")  # where it runs does not change the frames
-            made_with = {**record, **chosen.made_with}
-            if already_made(output, made_with, overwrite, input_path):
-                finished(output)
-            prepare_work_dir(work_dir, record, overwrite)
-            engine = chosen.engine
-        else:
-            defaults = device_defaults(device)
-            options, size = loop_options(
-                device, size, iterations or defaults["video_iterations"], content_weight=content_weight,
-                style_weight=style_weight, tv_weight=tv_weight, temporal_weight=temporal_weight, seed=seed,
-                precision=precision, first_scale=parse_scales(scales, device),
-            )
-            settings = VideoSettings(size=size, first_iterations=first_iterations or defaults["iterations"],
-                                     iterations=options.iterations, flow=flow,
-                                     temporal_frames=split_ints(temporal_frames, "--temporal-frames"), passes=passes)
-            settings.check()
-            source = open_frames(input_path, max_frames, fps)
-            styles = [load_option_image(path, "--style") for path in style]
-            engine = StyleTransfer(styles, options, split_floats(style_blend, "--style-blend"), style_scale,
-                                   preserve_colors, device, weights)
-            settings.record = {
-                "input": str(input_path.resolve()), "style": [str(p.resolve()) for p in style], "size": size,
-                "first_iterations": settings.first_iterations, "flow": flow,
-                "temporal_frames": list(settings.temporal_frames), "passes": passes, "style_blend": style_blend,
-                "style_scale": style_scale, "preserve_colors": preserve_colors, "weights": engine.vgg.weights_source,
-                **{k: v for k, v in options.__dict__.items() if k != "gram_backend"},
-            }
-            if keyframes is not None:
-                keyframe_settings = KeyframeSettings(steps=keyframe_steps, seed=seed)
-                settings.record.update(keyframes=keyframes, temporal_blend=temporal_blend,
-                                       keyframe_network={**keyframe_settings.record(), "steps": keyframe_steps})
-            made_with = {**settings.record, "style_sha256": [file_sha256(path) for path in style], "version": __version__}
-            if already_made(output, made_with, overwrite, input_path):
-                finished(output)
-            prepare_work_dir(work_dir, settings.record, overwrite)
+        plan = _prepare(ctx, o)
     except NstError as exc:
         fail(exc)
-    width, height = working_size(source.width, source.height, size)
-    reporter = QuietReporter() if quiet else RichReporter()
+    run = _paint(o, plan)
+    _assemble(o, plan, run)
+
+
+@dataclass
+class Plan:
+    """What `video` settled before any frame: the clip, the engine, the work folder and the records."""
+
+    source: object  # frames.FrameSource
+    engine: object  # the optimiser, or the network's FeedForward
+    size: int
+    work_dir: Path
+    made_with: dict
+    label: str = ""  # the network and its blend (--model)
+    settings: object = None  # video.VideoSettings (optimisation and --keyframes)
+    keyframe_settings: object = None
+
+
+def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
+    """Every check and refusal before any work; the plan, or the exit of a video already made."""
+    from ..batch.video import VideoSettings, already_made, prepare_work_dir
+    from ..engines import network_engine, optimiser
+    from ..media.frames import open_frames
+    from ..records import file_sha256
+    from ..training.keyframes import KeyframeSettings
+
+    if o.output.suffix.lower() != ".mp4":
+        raise UsageError(f"--output {o.output}: must end in .mp4 (the one container every OpenCV build writes)")
+    check_engine_choice(o.style, o.model, ctx, OPTIMISATION_ONLY)
+    unused = given_on_command_line(ctx, NOT_WITH_KEYFRAMES) if o.keyframes is not None else []
+    if unused:
+        raise UsageError(f"{', '.join(unused)}: not with --keyframes, which paints the keyframes with "
+                         f"--first-iterations and the rest with their network")
+    if o.model is None and o.keyframes is None and o.temporal_blend > 0:
+        raise UsageError("--temporal-blend: only with --model or --keyframes; optimisation holds frames together "
+                         "with --temporal-weight")
+    work_dir = o.frames_dir or o.output.with_name(o.output.name + ".frames")
+    if o.model is not None:
+        source = open_frames(o.input_path, o.max_frames, o.fps)
+        size = o.size or min(max(source.width, source.height), o.max_size)
+        chosen = network_engine(o.model, size, o.max_size, o.style_blend, o.preserve_colors, o.device, o.providers)
+        record = {"input": str(o.input_path.resolve()), "size": size, "temporal_blend": o.temporal_blend,
+                  **chosen.record}
+        record.pop("runs_on")  # where it runs does not change the frames
+        made_with = {**record, **chosen.made_with}
+        if already_made(o.output, made_with, o.overwrite, o.input_path):
+            finished(o.output)
+        prepare_work_dir(work_dir, record, o.overwrite)
+        return Plan(source, chosen.engine, size, work_dir, made_with, label=chosen.label)
+    defaults = device_defaults(o.device)
+    options, size = loop_options(
+        o.device, o.size, o.iterations or defaults["video_iterations"], content_weight=o.content_weight,
+        style_weight=o.style_weight, tv_weight=o.tv_weight, temporal_weight=o.temporal_weight, seed=o.seed,
+        precision=o.precision, first_scale=parse_scales(o.scales, o.device),
+    )
+    settings = VideoSettings(size=size, first_iterations=o.first_iterations or defaults["iterations"],
+                             iterations=options.iterations, flow=o.flow,
+                             temporal_frames=split_ints(o.temporal_frames, "--temporal-frames"), passes=o.passes)
+    settings.check()
+    source = open_frames(o.input_path, o.max_frames, o.fps)
+    paintings = [load_option_image(path, "--style") for path in o.style]
+    engine = optimiser(paintings, options, split_floats(o.style_blend, "--style-blend"), o.style_scale,
+                       o.preserve_colors, o.device, o.weights)
+    settings.record = {
+        "input": str(o.input_path.resolve()), "style": [str(p.resolve()) for p in o.style], "size": size,
+        "first_iterations": settings.first_iterations, "flow": o.flow,
+        "temporal_frames": list(settings.temporal_frames), "passes": o.passes, "style_blend": o.style_blend,
+        "style_scale": o.style_scale, "preserve_colors": o.preserve_colors, "weights": engine.vgg.weights_source,
+        **{k: v for k, v in options.__dict__.items() if k != "gram_backend"},
+    }
+    keyframe_settings = None
+    if o.keyframes is not None:
+        keyframe_settings = KeyframeSettings(steps=o.keyframe_steps, seed=o.seed)
+        settings.record.update(keyframes=o.keyframes, temporal_blend=o.temporal_blend,
+                               keyframe_network={**keyframe_settings.record(), "steps": o.keyframe_steps})
+    made_with = {**settings.record, "style_sha256": [file_sha256(path) for path in o.style], "version": __version__}
+    if already_made(o.output, made_with, o.overwrite, o.input_path):
+        finished(o.output)
+    prepare_work_dir(work_dir, settings.record, o.overwrite)
+    return Plan(source, engine, size, work_dir, made_with, settings=settings, keyframe_settings=keyframe_settings)
+
+
+def _paint(o: SimpleNamespace, plan: Plan):
+    """Every frame into the work folder, with a bar: the run's record of what it did."""
+    from ..batch.keyframes import keyframe_video
+    from ..batch.progress import QuietReporter, RichReporter
+    from ..batch.video import paint_video, stylize_video
+    from ..media.frames import working_size
+    from ..runtime.gram import backend_in_use
+
+    source, engine, settings = plan.source, plan.engine, plan.settings
+    width, height = working_size(source.width, source.height, plan.size)
+    reporter = QuietReporter() if o.quiet else RichReporter()
     with reporter:
         clip = (f"nstbatch video: {source.path}, {source.count} frames at {source.fps:g} fps, "
                 f"{source.width}x{source.height} -> {width}x{height}; ")
-        blend = f", blended {temporal_blend:g} with the previous frame" if temporal_blend else ""
+        blend = f", blended {o.temporal_blend:g} with the previous frame" if o.temporal_blend else ""
         try:
-            if model is not None:
-                if not quiet:
-                    reporter.message(clip + chosen.label + f", {batch_size} frames a pass on "
-                                     f"{engine.runs_on}{blend}")
-                run = paint_video(source, engine, size, work_dir, reporter, batch_size, temporal_blend)
-            elif keyframes is not None:
-                if not quiet:
-                    reporter.message(clip + f"{keyframes} keyframes painted with {settings.first_iterations} iterations "
-                                     f"each, a network trained on them for {keyframe_steps} steps, then every frame "
-                                     f"through it{blend}; device {engine.device}")
-                run = keyframe_video(source, engine, size, work_dir, keyframes, settings.first_iterations,
-                                     keyframe_settings, reporter, batch_size, temporal_blend)
-            else:
-                if not quiet:
-                    reporter.message(clip + f"first frame {settings.first_iterations} iterations, then "
-                                     f"{settings.iterations}; temporal weight {temporal_weight:g} towards frames "
-                                     f"{', '.join(f't-{k}' for k in settings.temporal_frames)}, {passes} pass"
-                                     f"{'es' if passes > 1 else ''}, flow {flow}; "
-                                     f"device {engine.device}, gram {backend_in_use(engine.device)}")
-                run = stylize_video(source, engine, settings, work_dir, reporter)
+            if o.model is not None:
+                if not o.quiet:
+                    reporter.message(clip + plan.label + f", {o.batch_size} frames a pass on {engine.runs_on}{blend}")
+                return paint_video(source, engine, plan.size, plan.work_dir, reporter, o.batch_size, o.temporal_blend)
+            if o.keyframes is not None:
+                if not o.quiet:
+                    reporter.message(clip + f"{o.keyframes} keyframes painted with {settings.first_iterations} "
+                                     f"iterations each, a network trained on them for {o.keyframe_steps} steps, then "
+                                     f"every frame through it{blend}; device {engine.device}")
+                return keyframe_video(source, engine, plan.size, plan.work_dir, o.keyframes, settings.first_iterations,
+                                      plan.keyframe_settings, reporter, o.batch_size, o.temporal_blend)
+            if not o.quiet:
+                reporter.message(clip + f"first frame {settings.first_iterations} iterations, then "
+                                 f"{settings.iterations}; temporal weight {o.temporal_weight:g} towards frames "
+                                 f"{', '.join(f't-{k}' for k in settings.temporal_frames)}, {o.passes} pass"
+                                 f"{'es' if o.passes > 1 else ''}, flow {o.flow}; "
+                                 f"device {engine.device}, gram {backend_in_use(engine.device)}")
+            return stylize_video(source, engine, settings, plan.work_dir, reporter)
         except KeyboardInterrupt:
-            reporter.message(f"interrupted: finished frames are kept in {work_dir}; the same command resumes")
+            reporter.message(f"interrupted: finished frames are kept in {plan.work_dir}; the same command resumes")
             raise typer.Exit(130) from None
+
+
+def _assemble(o: SimpleNamespace, plan: Plan, run) -> None:
+    """The mp4 from the work folder, its record beside it, and the closing line."""
+    from ..batch.video import assemble, record_made_with, remove_work_dir
+    from ..media.frames import working_size
+
     if run.failure:
-        typer.echo(f"error: {run.failure}\n{run.frames} frames kept in {work_dir}; fix the input and run the same "
-                   f"command again to resume", err=True)
+        typer.echo(f"error: {run.failure}\n{run.frames} frames kept in {plan.work_dir}; fix the input and run the "
+                   f"same command again to resume", err=True)
         raise typer.Exit(1)
+    source = plan.source
     try:
-        written = assemble(run.folder, run.frames, output, source.fps)
-        record_made_with(output, made_with, input_path)
+        written = assemble(run.folder, run.frames, o.output, source.fps)
+        record_made_with(o.output, plan.made_with, o.input_path)
     except NstError as exc:  # a stored frame gone missing, or no mp4 encoder: the frames stay for a re-run
         fail(exc)
-    if frames_dir is None:
-        remove_work_dir(work_dir)
-    if not quiet:
+    if o.frames_dir is None:
+        remove_work_dir(plan.work_dir)
+    if not o.quiet:
+        width, height = working_size(source.width, source.height, plan.size)
         pace = f", {run.seconds_per_frame():.2f} s per frame" if run.done else ""
-        typer.echo(f"wrote {output}: {written} frames, {width}x{height} at {source.fps:g} fps ({run.done} stylised now, "
-                   f"{run.resumed} resumed{pace}); no audio: the soundtrack is not carried over")
-
-
+        typer.echo(f"wrote {o.output}: {written} frames, {width}x{height} at {source.fps:g} fps ({run.done} stylised "
+                   f"now, {run.resumed} resumed{pace}); no audio: the soundtrack is not carried over")
