@@ -225,14 +225,7 @@ def optimize(
     # is min(1, 1/‖g‖₁) in the variable's units, small in grey levels.
     # Contiguous: L-BFGS flattens the gradient with view(), which a permuted tensor's gradient refuses.
     pixels = (init.detach().to(device=device, dtype=torch.float32) * GREY_LEVELS).contiguous().requires_grad_(True)
-    if opts.optimizer == "lbfgs":
-        # No line search: one evaluation per iteration, like the reference implementations, so that
-        # the iteration budget is exact. The tolerances are off so the budget, not a heuristic, ends it.
-        history_size = fit.history if fit else LBFGS_HISTORY
-        optimizer = torch.optim.LBFGS([pixels], lr=1.0, history_size=history_size, tolerance_grad=0.0,
-                                      tolerance_change=0.0)
-    else:
-        optimizer = torch.optim.Adam([pixels], lr=opts.learning_rate * GREY_LEVELS)
+    optimizer = _optimizer(pixels, opts, fit)
 
     best = {"total": math.inf, "losses": {}, "image": None}
     scale = []  # set at the first evaluation: OBJECTIVE_SCALE / initial objective
@@ -294,3 +287,12 @@ def optimize(
         seconds=time.perf_counter() - start,
         history=history,
     )
+
+
+def _optimizer(pixels: torch.Tensor, opts: Options, fit: Fit | None) -> torch.optim.Optimizer:
+    if opts.optimizer == "lbfgs":
+        # No line search: one evaluation per iteration, like the reference implementations, so that
+        # the iteration budget is exact. The tolerances are off so the budget, not a heuristic, ends it.
+        history_size = fit.history if fit else LBFGS_HISTORY
+        return torch.optim.LBFGS([pixels], lr=1.0, history_size=history_size, tolerance_grad=0.0, tolerance_change=0.0)
+    return torch.optim.Adam([pixels], lr=opts.learning_rate * GREY_LEVELS)
