@@ -406,3 +406,32 @@ def test_run_goes_coarse_to_fine_by_default_above_the_devices_start_size(files, 
     assert "12 iterations in 2 scales from 23 px (7+5)" in result.output
     off = invoke(*common, "-o", tmp_path / "off", "--scales", "off")
     assert off.exit_code == 0 and "12 iterations, device" in off.output
+
+
+# Runs the command line with torch (and cv2) made unimportable: what must start without them.
+WITHOUT_TORCH = """
+import sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "cv2", "onnx", "onnxruntime"):
+            raise ImportError(f"{name} was imported")
+sys.meta_path.insert(0, Refuse())
+from nstbatch.cli import app
+sys.argv[0] = "nstbatch"
+app()
+"""
+
+
+@pytest.mark.parametrize("args", [["--help"], ["run", "--help"], ["video", "--help"], ["train", "--help"],
+                                  ["status", "FOLDER"]])
+def test_help_and_status_start_without_loading_torch(tmp_path, args):
+    import subprocess
+    import sys
+
+    plan = {"shard": [0, 1], "found": 1, "inputs": [{"input": "in/a.png", "output": "out/a.png", "result": "a.png"}]}
+    (tmp_path / "nstbatch-plan.json").write_text(json.dumps(plan))
+    args = [str(tmp_path) if a == "FOLDER" else a for a in args]
+    done = subprocess.run([sys.executable, "-c", WITHOUT_TORCH, *args], capture_output=True, text=True, timeout=60)
+    assert "was imported" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    expected = "all: 0 done, 0 failed, 1 to do (of 1)" if args[0] == "status" else "Usage: nstbatch"
+    assert expected in done.stdout and done.returncode == (1 if args[0] == "status" else 0)

@@ -9,7 +9,7 @@ import typer
 
 from ..errors import NstError, UsageError
 from .app import app
-from ..training.loop import TrainSettings  # its defaults are the command's
+from ..training.settings import TrainSettings  # its defaults are the command's
 from ..engines import load_option_image
 from .options import ContentWeight, Device, Precision, Quiet, Seed, StyleWeight, TvWeight, Weights, fail
 

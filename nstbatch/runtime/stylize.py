@@ -15,13 +15,12 @@ import torch
 
 from ..errors import UsageError
 from .blocks import BlockwiseObjective, targets_by_blocks
+from .defaults import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from .gram import gram
 from .losses import ContentLoss, ImageTerm, LayerTerms, StyleLoss, TemporalLoss, layers_of, total_variation, values_of
 from .memory import LBFGS_HISTORY, Fit
 from .vgg import VGG19Features, check_layers
 
-DEFAULT_CONTENT_LAYERS = ("relu4_2",)
-DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 OPTIMIZERS = ("lbfgs", "adam")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 INITS = ("content", "noise", "style")  # or a path to an image file
