@@ -58,11 +58,13 @@ def discover(inputs: Path, output_dir: Path, fmt: str = "png", overwrite: bool =
     jobs, claimed = [], {}
     for source in sources:
         relative = source.relative_to(root)
-        output = output_dir / relative.with_suffix(suffix)
-        if output.resolve() in real_sources:
-            raise UsageError(f"{output}: the result of {source} would replace the input "
-                             f"{real_sources[output.resolve()]}; choose another --output")
-        job = Job(source, output, relative.as_posix(), key=relative.with_suffix(suffix).as_posix())
+        result = relative.with_suffix(suffix)
+        output = output_dir / result
+        replaced = real_sources.get(output.resolve())
+        if replaced is not None:
+            raise UsageError(f"{output}: the result of {source} would replace the input {replaced}; "
+                             f"choose another --output")
+        job = Job(source, output, relative.as_posix(), key=result.as_posix())
         if job.output in claimed:
             job.status = "failed"
             job.error = f"would overwrite the result of {claimed[job.output]} ({job.output}); rename one of them"

@@ -119,10 +119,6 @@ def read_manifests(output_dir: Path) -> tuple[list[dict], list[str]]:
     return rows, problems
 
 
-def read_rows(output_dir: Path) -> list[dict]:
-    return read_manifests(output_dir)[0]
-
-
 def _ints(fingerprint) -> bool:
     return isinstance(fingerprint, dict) and all(isinstance(fingerprint.get(k), int) for k in ("size", "mtime_ns"))
 

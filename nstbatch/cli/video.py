@@ -10,13 +10,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..engines import device_defaults, load_option_image, loop_options
+from ..engines import blend_weights, device_defaults, load_option_image, loop_options
 from ..errors import NstError, UsageError
 from ..version import __version__
 from .app import app
 from .options import (MODEL_MAX_SIZE, ContentWeight, Device, MaxSize, Model, Precision, PreserveColors, Providers, Quiet,
                       Scales, Seed, StyleBlend, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, fail,
-                      given_on_command_line, parse_scales, split_floats, split_ints)
+                      given_on_command_line, parse_scales, split_ints)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
 OPTIMISATION_ONLY = ("iterations", "first_iterations", "scales", "temporal_weight", "temporal_frames", "passes", "flow",
@@ -137,7 +137,7 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
     settings.check()
     source = open_frames(o.input_path, o.max_frames, o.fps)
     paintings = [load_option_image(path, "--style") for path in o.style]
-    engine = optimiser(paintings, options, split_floats(o.style_blend, "--style-blend"), o.style_scale,
+    engine = optimiser(paintings, options, blend_weights(o.style_blend), o.style_scale,
                        o.preserve_colors, o.device, o.weights)
     settings.record = {
         "input": str(o.input_path.resolve()), "style": [str(p.resolve()) for p in o.style], "size": size,

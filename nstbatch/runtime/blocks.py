@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .losses import ContentLoss
+from .losses import ContentLoss, layers_of
 from .vgg import VGG19Features, min_side, reach, stride
 
 
@@ -135,7 +135,7 @@ class BlockwiseObjective:
         unknown = [term.name for term in self.terms if term.blockwise not in ("positions", "gram")]
         if unknown:
             raise ValueError(f"no block-wise form for the terms {', '.join(unknown)}")
-        self.tiling = Tiling(shape[-2], shape[-1], block, dict.fromkeys(n for t in self.terms for n in t.layers))
+        self.tiling = Tiling(shape[-2], shape[-1], block, layers_of(self.terms))
         self.blocks = self.tiling.blocks
         self.autocast = autocast
         self._grams: dict[str, torch.Tensor] = {}
