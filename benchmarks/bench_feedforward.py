@@ -35,7 +35,8 @@ from _results import RESULTS, cpu_name, publish
 from nstbatch.media.images import load_image, save_image
 from nstbatch.exporter import StylizerSpec, export
 from nstbatch.network.checkpoint import load_checkpoint, save_checkpoint
-from nstbatch.network.feedforward import FeedForward, TorchPainter
+from nstbatch.network.feedforward import FeedForward
+from nstbatch.network.torch_painter import TorchPainter
 from nstbatch.onnx.providers import CPU
 from nstbatch.onnx.session import StylizerSession
 from nstbatch.runtime.stylize import Options

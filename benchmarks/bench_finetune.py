@@ -26,7 +26,8 @@ from bench_feedforward import unseen_photos
 
 from nstbatch.media.images import load_image
 from nstbatch.records import file_sha256
-from nstbatch.network.feedforward import FeedForward, TorchPainter
+from nstbatch.network.feedforward import FeedForward
+from nstbatch.network.torch_painter import TorchPainter
 from nstbatch.network.stylizer import one_hot
 from nstbatch.training.loop import Painting, Trainer, TrainSettings
 from nstbatch.training.photos import load_photos

@@ -33,7 +33,8 @@ from nstbatch.media.frames import open_frames
 from nstbatch.media.images import array_to_tensor, load_image, save_image, tensor_to_array
 from nstbatch.batch.keyframes import keyframe_video
 from nstbatch.engines import open_model
-from nstbatch.batch.video import VideoSettings, frame_path
+from nstbatch.batch.video import frame_path
+from nstbatch.batch.video_optimisation import VideoSettings
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
 from nstbatch.training.keyframes import KeyframeSettings

@@ -24,7 +24,7 @@ import torch
 from _results import RESULTS, machine, publish
 
 from nstbatch.network.checkpoint import load_checkpoint
-from nstbatch.network.feedforward import TorchPainter
+from nstbatch.network.torch_painter import TorchPainter
 from nstbatch.runtime.transfer import resolve_device
 
 MODEL = Path(__file__).resolve().parent.parent / "examples" / "models" / "starry_night" / "model.safetensors"

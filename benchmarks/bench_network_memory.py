@@ -34,8 +34,9 @@ DEFAULT_ROWS = ("ort:8:1536:1,ort:16:1536:1,ort:32:1536:1,ort:16:1024:4,ort:16:3
 def one(runner: str, channels: int, side: int, batch: int) -> dict:
     from nstbatch.engines import open_model
     from nstbatch.network.checkpoint import CheckpointInfo, save_checkpoint
-    from nstbatch.network.feedforward import FeedForward, TorchPainter
-    from nstbatch.runtime.memory import network_bytes_per_pixel
+    from nstbatch.network.feedforward import FeedForward
+    from nstbatch.network.torch_painter import TorchPainter
+    from nstbatch.runtime.headroom import network_bytes_per_pixel
     from nstbatch.network.stylizer import Architecture, Stylizer
 
     cuda = torch.cuda.is_available()

@@ -38,10 +38,11 @@ from bench_video import EXAMPLES, REAL_CLIPS, load_clips, look, stylize
 from bench_video_model import paint
 
 from nstbatch.media.images import load_image
-from nstbatch.batch.video import VideoSettings
+from nstbatch.batch.video_optimisation import VideoSettings
 from nstbatch.network.checkpoint import load_checkpoint
 from nstbatch.records import file_sha256
-from nstbatch.network.feedforward import FeedForward, TorchPainter
+from nstbatch.network.feedforward import FeedForward
+from nstbatch.network.torch_painter import TorchPainter
 from nstbatch.training.clips import load_clips as load_clip_pairs
 from nstbatch.training.loop import LOG, Painting, Trainer, TrainSettings
 from nstbatch.training.photos import load_photos

@@ -154,26 +154,54 @@ def _gpu_provider_loads() -> bool:
     return any(name != CPU for name in loadable(ort))
 
 
+def network_providers(device: str, providers: list[str] | None) -> list[str] | None:
+    """The onnxruntime providers an exported network asks for, decided without torch: --providers as
+    given; the CPU alone for --device cpu; else the best that loads (None), where --device cuda insists
+    on a GPU one."""
+    from .onnx.providers import CPU
+
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise UsageError(f"device must be one of auto, cpu, cuda (or cuda:N), not '{device}'")
+    if providers is not None:
+        return providers
+    if device == "cpu":
+        return [CPU]
+    if device.startswith("cuda") and not _gpu_provider_loads():
+        raise UsageError("--device cuda was asked for, but no onnxruntime GPU provider loads here; use --device cpu")
+    return None
+
+
 def open_model(path, blend: str | None = None, keep_colors: bool = False, device: str = "auto",
                providers: list[str] | None = None, max_memory: int | None = None):
     """The network engine for ``path``, with ``--style-blend`` parsed against its paintings' names and
-    passes planned within ``max_memory`` bytes (None: what is free)."""
-    from .exporter.cache import cached_stylizer
-    from .network.checkpoint import load_checkpoint
-    from .network.feedforward import FeedForward, TorchPainter, parse_blend
+    passes planned within ``max_memory`` bytes (None: what is free). An exported network (.onnx) opens
+    without torch; a checkpoint needs it (to export it on first use, or to run it on a GPU)."""
+    from .network.feedforward import FeedForward, parse_blend
     from .network.model_file import describe
-    from .onnx.providers import CPU
     from .onnx.session import StylizerSession
-    from .runtime.transfer import resolve_device
 
     model = describe(path)
     weights = parse_blend(blend, model.style_names)
+    if model.kind == "onnx":
+        painter = StylizerSession(model.path, network_providers(device, providers))
+    else:
+        painter = _checkpoint_painter(model.path, device, providers)
+    return FeedForward(painter, model.style_names, weights, keep_colors, max_memory), model
+
+
+def _checkpoint_painter(path: Path, device: str, providers: list[str] | None):
+    """A checkpoint's painter: its cached ONNX export on onnxruntime, or torch on a GPU that no
+    onnxruntime provider reaches."""
+    from .runtime.transfer import resolve_device  # first: without torch, the line says torch is what is missing
+    from .exporter.cache import cached_stylizer
+    from .network.checkpoint import load_checkpoint
+    from .network.torch_painter import TorchPainter
+    from .onnx.providers import CPU
+    from .onnx.session import StylizerSession
+
     target = resolve_device(device)
     if target.type == "cpu" and providers is None:
         providers = [CPU]  # no GPU, or --device cpu: nothing else to probe for
-    if model.kind == "checkpoint" and target.type == "cuda" and providers is None and not _gpu_provider_loads():
-        painter = TorchPainter(load_checkpoint(model.path)[0], target)
-    else:
-        onnx_path = cached_stylizer(model.path, providers=providers) if model.kind == "checkpoint" else model.path
-        painter = StylizerSession(onnx_path, providers)
-    return FeedForward(painter, model.style_names, weights, keep_colors, max_memory), model
+    if target.type == "cuda" and providers is None and not _gpu_provider_loads():
+        return TorchPainter(load_checkpoint(path)[0], target)
+    return StylizerSession(cached_stylizer(path, providers=providers), providers)

@@ -17,7 +17,7 @@ from PIL import Image
 from nstbatch.media.flow import previous_in_place
 from nstbatch.media.frames import open_frames
 from nstbatch.media.images import load_image
-from nstbatch.batch.video import VideoSettings, stylize_frame
+from nstbatch.batch.video_optimisation import VideoSettings, stylize_frame
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
 

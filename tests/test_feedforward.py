@@ -1,12 +1,14 @@
 """The network engine: blend parsing, and one pass per batch of photos with the blend and colours asked for."""
 
+import numpy as np
 import pytest
 import torch
 
 from nstbatch.errors import UsageError
 from nstbatch.network.checkpoint import load_checkpoint
-from nstbatch.network.feedforward import FeedForward, TorchPainter, parse_blend
-from nstbatch.runtime.memory import HEADROOM, OVERHEAD, TooLarge, network_bytes_per_pixel
+from nstbatch.network.feedforward import FeedForward, parse_blend
+from nstbatch.network.torch_painter import TorchPainter
+from nstbatch.runtime.headroom import HEADROOM, OVERHEAD, TooLarge, network_bytes_per_pixel
 from nstbatch.network.stylizer import one_hot
 
 NAMES = ["starry", "scream"]
@@ -40,6 +42,8 @@ def test_engine_paints_each_photo_with_the_blend(tiny_model, photo):
         want = network(photo, one_hot(1, 2))
     torch.testing.assert_close(results[0].image, want, rtol=0, atol=1e-6)
     torch.testing.assert_close(engine(photo).image, want, rtol=0, atol=1e-6)
+    as_array = engine(photo.numpy()).image  # a batch's photos are numpy arrays: one comes back
+    assert isinstance(as_array, np.ndarray) and np.allclose(as_array, want.numpy(), rtol=0, atol=1e-6)
     keep = FeedForward(TorchPainter(network, "cpu"), ["stripes", "dots"], [0.0, 1.0], keep_colors=True)(photo).image
     # the photo's chroma: Cb and Cr as in the photo, not as painted
     cb = lambda x: (-0.168736 * x[:, 0] - 0.331264 * x[:, 1] + 0.5 * x[:, 2])  # noqa: E731

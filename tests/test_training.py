@@ -91,7 +91,8 @@ def test_the_temporal_term_trains_a_steadier_network_that_blending_steadies_furt
     from nstbatch.media.images import load_image, tensor_to_array
     from nstbatch.batch.progress import QuietReporter
     from nstbatch.batch.video import frame_path, paint_video
-    from nstbatch.network.feedforward import FeedForward, TorchPainter
+    from nstbatch.network.feedforward import FeedForward
+    from nstbatch.network.torch_painter import TorchPainter
     from PIL import Image
 
     # A clip of known motion (a window sliding over a photo) with frame-to-frame sensor noise.

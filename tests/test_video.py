@@ -8,12 +8,12 @@ import pytest
 from conftest import painting_like, sliding_clip
 from PIL import Image
 
-from nstbatch.batch import video
+from nstbatch.batch import video_optimisation
 from nstbatch.media.flow import Trust, temporal_errors
 from nstbatch.media.frames import open_frames
 from nstbatch.batch.progress import QuietReporter
-from nstbatch.batch.video import (VideoSettings, carried_over, frame_path, prepare_work_dir, stylize_frame,
-                                  stylize_video)
+from nstbatch.batch.video import frame_path, prepare_work_dir
+from nstbatch.batch.video_optimisation import VideoSettings, carried_over, stylize_frame, stylize_video
 from nstbatch.errors import UsageError
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
@@ -170,7 +170,7 @@ def test_each_pixel_is_carried_from_the_nearest_earlier_frame_that_saw_it(monkey
     def still(past, frame, past_frame, method):
         return past, trusts[int(past[0, 0, 0])]
 
-    monkeypatch.setattr(video, "previous_in_place", still)
+    monkeypatch.setattr(video_optimisation, "previous_in_place", still)
     history = [(frame, one_back), (frame, two_back)]
     start, seen, target, weight = carried_over(frame, history, settings(temporal_frames=(1, 2)))
     assert seen.min() == 1.0
@@ -186,7 +186,8 @@ def test_each_pixel_is_carried_from_the_nearest_earlier_frame_that_saw_it(monkey
 
 def _network_engine(tiny_model):
     from nstbatch.network.checkpoint import load_checkpoint
-    from nstbatch.network.feedforward import FeedForward, TorchPainter
+    from nstbatch.network.feedforward import FeedForward
+    from nstbatch.network.torch_painter import TorchPainter
 
     network, info, _ = load_checkpoint(tiny_model[0] / "model.safetensors")
     return FeedForward(TorchPainter(network, "cpu"), info.style_names, [1.0, 0.0])

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-import torch
 from PIL import Image
 
 from ..atomic import atomic_path
@@ -32,10 +31,10 @@ REWRITE_EVERY = 2.0  # seconds between rewrites while a batch runs
 
 
 def thumbnail_uri(picture) -> str | None:
-    """A small JPEG of ``picture`` (a file, or a 1 x 3 x H x W tensor in [0, 1]) as a data URI; None if
-    the file cannot be read."""
+    """A small JPEG of ``picture`` (a file, or a 1 x 3 x H x W array or tensor in [0, 1]) as a data URI;
+    None if the file cannot be read."""
     try:
-        if isinstance(picture, torch.Tensor):
+        if not isinstance(picture, (str, os.PathLike)):
             img = tensor_to_pil(picture)
         else:
             with Image.open(picture) as opened:
@@ -51,7 +50,7 @@ def thumbnail_uri(picture) -> str | None:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def thumbnails(photo: torch.Tensor, result: torch.Tensor) -> tuple[str | None, str | None]:
+def thumbnails(photo, result) -> tuple[str | None, str | None]:
     """Both thumbnails of a finished result from the pictures in memory: no file is read again."""
     return thumbnail_uri(photo), thumbnail_uri(result)
 

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from ..errors import ImageError
-from ..network.feedforward import FeedForward, TorchPainter
+from ..network.feedforward import FeedForward
+from ..network.torch_painter import TorchPainter
 from ..runtime.transfer import StyleTransfer
 from ..training.keyframes import STYLE_NAME, KeyframeSettings, KeyframeTrainer, keyframe_indices
 from ..media.frames import FrameSource

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from ..errors import EXIT_FAILED, EXIT_OK, ImageError, NstError
-from ..runtime.stylize import Step
+from ..runtime.results import Step
 from .discover import Job
 from .gallery import thumbnails
-from ..media.images import load_image, save_image, source_exif
+from ..media.images import read_picture, save_image, source_exif
 from .manifest import MANIFEST_NAME, ManifestError, append_row, source_print, stat_print
 from .progress import QuietReporter
 from .signals import Interrupted, critical
@@ -33,7 +32,7 @@ class Settings:
     size: int | None  # longest side of each result; None keeps each photo's own
     max_pixels: int | None
     max_size: int | None = None  # with size None: photos larger than this are shrunk to it
-    init: object = None  # None (the options' init), or a 1x3xHxW tensor from --init FILE
+    init: object = None  # None (the options' init), or a 1x3xHxW picture from --init FILE
     save_every: int = 0  # write a snapshot every K iterations; 0 for none
     batch_size: int = 1  # photos of one working size optimised together
     record: dict = field(default_factory=dict)  # the options as the user gave them, for the manifest
@@ -126,8 +125,9 @@ def manifest_row(job: Job, seconds: float, losses, settings: Settings) -> dict:
     }
 
 
-def load_photo(job: Job, settings: Settings, min_side: tuple[int, str]) -> tuple[torch.Tensor | None, float]:
-    """The job's photo at its working size and the seconds that took; None (the job marked failed, or it
+def load_photo(job: Job, settings: Settings, min_side: tuple[int, str]) -> tuple[np.ndarray | None, float]:
+    """The job's photo at its working size (1 x 3 x H x W, a numpy array: both engines take one) and the
+    seconds that took; None (the job marked failed, or it
     was not to do) when there is nothing to paint. The input's fingerprint is taken first: the file as
     it was painted."""
     started = time.perf_counter()
@@ -135,7 +135,7 @@ def load_photo(job: Job, settings: Settings, min_side: tuple[int, str]) -> tuple
         return None, 0.0
     try:
         job.source_print = source_print(job.source)
-        content = load_image(job.source, settings.size, settings.max_pixels, settings.max_size)
+        content = read_picture(job.source, settings.size, settings.max_pixels, settings.max_size)
     except ImageError as exc:
         job.status, job.error, content = "failed", exc.reason, None
     except OSError as exc:
@@ -145,7 +145,7 @@ def load_photo(job: Job, settings: Settings, min_side: tuple[int, str]) -> tuple
     return content, time.perf_counter() - started
 
 
-def paint_group(group: list[tuple[Job, torch.Tensor]], engine, settings: Settings, reporter) -> tuple[list | None, float]:
+def paint_group(group: list[tuple[Job, np.ndarray]], engine, settings: Settings, reporter) -> tuple[list | None, float]:
     """Paint photos of one working size together: their results (None, each job marked failed with its
     reason, when painting failed) and the seconds it took a photo."""
     names = group[0][0].relative + (f" + {len(group) - 1} more" if len(group) > 1 else "")
@@ -162,7 +162,7 @@ def paint_group(group: list[tuple[Job, torch.Tensor]], engine, settings: Setting
     return results, (time.perf_counter() - started) / len(group)
 
 
-def write_result(image: torch.Tensor, job: Job, photo: torch.Tensor | None):
+def write_result(image, job: Job, photo: np.ndarray | None):
     """Write a result atomically: the file as written, for its manifest row, and with the photo given,
     the gallery's thumbnails."""
     save_image(image, job.output, exif=source_exif(job.source))
@@ -208,7 +208,7 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
             job, seconds, losses, writing = writes.popleft()
             recorder.finish(job, seconds, *written(job, writing.result, losses))
 
-    def paint(group: list[tuple[Job, torch.Tensor]], writer: ThreadPoolExecutor) -> None:
+    def paint(group: list[tuple[Job, np.ndarray]], writer: ThreadPoolExecutor) -> None:
         results, seconds = paint_group(group, engine, settings, reporter)
         if results is None:
             for job, _ in group:
@@ -256,7 +256,7 @@ def _record_the_rest(record_written) -> None:
         pass
 
 
-def too_thin(source: Path, content: torch.Tensor, min_side: tuple[int, str]) -> str:
+def too_thin(source: Path, content: np.ndarray, min_side: tuple[int, str]) -> str:
     """Why a picture too thin to paint fails: its size, the working size, and what to change."""
     try:
         with Image.open(source) as img:
@@ -269,12 +269,12 @@ def too_thin(source: Path, content: torch.Tensor, min_side: tuple[int, str]) -> 
 
 
 def painting_failure(exc: Exception, content) -> str:
-    """One line for a failure while painting ``content`` (a tensor or an array; None when writing): what
-    happened in the user's terms, no library jargon."""
-    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower():
+    """One line for a failure while painting ``content`` (N x 3 x H x W, or a video's H x W x 3 frame; None
+    when writing): what happened in the user's terms, no library jargon."""
+    if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower():  # torch's, or any
         if content is None:
             return "ran out of memory: give a smaller --size, or --batch-size 1"
-        height, width = content.shape[:2] if isinstance(content, np.ndarray) else content.shape[-2:]
+        height, width = content.shape[:2] if content.ndim == 3 else content.shape[-2:]
         return f"ran out of memory at {width}x{height}: give a smaller --size, or --batch-size 1"
     if isinstance(exc, (FloatingPointError, NstError)):  # ours: the message already says what to do
         return str(exc)
@@ -296,13 +296,13 @@ def _read_ahead(jobs: list[Job], settings: Settings, min_side, reader: ThreadPoo
         yield first, loading.result()
 
 
-def _stylize_group(group: list[tuple[Job, torch.Tensor]], engine, settings: Settings, reporter) -> list:
+def _stylize_group(group: list[tuple[Job, np.ndarray]], engine, settings: Settings, reporter) -> list:
     def on_step(step: Step) -> None:
         reporter.iteration(step.iteration, step.losses["total"], step.scale)
         if settings.save_every and step.iteration % settings.save_every == 0:
             for (job, _), image in zip(group, step.image):
-                save_image(image.unsqueeze(0), snapshot_path(job.output, step.iteration))
+                save_image(image[None], snapshot_path(job.output, step.iteration))
 
     if len(group) == 1:
         return [engine(group[0][1], init=settings.init, callback=on_step)]
-    return engine.stylize_batch(torch.cat([content for _, content in group]), init=settings.init, callback=on_step)
+    return engine.stylize_batch(np.concatenate([content for _, content in group]), init=settings.init, callback=on_step)

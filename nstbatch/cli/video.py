@@ -96,11 +96,9 @@ class Plan:
 
 def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
     """Every check and refusal before any work; the plan, or the exit of a video already made."""
-    from ..batch.video import VideoSettings, already_made, prepare_work_dir
-    from ..engines import network_engine, optimiser
+    from ..batch.video import already_made, prepare_work_dir
+    from ..engines import network_engine
     from ..media.frames import open_frames
-    from ..records import file_sha256
-    from ..training.keyframes import KeyframeSettings
 
     if o.output.suffix.lower() != ".mp4":
         raise UsageError(f"--output {o.output}: must end in .mp4 (the one container every OpenCV build writes)")
@@ -125,6 +123,18 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
             finished(o.output)
         prepare_work_dir(work_dir, record, o.overwrite)
         return Plan(source, chosen.engine, size, work_dir, made_with, label=chosen.label)
+    return _prepare_optimisation(o, work_dir)
+
+
+def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> Plan:
+    """The plan of a clip painted by optimisation, frame by frame or through its keyframes' network."""
+    from ..batch.video import already_made, prepare_work_dir
+    from ..batch.video_optimisation import VideoSettings
+    from ..engines import optimiser
+    from ..media.frames import open_frames
+    from ..records import file_sha256
+    from ..training.keyframes import KeyframeSettings
+
     defaults = device_defaults(o.device)
     options, size = loop_options(
         o.device, o.size, o.iterations or defaults["video_iterations"], content_weight=o.content_weight,
@@ -160,11 +170,9 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
 
 def _paint(o: SimpleNamespace, plan: Plan):
     """Every frame into the work folder, with a bar: the run's record of what it did."""
-    from ..batch.keyframes import keyframe_video
     from ..batch.progress import QuietReporter, RichReporter
-    from ..batch.video import paint_video, stylize_video
+    from ..batch.video import paint_video
     from ..media.frames import working_size
-    from ..runtime.gram import backend_in_use
 
     source, engine, settings = plan.source, plan.engine, plan.settings
     width, height = working_size(source.width, source.height, plan.size)
@@ -178,6 +186,10 @@ def _paint(o: SimpleNamespace, plan: Plan):
                 if not o.quiet:
                     reporter.message(clip + plan.label + f", {o.batch_size} frames a pass on {engine.runs_on}{blend}")
                 return paint_video(source, engine, plan.size, plan.work_dir, reporter, o.batch_size, o.temporal_blend)
+            from ..batch.keyframes import keyframe_video
+            from ..batch.video_optimisation import stylize_video
+            from ..runtime.gram import backend_in_use
+
             if o.keyframes is not None:
                 if not o.quiet:
                     reporter.message(clip + f"{o.keyframes} keyframes painted with {settings.first_iterations} "

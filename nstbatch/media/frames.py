@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from ..atomic import atomic_path
 from ..errors import ImageError, UsageError
-from .images import IMAGE_SUFFIXES, load_image, tensor_to_array
+from .images import IMAGE_SUFFIXES, read_picture, tensor_to_array
 
 DEFAULT_FOLDER_FPS = 25.0
 
@@ -52,7 +52,7 @@ class FrameSource:
         size = working_size(self.width, self.height, long_side)
         if self.files is not None:
             for file in self.files[: self.count]:
-                frame = load_image(file, max_pixels=None)  # Pillow: a truncated frame raises here
+                frame = read_picture(file, max_pixels=None)  # Pillow: a truncated frame raises here
                 yield file.name, _resize(tensor_to_array(frame), size)
             return
         capture = cv2.VideoCapture(str(self.path))

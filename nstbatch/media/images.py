@@ -1,4 +1,8 @@
-"""Reading images into tensors with a clear reason when it fails, and writing them atomically.
+"""Reading images with a clear reason when it fails, and writing them atomically.
+
+A picture is 1 x 3 x H x W in [0, 1]: a numpy array as read (``read_picture``), a torch tensor where
+optimisation wants one (``load_image``). Only the tensor functions import torch, so network workers
+need none. Writing takes either.
 
 Pillow rather than OpenCV for stills: OpenCV decodes a truncated JPEG without complaint and hands
 back a grey-bottomed picture, while Pillow raises, which is what a batch must report.
@@ -21,7 +25,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from ..atomic import atomic_path
@@ -69,8 +72,16 @@ def _fitted_size(width: int, height: int, long_side: int | None, max_long_side: 
 
 
 def load_image(path, long_side: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
-               max_long_side: int | None = None) -> torch.Tensor:
-    """A 1 x 3 x H x W float tensor in [0, 1], resized so its longest side is ``long_side``; without
+                max_long_side: int | None = None):
+    """``read_picture`` as a torch tensor."""
+    import torch
+
+    return torch.from_numpy(read_picture(path, long_side, max_pixels, max_long_side))
+
+
+def read_picture(path, long_side: int | None = None, max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                 max_long_side: int | None = None) -> np.ndarray:
+    """A 1 x 3 x H x W float32 array in [0, 1], resized so its longest side is ``long_side``; without
     one, at its own size, shrunk to ``max_long_side`` if larger.
 
     Raises ImageError naming the file and the reason for every way a file can be unusable.
@@ -108,8 +119,8 @@ def load_image(path, long_side: int | None = None, max_pixels: int | None = DEFA
     if img.size != target:
         img = img.resize(target, Image.Resampling.LANCZOS)
     if img.mode == "F":  # 16-bit grey, as grey levels 0-255 with the fractions kept
-        return array_to_tensor(np.repeat(np.clip(np.asarray(img), 0, 255)[..., None], 3, axis=2))
-    return pil_to_tensor(img)
+        return array_to_picture(np.repeat(np.clip(np.asarray(img), 0, 255)[..., None], 3, axis=2))
+    return array_to_picture(np.asarray(img))
 
 
 def _over_limit(pixels: str, max_pixels: int) -> str:
@@ -177,23 +188,37 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def array_to_tensor(array: np.ndarray) -> torch.Tensor:
-    """H x W x 3 in grey levels (uint8, or float after warping) to 1 x 3 x H x W in [0, 1]."""
-    values = torch.from_numpy(np.asarray(array, dtype=np.float32)) / 255.0
-    return values.permute(2, 0, 1).unsqueeze(0).contiguous()
+def array_to_picture(array: np.ndarray) -> np.ndarray:
+    """H x W x 3 in grey levels (uint8, or float after warping) to 1 x 3 x H x W float32 in [0, 1]."""
+    values = np.asarray(array, dtype=np.float32) / np.float32(255.0)
+    return np.ascontiguousarray(values.transpose(2, 0, 1)[None])
 
 
-def tensor_to_array(image: torch.Tensor) -> np.ndarray:
-    """1 x 3 x H x W in [0, 1] to H x W x 3 uint8, rounded to the nearest grey level."""
-    array = image.detach().float().clamp(0, 1).squeeze(0).permute(1, 2, 0).cpu().numpy()
+def as_array(picture) -> np.ndarray:
+    """A picture (a numpy array, or a torch tensor on any device) as a float32 numpy array."""
+    if hasattr(picture, "detach"):  # a torch tensor: no torch import needed to take it apart
+        picture = picture.detach().float().cpu().numpy()
+    return np.asarray(picture, dtype=np.float32)
+
+
+def array_to_tensor(array: np.ndarray):
+    """``array_to_picture`` as a torch tensor."""
+    import torch
+
+    return torch.from_numpy(array_to_picture(array))
+
+
+def tensor_to_array(image) -> np.ndarray:
+    """1 x 3 x H x W in [0, 1] (an array or a tensor) to H x W x 3 uint8, rounded to the nearest grey level."""
+    array = np.clip(as_array(image)[0], 0, 1).transpose(1, 2, 0)
     return np.round(array * 255).astype(np.uint8)
 
 
-def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+def pil_to_tensor(img: Image.Image):
     return array_to_tensor(np.asarray(img))
 
 
-def tensor_to_pil(image: torch.Tensor) -> Image.Image:
+def tensor_to_pil(image) -> Image.Image:
     return Image.fromarray(tensor_to_array(image), "RGB")
 
 
@@ -208,8 +233,8 @@ def source_exif(path) -> bytes | None:
     return exif.tobytes() if len(exif) else None
 
 
-def save_image(image: torch.Tensor, path, exif: bytes | None = None) -> Path:
-    """Write ``image`` (1 x 3 x H x W in [0, 1], sRGB) to ``path`` atomically: a crash never leaves half a
+def save_image(image, path, exif: bytes | None = None) -> Path:
+    """Write ``image`` (1 x 3 x H x W in [0, 1], sRGB; an array or a tensor) to ``path`` atomically: a crash never leaves half a
     file. The format follows the suffix (.png, .jpg, .webp; .tif is 16 bits a channel); the sRGB
     profile is embedded, and ``exif`` (from ``source_exif``) where the format holds it. The picture is
     flushed to disk before the rename."""
@@ -236,10 +261,10 @@ def _durable(path: Path):
         os.fsync(f.fileno())
 
 
-def _save_tiff16(image: torch.Tensor, path: Path) -> Path:
+def _save_tiff16(image, path: Path) -> Path:
     import tifffile  # Pillow writes no 16-bit RGB
 
-    array = image.detach().float().clamp(0, 1).squeeze(0).permute(1, 2, 0).cpu().numpy()
+    array = np.clip(as_array(image)[0], 0, 1).transpose(1, 2, 0)
     with _durable(path) as f:
         tifffile.imwrite(f, np.round(array * 65535).astype(np.uint16), photometric="rgb", iccprofile=SRGB_ICC,
                          compression="zlib")

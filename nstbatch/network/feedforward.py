@@ -3,20 +3,23 @@
 It offers the batch runner the same interface as the optimisation engine (``transfer.StyleTransfer``):
 ``engine(photo) -> Result`` and ``engine.stylize_batch(photos) -> [Result]``, so folders and manifests
 work alike whichever engine paints. What runs the network is a *painter*: an onnxruntime
-``StylizerSession``, or ``TorchPainter`` (torch on CUDA in bf16, where no onnxruntime GPU provider loads).
+``StylizerSession``, or ``torch_painter.TorchPainter`` (torch on CUDA in bf16, where no onnxruntime GPU
+provider loads). Pictures are numpy arrays here, so a worker running an exported network needs no torch;
+a torch tensor given is handed back as one.
 """
 
 from __future__ import annotations
 
 import time
 
-import torch
+import numpy as np
 
 from ..errors import UsageError
+from ..media.images import as_array
 from ..runtime.color import preserve_colors
-from ..runtime.memory import free_bytes, network_bytes_per_pixel, photos_at_once
-from ..runtime.stylize import Result
-from .stylizer import MIN_SIDE, Stylizer
+from ..runtime.headroom import free_bytes, network_bytes_per_pixel, photos_at_once
+from ..runtime.results import Result
+from .architecture import MIN_SIDE
 
 
 def parse_blend(text: str | None, names: list[str]) -> list[float]:
@@ -45,25 +48,6 @@ def parse_blend(text: str | None, names: list[str]) -> list[float]:
     return [v / sum(values) for v in values]
 
 
-class TorchPainter:
-    """A styliser run by torch: ``painter(images, weights) -> images`` on the CPU. On CUDA in bf16
-    and channels-last, the fast path there when onnxruntime has no GPU provider."""
-
-    def __init__(self, network: Stylizer, device: torch.device):
-        self.device = torch.device(device)
-        self.dtype = torch.bfloat16 if self.device.type == "cuda" else None
-        self.network = network.to(self.device).eval()
-        if self.device.type == "cuda":
-            self.network = self.network.to(memory_format=torch.channels_last)
-        self.providers = [f"torch {self.device}{' bf16' if self.dtype else ''}"]
-        self.channels = network.architecture.channels
-
-    def __call__(self, images: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad(), torch.autocast(self.device.type, dtype=self.dtype or torch.float32,
-                                             enabled=self.dtype is not None):
-            return self.network(images.to(self.device), weights.to(self.device)).float().cpu()
-
-
 class FeedForward:
     item_steps = 0  # nothing to count within a photo: one pass
     min_side = (MIN_SIDE, "the network needs")
@@ -82,23 +66,27 @@ class FeedForward:
     def runs_on(self) -> str:
         return ", ".join(self.painter.providers)
 
-    def paint(self, photos: torch.Tensor) -> torch.Tensor:
+    def paint(self, photos):
         """N x 3 x H x W in [0, 1] to the same, each photo with the engine's blend, in as many passes as
-        memory asks (memory.TooLarge for a photo too large to pass alone)."""
+        memory asks (headroom.TooLarge for a photo too large to pass alone). A numpy array in, one out;
+        a torch tensor in, a CPU tensor out."""
+        arrays = as_array(photos)
         free = free_bytes(self.painter.device)
-        at_once = photos_at_once(tuple(photos.shape), network_bytes_per_pixel(self.painter.channels),
+        at_once = photos_at_once(arrays.shape, network_bytes_per_pixel(self.painter.channels),
                                  min(free, self.max_memory) if self.max_memory else free)
-        return torch.cat([self._paint(photos[i:i + at_once]) for i in range(0, photos.shape[0], at_once)])
+        painted = np.concatenate([self._paint(arrays[i:i + at_once]) for i in range(0, arrays.shape[0], at_once)])
+        return painted if isinstance(photos, np.ndarray) else photos.new_tensor(painted, device="cpu")
 
-    def _paint(self, photos: torch.Tensor) -> torch.Tensor:
-        weights = torch.tensor(self.blend, dtype=torch.float32).expand(photos.shape[0], -1).contiguous()
-        painted = self.painter(photos, weights).clamp(0, 1)
-        return preserve_colors(painted, photos.cpu()) if self.keep_colors else painted
+    def _paint(self, photos: np.ndarray) -> np.ndarray:
+        weights = np.ascontiguousarray(np.broadcast_to(np.asarray(self.blend, np.float32),
+                                                       (photos.shape[0], len(self.blend))))
+        painted = np.clip(self.painter(np.ascontiguousarray(photos), weights), 0, 1)
+        return preserve_colors(painted, photos) if self.keep_colors else painted
 
-    def __call__(self, content: torch.Tensor, init=None, callback=None) -> Result:
+    def __call__(self, content, init=None, callback=None) -> Result:
         return self.stylize_batch(content, init, callback)[0]
 
-    def stylize_batch(self, contents: torch.Tensor, init=None, callback=None) -> list[Result]:
+    def stylize_batch(self, contents, init=None, callback=None) -> list[Result]:
         started = time.perf_counter()
         painted = self.paint(contents)
         seconds = (time.perf_counter() - started) / contents.shape[0]

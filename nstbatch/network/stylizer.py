@@ -10,29 +10,11 @@ training.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UsageError
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """What decides the network's shape; stored with every checkpoint."""
-
-    channels: int = 16  # of the first layer; the two downsampling stages double it twice
-    residual_blocks: int = 5
-    styles: int = 1
-
-    def check(self) -> None:
-        if self.channels < 1 or self.residual_blocks < 0 or self.styles < 1:
-            raise UsageError(f"a network needs channels >= 1, residual blocks >= 0 and styles >= 1, not {self}")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+from .architecture import Architecture
 
 
 class ConditionalInstanceNorm(nn.Module):
@@ -79,10 +61,6 @@ class ResidualBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         return x + self.second(self.first(x, weights), weights)
-
-
-# The 9x9 convolutions' reflection padding (4 pixels) needs a side longer than the padding.
-MIN_SIDE = 5
 
 
 class Stylizer(nn.Module):

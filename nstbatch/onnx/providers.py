@@ -93,17 +93,12 @@ def create_session(model_path, explicit: list[str] | None = None, cache_dir: Pat
     return session, running
 
 
-def _tiny_model() -> bytes:
-    """A one-node ONNX model: enough to see whether a provider's libraries load."""
-    from onnx import TensorProto, helper
-
-    graph = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["y"])], "probe",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
-    )
-    # IR version 8 (opset 17's minimum): onnx writes its newest by default, which older runtimes refuse.
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
+# A one-node ONNX model (y = Relu(x), x of 1 x 4 floats, opset 17, IR version 8 so older runtimes take it):
+# enough to see whether a provider's libraries load. Kept serialised so probing needs no onnx package;
+# tests/test_models.py checks it against onnx.helper's build of the same graph.
+PROBE_MODEL = (b'\x08\x08:?\n\x0c\n\x01x\x12\x01y"\x04Relu\x12\x05probeZ\x13\n\x01x\x12\x0e\n\x0c\x08\x01\x12'
+               b'\x08\n\x02\x08\x01\n\x02\x08\x04b\x13\n\x01y\x12\x0e\n\x0c\x08\x01\x12\x08\n\x02\x08\x01\n\x02'
+               b'\x08\x04B\x04\n\x00\x10\x11')
 
 
 def provider_status(ort=None) -> dict[str, str]:
@@ -118,7 +113,6 @@ ORT_DEFAULT_SEVERITY = 2  # onnxruntime's own default: warnings and worse
 
 
 def _probe(ort, name: str) -> str:
-    model = _tiny_model()
     quiet_default = None
     try:
         # onnxruntime prints its fallback to stdout and logs load failures to stderr: a probe that is
@@ -130,7 +124,7 @@ def _probe(ort, name: str) -> str:
         options = ort.SessionOptions()
         options.log_severity_level = 4  # fatal only
         with contextlib.redirect_stdout(io.StringIO()):
-            session = ort.InferenceSession(model, sess_options=options, providers=[name] if name == CPU else [name, CPU])
+            session = ort.InferenceSession(PROBE_MODEL, sess_options=options, providers=[name] if name == CPU else [name, CPU])
         return "loads" if session.get_providers()[0] == name else "listed, but cannot load here"
     except Exception as exc:  # a provider that fails to initialise raises its own error types
         return f"listed, but fails: {str(exc).splitlines()[0][:80]}"

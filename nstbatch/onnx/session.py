@@ -1,6 +1,8 @@
 """onnxruntime sessions for nstbatch's two kinds of model, each taking the path of an exported model.
 
-Building and caching the model is the exporter's (``exporter/cache.py``); here it is only run.
+Building and caching the model is the exporter's (``exporter/cache.py``); here it is only run. A
+styliser takes and gives numpy arrays, so a network worker needs no torch; the feature model serves
+optimisation, which has torch.
 """
 
 from __future__ import annotations
@@ -10,12 +12,11 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..errors import ModelError, NstError
 from .providers import CPU, create_session
 from ..network.model_file import stylizer_metadata
-from ..network.stylizer import Architecture
+from ..network.architecture import Architecture
 
 DEFAULT_CHANNELS = Architecture().channels  # for exports older than the architecture's metadata
 
@@ -35,7 +36,9 @@ class FeatureSession:
         self.layers = tuple(layers)
         self.session, self.providers = create_session(self.model_path, providers, cache_dir() / "tensorrt", fp16)
 
-    def __call__(self, image: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+    def __call__(self, image, layers) -> dict:
+        import torch
+
         missing = [name for name in layers if name not in self.layers]
         if missing:
             raise ValueError(f"the ONNX feature model has no {', '.join(missing)}; it holds {', '.join(self.layers)}")
@@ -58,14 +61,12 @@ class StylizerSession:
         except Exception as exc:  # onnxruntime's own error types for a graph it cannot load
             raise ModelError(f"{model_path}: onnxruntime cannot load it ({str(exc).splitlines()[0][:160]})") from None
         self.inputs = [i.name for i in self.session.get_inputs()]
-        # Where its memory comes from, for the memory guard: a GPU provider's (when torch can read how
-        # much is free there), or the host's.
-        on_gpu = self.providers[0] != CPU and torch.cuda.is_available()
-        self.device = torch.device("cuda" if on_gpu else "cpu")
+        # Where its memory comes from, for the memory guard: a GPU provider's, or the host's.
+        self.device = "cpu" if self.providers[0] == CPU else "cuda"
         self.channels = json.loads(self.metadata.get("architecture", "{}")).get("channels", DEFAULT_CHANNELS)
 
-    def __call__(self, images: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        feed = {"image": images.detach().float().cpu().contiguous().numpy()}
+    def __call__(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        feed = {"image": np.ascontiguousarray(images, dtype=np.float32)}
         if "style" in self.inputs:
-            feed["style"] = np.ascontiguousarray(weights.float().cpu().numpy())
-        return torch.from_numpy(self.session.run(["stylized"], feed)[0])
+            feed["style"] = np.ascontiguousarray(weights, dtype=np.float32)
+        return self.session.run(["stylized"], feed)[0]

@@ -13,46 +13,30 @@ Peak memory of an evaluation has two parts (both in bytes):
 ``fit`` picks the cheapest way that fits in what is free: the whole picture; else blocks (largest
 first); else blocks with a shorter L-BFGS history; else it refuses, naming the largest size that fits.
 
-A trained network (``feedforward.py``) needs far less: one forward pass without gradients keeps a few
-activations alive at a time. ``photos_at_once`` says how many photos of a batch one pass may take, and
-refuses a photo that does not fit alone.
+What is free, and a trained network's far smaller needs, are ``headroom.py``'s: network workers load
+no torch.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
 
-from ..errors import NstError
 from .blocks import blocks
+from .headroom import FLOAT, HEADROOM, IMAGE_FLOATS, OVERHEAD, TooLarge, refusal
 from .vgg import VGG19Features, stride
 
-FLOAT = 4
-IMAGE_FLOATS = 3  # RGB: floats a pixel in each image-sized tensor
 IMAGES_KEPT = 5  # pixels, gradient, best image, start, photo
 LBFGS_EXTRA = 4  # direction, previous gradient, the step and a flattened copy
 LBFGS_HISTORY = 100  # torch.optim.LBFGS's history_size, as the loop sets it
 HISTORIES = (LBFGS_HISTORY, 50, 20, 10)  # what the guard tries, in order, before it refuses
 BLOCK_SIDES = (1024, 512, 256)  # block sides the guard tries, largest (least margin work) first
-HEADROOM = 0.85  # the share of free memory the guard plans to use: allocators fragment, and others run too
 # The loop grows by more than the saved-tensor count: the backward's own temporaries (a share of the
-# count) and the allocator's and thread pools' buffers (a constant); both set from what
+# count) and the allocator's and thread pools' buffers (headroom.OVERHEAD); both set from what
 # benchmarks/bench_memory.py measured (benchmarks/RESULTS.md).
 ACTIVATION_SLACK = 1.25
-OVERHEAD = 256 * 2**20
 MEASURE_SIDES = (64, 96)
-# A styliser's forward pass grows with the width of its first layer: counted as this many full-resolution
-# activations of that width, plus the picture's own copies (photo, painting, clamped and colour-kept
-# copies, the arrays handed to onnxruntime), which stays above what benchmarks/bench_network_memory.py
-# measured under onnxruntime and torch (benchmarks/RESULTS.md).
-NETWORK_ACTIVATIONS = 8
-NETWORK_IMAGES = 10
-
-
-class TooLarge(NstError):
-    """A picture that cannot be optimised in the memory there is, even block by block."""
 
 
 @dataclass(frozen=True)
@@ -70,25 +54,6 @@ class Fit:
         if self.history != LBFGS_HISTORY:
             parts.append(f"L-BFGS history {self.history}")
         return ", ".join(parts)
-
-
-def gib(size: float) -> str:
-    return f"{size / 2**30:.1f} GiB"
-
-
-def free_bytes(device: torch.device) -> int:
-    """Memory a picture may use now: free GPU memory (plus what torch holds cached), or available RAM."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
 _measured: dict = {}
@@ -179,29 +144,5 @@ def fit(shape: tuple, needs: Needs, free: int, block: int | None = None) -> Fit:
         h, w = max(1, round(height * middle)), max(1, round(width * middle))
         low, high = (middle, high) if needs.peak(batch, h, w, block_side, history) <= usable else (low, middle)
     how = "in blocks with a short L-BFGS history" if block_side else "with a short L-BFGS history"
-    raise TooLarge(_refusal(width, height, needs.peak(batch, height, width, *tries[-1]), f"even {how}", usable, free,
+    raise TooLarge(refusal(width, height, needs.peak(batch, height, width, *tries[-1]), f"even {how}", usable, free,
                             int(max(height, width) * low)))
-
-
-def _refusal(width: int, height: int, needed: int, how: str, usable: int, free: int, fits: int) -> str:
-    advice = (f"the largest that fits is about --size {fits}" if fits >= 16
-              else "free some memory (other programs, --batch-size 1) or give a much smaller --size")
-    return f"{width}x{height} needs about {gib(needed)} {how}, and {gib(usable)} of the {gib(free)} free is usable; {advice}"
-
-
-def network_bytes_per_pixel(channels: int) -> int:
-    """Peak bytes a pixel of one forward pass of a styliser whose first layer has ``channels``."""
-    return FLOAT * (NETWORK_ACTIVATIONS * channels + IMAGE_FLOATS * NETWORK_IMAGES)
-
-
-def photos_at_once(shape: tuple, bytes_per_pixel: int, free: int) -> int:
-    """How many photos of a B x 3 x H x W batch one forward pass may take within ``free`` bytes (at least
-    one); raises TooLarge, naming the largest size that fits, when not even one photo does."""
-    batch, _, height, width = shape
-    usable = int(free * HEADROOM)
-    per_photo = bytes_per_pixel * height * width
-    if per_photo + OVERHEAD > usable:
-        scale = (max(usable - OVERHEAD, 0) / per_photo) ** 0.5  # memory grows with the area
-        raise TooLarge(_refusal(width, height, per_photo + OVERHEAD, "through the network", usable, free,
-                                int(max(height, width) * scale)))
-    return max(1, min(batch, (usable - OVERHEAD) // per_photo))

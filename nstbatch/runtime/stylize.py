@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -19,6 +19,7 @@ from .defaults import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from .gram import gram
 from .losses import ContentLoss, ImageTerm, LayerTerms, StyleLoss, TemporalLoss, layers_of, total_variation, values_of
 from .memory import LBFGS_HISTORY, Fit
+from .results import Result, Step
 from .vgg import VGG19Features, check_layers
 
 OPTIMIZERS = ("lbfgs", "adam")
@@ -72,26 +73,6 @@ class Options:
             raise UsageError(
                 f"{len(self.style_layer_weights)} style layer weights for {len(self.style_layers)} style layers"
             )
-
-
-@dataclass
-class Step:
-    """What the callback sees after each evaluation of the objective."""
-
-    iteration: int  # 1-based count of evaluations so far
-    total: int  # the iteration budget
-    losses: dict[str, float]
-    image: torch.Tensor  # the image just evaluated, 1 x 3 x H x W in [0, 1] (do not modify)
-    scale: str = ""  # which scale and way, for the bar, e.g. "scale 2/4, 512 px, blocks of 512 px"
-
-
-@dataclass
-class Result:
-    image: torch.Tensor  # 1 x 3 x H x W, clamped to [0, 1], on the CPU
-    losses: dict[str, float]  # of the returned image
-    iterations: int
-    seconds: float
-    history: list[float] = field(default_factory=list)  # total loss after each evaluation
 
 
 # ``vgg`` below is any feature function ``(image, layers) -> {layer: activation}``: the torch extractor

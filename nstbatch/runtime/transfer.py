@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from ..errors import UsageError
 from .color import preserve_colors
 from .gram import backend_in_use
-from .memory import Fit, Needs, activation_bytes_per_pixel, fit, free_bytes, gib
+from .headroom import free_bytes, gib
+from .memory import Fit, Needs, activation_bytes_per_pixel, fit
 from .scales import content_boost, scale_plan
 from .stylize import PRECISIONS, Options, Result, Step, content_targets, initial_image, losses_of, optimize, style_targets
 from .vgg import LAYER_INDEX, channels, load_vgg19, min_side
@@ -113,11 +114,13 @@ class StyleTransfer:
 
     def __call__(self, content: torch.Tensor, init: torch.Tensor | str | None = None, callback=None,
                  iterations: int | None = None, previous: tuple[torch.Tensor, torch.Tensor] | None = None) -> Result:
-        """Stylise ``content`` (1 x 3 x H x W in [0, 1]) at its own size.
+        """Stylise ``content`` (1 x 3 x H x W in [0, 1]; a tensor, or a numpy array as batches read it) at
+        its own size.
 
         ``iterations`` overrides the options' budget for this picture; ``previous`` is the temporal
         term's (warped frame, mask) for a video frame (see ``stylize.optimize``).
         """
+        content = torch.as_tensor(content)
         result = self._optimize(content, init, callback, iterations, previous)
         if self.keep_colors:
             result.image = preserve_colors(result.image, content.cpu())
@@ -130,6 +133,7 @@ class StyleTransfer:
         Each image's terms are normalised by its own targets, so it counts as it would alone; L-BFGS
         then steps over all pixels at once. Returns one Result per photo, with that photo's own losses.
         """
+        contents = torch.as_tensor(contents)
         joint = self._optimize(contents, init, callback)
         opts = self.options
         style = self.style_targets(max(contents.shape[-2:])) if self.styles and opts.style_weight > 0 else None

@@ -1,0 +1,112 @@
+"""A network worker's install: an exported network (.onnx) runs through `run` and `video`, and `status` and
+`info` answer, in a process where torch, torchvision, triton and onnx cannot be imported; what needs them
+says so in one line."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from nstbatch.cli import app
+
+# The installed command's entry point, with the full install's packages made unimportable, as on a
+# machine where they were never installed (ModuleNotFoundError, named).
+WITHOUT_FULL_INSTALL = """
+import sys
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "torchvision", "triton", "onnx"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Refuse())
+from nstbatch.cli import main
+sys.argv[0] = "nstbatch"
+main()
+"""
+
+
+def without_torch(*args, cwd=None):
+    return subprocess.run([sys.executable, "-c", WITHOUT_FULL_INSTALL, *map(str, args)], capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model, tmp_path_factory):
+    model_dir, _ = tiny_model
+    path = tmp_path_factory.mktemp("exported") / "tiny.onnx"
+    result = CliRunner().invoke(app, ["export", "model", str(model_dir / "model.safetensors"), "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def test_an_exported_network_paints_a_folder_without_torch_and_the_same_pictures(exported, files, tmp_path):
+    inputs, _ = files
+    done = without_torch("run", "-i", inputs, "-m", exported, "-o", tmp_path / "worker", "--style-blend", "0.3,0.7")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr + done.stdout
+    with_torch = CliRunner().invoke(app, ["run", "-i", str(inputs), "-m", str(exported), "-o", str(tmp_path / "full"),
+                                          "--style-blend", "0.3,0.7", "--device", "cpu", "-q"])
+    assert with_torch.exit_code == 0, with_torch.output
+    names = sorted(str(p.relative_to(tmp_path / "full")) for p in (tmp_path / "full").rglob("*.png"))
+    assert names and names == sorted(str(p.relative_to(tmp_path / "worker")) for p in (tmp_path / "worker").rglob("*.png"))
+    for name in names:
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "worker" / name)),
+                                      np.asarray(Image.open(tmp_path / "full" / name)))
+    again = without_torch("run", "-i", inputs, "-m", exported, "-o", tmp_path / "worker", "--style-blend", "0.3,0.7")
+    assert again.returncode == 0 and f"0 done, {len(names)} skipped" in again.stdout + again.stderr, again.stderr
+    status = without_torch("status", tmp_path / "worker")
+    assert status.returncode == 0 and f"{len(names)} done" in status.stdout, status.stdout + status.stderr
+
+
+def test_an_exported_network_paints_a_clip_without_torch(exported, clip_dir, tmp_path):
+    out = tmp_path / "clip.mp4"
+    done = without_torch("video", "-i", clip_dir, "-m", exported, "-o", out, "--temporal-blend", "0.5")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr + done.stdout
+    assert out.stat().st_size > 0 and "4 frames" in done.stdout
+
+
+def test_info_answers_without_torch(exported):
+    done = without_torch("info")
+    assert done.returncode == 0, done.stderr
+    assert "torch                  not installed" in done.stdout and "CPUExecutionProvider   loads" in done.stdout
+    described = without_torch("info", "--model", exported)
+    assert described.returncode == 0 and "ONNX styliser" in described.stdout, described.stderr
+
+
+@pytest.mark.parametrize("engine", ["style", "checkpoint"])
+def test_what_needs_torch_says_so_in_one_line(engine, tiny_model, files, tmp_path):
+    inputs, style = files
+    model_dir, _ = tiny_model
+    chosen = ["-s", style] if engine == "style" else ["-m", model_dir / "model.safetensors"]
+    done = without_torch("run", "-i", inputs, *chosen, "-o", tmp_path / "out")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: this needs torch, which is not installed here; exported networks run without it (run or video "
+        "--model NET.onnx), everything else needs the full install: pip install nstbatch"]
+    assert not (tmp_path / "out").exists()  # refused before any work: the folder it made is gone again
+
+
+def test_the_provider_probe_model_is_the_one_node_graph_onnx_builds():
+    from onnx import TensorProto, helper
+
+    from nstbatch.onnx.providers import PROBE_MODEL
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    assert model.SerializeToString() == PROBE_MODEL
+
+
+def test_keeping_colours_gives_arrays_and_tensors_the_same_picture():
+    import torch
+
+    from nstbatch.runtime.color import preserve_colors
+
+    rng = np.random.default_rng(0)
+    stylised, photo = (rng.random((2, 3, 5, 7), dtype=np.float32) for _ in range(2))
+    from_arrays = preserve_colors(stylised, photo)
+    from_tensors = preserve_colors(torch.from_numpy(stylised), torch.from_numpy(photo))
+    assert isinstance(from_arrays, np.ndarray) and isinstance(from_tensors, torch.Tensor)
+    np.testing.assert_allclose(from_arrays, from_tensors.numpy(), rtol=0, atol=1e-6)
