@@ -306,7 +306,7 @@ def test_help_shows_device_dependent_defaults():
     # Square brackets in help text are rich markup and vanish; the defaults must survive.
     result = CliRunner().invoke(app, ["video", "--help"], env={"COLUMNS": "250"})
     assert result.exit_code == 0
-    for shown in ("256 on CPU, 512 on GPU", "50 on CPU, 150 on GPU", "OUTPUT.frames/"):
+    for shown in ("256 CPU, 512 GPU", "50 CPU, 150 GPU", "OUTPUT.frames"):
         assert shown in result.output
 
 

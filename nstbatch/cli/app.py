@@ -9,7 +9,7 @@ import typer
 from ..version import __version__
 
 app = typer.Typer(
-    help="Neural style transfer (Gatys et al.) for folders of photos.",
+    help="Neural style transfer (Gatys et al.) for folders of photos and videos.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -30,5 +30,5 @@ def main(
 
 
 
-export_app = typer.Typer(help="Export models to ONNX.", no_args_is_help=True)
+export_app = typer.Typer(help="Export VGG-19 or a trained network to ONNX.", no_args_is_help=True)
 app.add_typer(export_app, name="export")

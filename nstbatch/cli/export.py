@@ -10,11 +10,13 @@ import typer
 
 from ..errors import NstError
 from .app import export_app
-from .options import Pooling, Providers, Weights, fail, split_names
+from .options import INPUT_OUTPUT, Pooling, Providers, Weights, fail, split_names
 
-Opset = Annotated[int, typer.Option(min=9)]
-Fp16 = Annotated[bool, typer.Option(help="Half-precision weights and activations (float32 input and outputs).")]
-Validate = Annotated[bool, typer.Option(help="Check the model against torch (exit 1 and rename it *.invalid if it differs).")]
+EXPORT = "Export"
+Output = Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The ONNX file to write.", rich_help_panel=INPUT_OUTPUT)]
+Opset = Annotated[int, typer.Option(min=9, metavar="N", help="ONNX operator set.", rich_help_panel=EXPORT)]
+Fp16 = Annotated[bool, typer.Option("--fp16", help="Half-precision weights and activations (fp32 in and out).", rich_help_panel=EXPORT)]
+NoValidate = Annotated[bool, typer.Option("--no-validate", help="Skip the check against torch (else *.invalid on a mismatch).", rich_help_panel=EXPORT)]
 
 
 def _exported(output: Path, make) -> None:
@@ -32,11 +34,11 @@ def _exported(output: Path, make) -> None:
 
 @export_app.command("vgg19")
 def export_vgg19(
-    output: Annotated[Path, typer.Option("--output", "-o")] = Path("vgg19.onnx"),
-    layers: Annotated[str, typer.Option(help="Outputs, one per layer.")] = "relu1_1,relu2_1,relu3_1,relu4_1,relu4_2,relu5_1",
+    output: Output = Path("vgg19.onnx"),
+    layers: Annotated[str, typer.Option(metavar="LIST", help="The layers to output, one output each.", rich_help_panel=EXPORT)] = "relu1_1,relu2_1,relu3_1,relu4_1,relu4_2,relu5_1",
     opset: Opset = 17,
     fp16: Fp16 = False,
-    validate: Validate = True,
+    no_validate: NoValidate = False,
     pooling: Pooling = "max",
     weights: Weights = None,
     providers: Providers = None,
@@ -45,17 +47,17 @@ def export_vgg19(
     from ..exporter import export_vgg19 as run_export
     from ..onnx.providers import parse as parse_providers
 
-    _exported(output, lambda: run_export(output, split_names(layers), opset, fp16, pooling, weights, validate,
+    _exported(output, lambda: run_export(output, split_names(layers), opset, fp16, pooling, weights, not no_validate,
                                          parse_providers(providers)))
 
 
 @export_app.command("model")
 def export_model(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint from `nstbatch train` (model.safetensors).")],
-    output: Annotated[Path, typer.Option("--output", "-o")] = Path("model.onnx"),
+    checkpoint: Annotated[Path, typer.Argument(metavar="CHECKPOINT", help="A checkpoint from `nstbatch train` (model.safetensors).")],
+    output: Output = Path("model.onnx"),
     opset: Opset = 17,
     fp16: Fp16 = False,
-    validate: Validate = True,
+    no_validate: NoValidate = False,
     providers: Providers = None,
 ):
     """A trained network as ONNX: input 'image' [N,3,H,W] RGB in [0,1] (and 'style' [N,S] blend weights for
@@ -66,6 +68,6 @@ def export_model(
 
     def make():
         read_info(checkpoint)  # a damaged or foreign file is one clear line before any export starts
-        return export_stylizer(checkpoint, output, opset, fp16, validate, parse_providers(providers))
+        return export_stylizer(checkpoint, output, opset, fp16, not no_validate, parse_providers(providers))
 
     _exported(output, make)

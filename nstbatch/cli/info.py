@@ -12,7 +12,7 @@ from .app import app
 from .options import fail
 
 
-@app.command()
+@app.command(short_help="Versions, devices, providers that load, where files live; or what a model holds.")
 def info(
     model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Describe this styliser (.onnx or checkpoint) instead.")] = None,
 ):

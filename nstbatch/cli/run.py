@@ -10,9 +10,10 @@ import typer
 
 from ..errors import EXIT_FAILED, NstError, UsageError
 from .app import app
-from .options import (MODEL_MAX_SIZE, BlockSize, ContentWeight, Device, Iterations, MaxMemory, MaxSize, Model,
+from .options import (DEVICES, ENGINE, INPUT_OUTPUT, MANY_MACHINES, MODEL_MAX_SIZE, OPTIMISATION, BlockSize,
+                      ContentLayers, ContentWeight, Device, Iterations, LearningRate, MaxMemory, MaxSize, Model,
                       Optimizer, Pooling, Precision, PreserveColors, Providers, Quiet, Scales, Seed, StyleBlend,
-                      StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, fail, parse_scales,
+                      StyleLayers, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, fail, parse_scales,
                       split_floats, split_names)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
@@ -21,46 +22,46 @@ OPTIMISATION_ONLY = ("iterations", "scales", "seed", "style_scale", "content_wei
                      "pooling", "weights", "save_every", "targets", "precision", "block_size")
 
 
-@app.command()
+@app.command(short_help="Paint photos or folders of them with paintings, or with a trained network.")
 def run(
     ctx: typer.Context,
-    inputs: Annotated[Path, typer.Option("--inputs", "-i", help="A photo, or a folder walked recursively.")],
-    style: Annotated[Optional[list[Path]], typer.Option("--style", "-s", help="A painting; repeat to blend several.")] = None,
-    model: Model = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the results; the input tree is mirrored.")] = Path("stylised"),
-    size: Annotated[Optional[int], typer.Option(min=16, help="Longest side of the result in pixels.", show_default="256 on CPU, 512 on GPU; with --model the photo's own, up to --max-size")] = None,
+    inputs: Annotated[Path, typer.Option("--inputs", "--input", "-i", metavar="PATH", help="A photo or a folder of them.", rich_help_panel=INPUT_OUTPUT)],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FOLDER", help="Where results go.", rich_help_panel=INPUT_OUTPUT)] = Path("stylised"),
+    size: Annotated[Optional[int], typer.Option(min=16, metavar="PX", help="Longest side of each result.", show_default="256 CPU, 512 GPU", rich_help_panel=INPUT_OUTPUT)] = None,
     max_size: MaxSize = MODEL_MAX_SIZE,
-    iterations: Iterations = None,
-    scales: Scales = "auto",
-    device: Device = "auto",
-    seed: Seed = 0,
+    output_format: Annotated[str, typer.Option("--format", metavar="FORMAT", help="png, jpg, webp or tif16 (16-bit, print).", rich_help_panel=INPUT_OUTPUT)] = "png",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo results that exist (else they are kept).", rich_help_panel=INPUT_OUTPUT)] = False,
+    max_pixels: Annotated[int, typer.Option(min=1, metavar="N", help="Refuse inputs with more pixels.", rich_help_panel=INPUT_OUTPUT)] = 100_000_000,
+    no_gallery: Annotated[bool, typer.Option("--no-gallery", help="No OUTPUT/index.html (photos beside results).", rich_help_panel=INPUT_OUTPUT)] = False,
     quiet: Quiet = False,
+    style: Annotated[Optional[list[Path]], typer.Option("--style", "-s", metavar="FILE", help="A painting; repeat to blend several.", rich_help_panel=ENGINE)] = None,
+    model: Model = None,
     style_blend: StyleBlend = None,
     style_scale: StyleScale = 1.0,
     preserve_colors: PreserveColors = False,
     content_weight: ContentWeight = 1.0,
     style_weight: StyleWeight = 3.0,
     tv_weight: TvWeight = 0.0,
-    content_layers: Annotated[str, typer.Option()] = "relu4_2",
-    style_layers: Annotated[str, typer.Option()] = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
-    style_layer_weights: Annotated[Optional[str], typer.Option(help="One per style layer.", show_default="equal")] = None,
+    iterations: Iterations = None,
+    scales: Scales = "auto",
+    seed: Seed = 0,
+    init: Annotated[str, typer.Option(metavar="HOW|FILE", help="content, noise, style, or an image file.", rich_help_panel=OPTIMISATION)] = "content",
     optimizer: Optimizer = "lbfgs",
-    learning_rate: Annotated[float, typer.Option(min=0.0, help="Adam only.")] = 0.02,
-    init: Annotated[str, typer.Option(help="content, noise, style, or an image file.")] = "content",
+    learning_rate: LearningRate = 0.02,
+    content_layers: ContentLayers = "relu4_2",
+    style_layers: StyleLayers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+    style_layer_weights: Annotated[Optional[str], typer.Option(metavar="LIST", help="A weight for each style layer.", show_default="equal", rich_help_panel=OPTIMISATION)] = None,
     pooling: Pooling = "max",
     weights: Weights = None,
-    output_format: Annotated[str, typer.Option("--format", help="png, jpg, webp, or tif16 (16-bit TIFF, for print).")] = "png",
-    overwrite: Annotated[bool, typer.Option(help="Redo results that already exist (default: skip them).")] = False,
-    save_every: Annotated[int, typer.Option(min=0, help="Also write a snapshot every K iterations.")] = 0,
-    max_pixels: Annotated[int, typer.Option(min=1, help="Refuse inputs with more pixels than this.")] = 100_000_000,
-    targets: Annotated[str, typer.Option(help="What computes the content and style targets: torch, or onnx (onnxruntime).")] = "torch",
+    save_every: Annotated[int, typer.Option(min=0, metavar="K", help="Also write a snapshot every K iterations.", rich_help_panel=OPTIMISATION)] = 0,
+    device: Device = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Photos of one size at once (GPU).", rich_help_panel=DEVICES)] = 1,
     precision: Precision = "fp32",
     block_size: BlockSize = None,
     max_memory: MaxMemory = None,
+    targets: Annotated[str, typer.Option(metavar="torch|onnx", help="What computes the targets.", rich_help_panel=DEVICES)] = "torch",
     providers: Providers = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Up to N photos of the same working size at once: fills a GPU that one small photo leaves idle (no gain on a CPU).")] = 1,
-    gallery: Annotated[bool, typer.Option(help="Write OUTPUT/index.html: each photo beside its result, updated as results come in.")] = True,
-    shard: Annotated[Optional[str], typer.Option(help="I/N: only every N-th input from the I-th (0 to N-1), so N processes (a Slurm array: $SLURM_ARRAY_TASK_ID/N) share a folder with no coordination; `nstbatch status OUTPUT` sums them up.")] = None,
+    shard: Annotated[Optional[str], typer.Option(metavar="I/N", help="Paint only every N-th input from the I-th (0 to N-1).", rich_help_panel=MANY_MACHINES)] = None,
 ):
     """Stylise a photo or a folder of photos with one or more paintings, or with a trained network (--model)."""
     given = SimpleNamespace(**{name: value for name, value in locals().items() if name != "ctx"})
@@ -150,7 +151,7 @@ def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, 
     except OSError as exc:
         typer.echo(f"error: {o.output}: cannot write the plan ({exc.strerror or exc}); nothing was painted", err=True)
         return EXIT_FAILED
-    if o.gallery:
+    if not o.no_gallery:
         paintings = [(path.name, path) for path in o.style] if o.model is None else [(chosen.label, None)]
         settings.gallery = Gallery(o.output, paintings, f"nstbatch run: {o.inputs} -> {o.output}",
                                    f"index{part.suffix}.html")

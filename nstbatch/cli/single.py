@@ -10,8 +10,8 @@ import typer
 from ..engines import load_option_image, loop_options, memory_options
 from ..errors import NstError
 from .app import app
-from .options import (BlockSize, Device, Iterations, MaxMemory, Optimizer, Pooling, Quiet, Scales, Seed, Size, Weights,
-                      fail, parse_scales, split_names)
+from .options import (INPUT_OUTPUT, OPTIMISATION, BlockSize, Device, Iterations, MaxMemory, Optimizer, Pooling, Quiet,
+                      Scales, Seed, Size, StyleLayers, Weights, fail, parse_scales, split_names)
 
 
 def _single(output: Path, quiet: bool, make):
@@ -29,11 +29,11 @@ def _single(output: Path, quiet: bool, make):
         typer.echo(f"wrote {output} ({result.iterations} iterations, loss {result.losses['total']:.4g}, {result.seconds:.1f} s)")
 
 
-@app.command()
+@app.command(short_help="Content reconstruction: match one layer's activations of a photo.")
 def reconstruct(
-    content: Annotated[Path, typer.Option("--content", "-c", help="The photo to reconstruct.")],
-    layer: Annotated[str, typer.Option(help="The one VGG-19 layer to match, e.g. relu1_1 ... relu5_1.")] = "relu4_2",
-    output: Annotated[Path, typer.Option("--output", "-o")] = Path("reconstruction.png"),
+    content: Annotated[Path, typer.Option("--content", "-c", metavar="FILE", help="The photo to reconstruct.", rich_help_panel=INPUT_OUTPUT)],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The picture made.", rich_help_panel=INPUT_OUTPUT)] = Path("reconstruction.png"),
+    layer: Annotated[str, typer.Option(metavar="LAYER", help="The one VGG-19 layer to match, relu1_1 to relu5_1.", rich_help_panel=OPTIMISATION)] = "relu4_2",
     size: Size = None,
     iterations: Iterations = None,
     scales: Scales = "off",
@@ -63,17 +63,17 @@ def reconstruct(
         fail(exc)
 
 
-@app.command()
+@app.command(short_help="Texture synthesis: match only a painting's Gram matrices.")
 def texture(
-    style: Annotated[Path, typer.Option("--style", "-s", help="The painting whose texture to synthesise.")],
-    output: Annotated[Path, typer.Option("--output", "-o")] = Path("texture.png"),
+    style: Annotated[Path, typer.Option("--style", "-s", metavar="FILE", help="The painting whose texture to make.", rich_help_panel=INPUT_OUTPUT)],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The picture made.", rich_help_panel=INPUT_OUTPUT)] = Path("texture.png"),
     size: Size = None,
     iterations: Iterations = None,
     scales: Scales = "off",
     device: Device = "auto",
     seed: Seed = 0,
     quiet: Quiet = False,
-    style_layers: Annotated[str, typer.Option()] = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+    style_layers: StyleLayers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
     optimizer: Optimizer = "lbfgs",
     pooling: Pooling = "max",
     weights: Weights = None,

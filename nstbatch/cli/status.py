@@ -12,7 +12,7 @@ from .app import app
 from .options import fail
 
 
-@app.command()
+@app.command(short_help="Done, failed and to do in an output folder; exit 0 when all is done.")
 def status(
     output: Annotated[Path, typer.Argument(help="The --output folder of `nstbatch run` (with or without --shard).")],
 ):

@@ -11,36 +11,37 @@ from ..errors import NstError, UsageError
 from .app import app
 from ..training.settings import TrainSettings  # its defaults are the command's
 from ..engines import load_option_image
-from .options import ContentWeight, Device, Precision, Quiet, Seed, StyleWeight, TvWeight, Weights, fail
+from .options import (INPUT_OUTPUT, LOOK, TRAINING, VIDEO, ContentWeight, Device, Precision, Quiet, StyleWeight, TvWeight,
+                      Weights, fail)
 
 
-@app.command()
+@app.command(short_help="Train a network that paints any photo in one pass.")
 def train(
-    style: Annotated[list[Path], typer.Option("--style", "-s", help="A painting; repeat for a network that holds several.")],
-    photos: Annotated[Optional[Path], typer.Option(help="A folder of photos to train on (walked recursively), e.g. COCO.")] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Model folder: checkpoints, previews, log; a re-run resumes here.")] = Path("model"),
-    from_checkpoint: Annotated[Optional[Path], typer.Option("--from", help="Add --style paintings to this network, training only their (γ, β).")] = None,
-    start_from: Annotated[Optional[Path], typer.Option(help="Go on training this network, every weight, with these settings (from a fresh optimiser; --style: the paintings it holds): e.g. teach a trained network steadiness.")] = None,
-    steps: Annotated[int, typer.Option(min=1, help="Training steps in all; a larger number extends a finished run.")] = TrainSettings.steps,
-    crop_size: Annotated[int, typer.Option(min=16, help="Side of the square training crops in pixels.")] = TrainSettings.crop_size,
-    batch_size: Annotated[int, typer.Option(min=1, help="Crops per step.")] = TrainSettings.batch_size,
-    learning_rate: Annotated[float, typer.Option(min=0.0)] = TrainSettings.learning_rate,
+    style: Annotated[list[Path], typer.Option("--style", "-s", metavar="FILE", help="A painting; repeat for a network of several.", rich_help_panel=INPUT_OUTPUT)],
+    photos: Annotated[Optional[Path], typer.Option(metavar="FOLDER", help="Photos to train on (walked recursively).", rich_help_panel=INPUT_OUTPUT)] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FOLDER", help="Checkpoints, previews, log; a re-run resumes.", rich_help_panel=INPUT_OUTPUT)] = Path("model"),
+    from_checkpoint: Annotated[Optional[Path], typer.Option("--from", metavar="FILE", help="Add --style paintings to this network.", rich_help_panel=INPUT_OUTPUT)] = None,
+    start_from: Annotated[Optional[Path], typer.Option(metavar="FILE", help="Go on training this network, every weight.", rich_help_panel=INPUT_OUTPUT)] = None,
+    quiet: Quiet = False,
+    steps: Annotated[int, typer.Option(min=1, metavar="N", help="Steps in all; more extends a finished run.", rich_help_panel=TRAINING)] = TrainSettings.steps,
+    crop_size: Annotated[int, typer.Option(min=16, metavar="PX", help="Side of the square training crops.", rich_help_panel=TRAINING)] = TrainSettings.crop_size,
+    batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Crops a step.", rich_help_panel=TRAINING)] = TrainSettings.batch_size,
+    learning_rate: Annotated[float, typer.Option(min=0.0, metavar="R", help="Adam's step size.", rich_help_panel=TRAINING)] = TrainSettings.learning_rate,
+    ema_decay: Annotated[float, typer.Option(min=0.0, max=0.9999, metavar="D", help="Ship the weights' moving average (e.g. 0.995).", rich_help_panel=TRAINING)] = TrainSettings.ema_decay,
+    channels: Annotated[int, typer.Option(min=1, metavar="N", help="Width of the first layer (then 2x, 4x).", rich_help_panel=TRAINING)] = TrainSettings.channels,
+    residual_blocks: Annotated[int, typer.Option(min=0, metavar="N", help="Residual blocks in the middle.", rich_help_panel=TRAINING)] = TrainSettings.residual_blocks,
+    save_every: Annotated[int, typer.Option(min=1, metavar="K", help="A checkpoint and a preview every K steps.", rich_help_panel=TRAINING)] = TrainSettings.save_every,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seeds the weights and the crops.", rich_help_panel=TRAINING)] = TrainSettings.seed,
+    weights: Weights = None,
     content_weight: ContentWeight = TrainSettings.content_weight,
     style_weight: StyleWeight = TrainSettings.style_weight,
     tv_weight: TvWeight = TrainSettings.tv_weight,
-    temporal_weight: Annotated[float, typer.Option(min=0.0, help="Steadiness on video: paint a crop and the same crop moved by a pixel or two and noised alike (Wang et al.); 0 is off; 10-20 about halves the flicker for 5-15% more style distance (32 with --style-weight 1.35 halved it at the style distance of a network trained at the defaults, or lower), 100 and more trades style for steadiness.")] = TrainSettings.temporal_weight,
-    temporal_block: Annotated[int, typer.Option(min=1, help="With --temporal-weight: compare the means of blocks this many pixels on a side, so a stroke may move inside its block at no cost (2: less style distance than per pixel, a little more flicker); 1 compares every pixel.")] = TrainSettings.temporal_block,
-    clips: Annotated[Optional[Path], typer.Option(help="With --temporal-weight: also hold the network steady on consecutive frames of the clips in this folder (video files, or folders of frames), along their optical flow.")] = None,
-    ema_decay: Annotated[float, typer.Option(min=0.0, max=0.9999, help="Ship the moving average of the weights, with this decay a step (e.g. 0.995, about the last 200 steps), rather than the last step's; 0 is off.")] = TrainSettings.ema_decay,
-    style_scale: Annotated[float, typer.Option(min=0.05, help="The painting's size relative to the crop: larger gives larger strokes.")] = TrainSettings.style_scale,
-    channels: Annotated[int, typer.Option(min=1, help="Width of the network's first layer (the others are 2x and 4x).")] = TrainSettings.channels,
-    residual_blocks: Annotated[int, typer.Option(min=0)] = TrainSettings.residual_blocks,
-    save_every: Annotated[int, typer.Option(min=1, help="Write a checkpoint and a preview every K steps.")] = TrainSettings.save_every,
+    style_scale: Annotated[float, typer.Option(min=0.05, metavar="X", help="Painting size to the crop: larger, larger strokes.", rich_help_panel=LOOK)] = TrainSettings.style_scale,
+    temporal_weight: Annotated[float, typer.Option(min=0.0, metavar="W", help="Steadiness on video (Wang et al.); 0 is off.", rich_help_panel=VIDEO)] = TrainSettings.temporal_weight,
+    temporal_block: Annotated[int, typer.Option(min=1, metavar="PX", help="Compare means of blocks this wide.", rich_help_panel=VIDEO)] = TrainSettings.temporal_block,
+    clips: Annotated[Optional[Path], typer.Option(metavar="FOLDER", help="Also hold it steady on these clips' frames.", rich_help_panel=VIDEO)] = None,
     device: Device = "auto",
-    seed: Seed = TrainSettings.seed,
     precision: Precision = TrainSettings.precision,
-    weights: Weights = None,
-    quiet: Quiet = False,
 ):
     """Train a feed-forward network that paints any photo in one pass (Johnson et al.; several paintings: Dumoulin et al.)."""
     from ..batch.progress import QuietReporter, RichReporter

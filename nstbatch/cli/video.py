@@ -14,9 +14,10 @@ from ..engines import blend_weights, device_defaults, load_option_image, loop_op
 from ..errors import NstError, UsageError
 from ..version import __version__
 from .app import app
-from .options import (MODEL_MAX_SIZE, ContentWeight, Device, MaxSize, Model, Precision, PreserveColors, Providers, Quiet,
-                      Scales, Seed, StyleBlend, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, fail,
-                      given_on_command_line, parse_scales, split_ints)
+from .options import (DEVICES, ENGINE, INPUT_OUTPUT, MODEL_MAX_SIZE, OPTIMISATION, VIDEO, ContentWeight, Device, MaxSize,
+                      Model, Precision, PreserveColors, Providers, Quiet, Scales, Seed, StyleBlend, StyleScale,
+                      StyleWeight, TvWeight, Weights, check_engine_choice, fail, given_on_command_line, parse_scales,
+                      split_ints)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
 OPTIMISATION_ONLY = ("iterations", "first_iterations", "scales", "temporal_weight", "temporal_frames", "passes", "flow",
@@ -31,46 +32,45 @@ def finished(output: Path):
     raise typer.Exit(0)
 
 
-@app.command()
+@app.command(short_help="Paint a video: by optimisation, with a trained network, or through keyframes.")
 def video(
     ctx: typer.Context,
-    input_path: Annotated[Path, typer.Option("--input", "-i", help="A video file, or a folder of numbered frames.")],
-    style: Annotated[Optional[list[Path]], typer.Option("--style", "-s", help="A painting; repeat to blend several.")] = None,
-    model: Model = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The stylised video: an mp4 at the source frame rate, without audio.")] = Path("stylised.mp4"),
-    frames_dir: Annotated[Optional[Path], typer.Option(help="Keep every stylised frame here as PNG; also where an interrupted run resumes from.", show_default="OUTPUT.frames/, removed when the video is written")] = None,
-    size: Annotated[Optional[int], typer.Option(min=16, help="Longest side of the frames in pixels.", show_default="256 on CPU, 512 on GPU; with --model the clip's own, up to --max-size")] = None,
+    input_path: Annotated[Path, typer.Option("--inputs", "--input", "-i", metavar="PATH", help="A video file, or a folder of numbered frames.", rich_help_panel=INPUT_OUTPUT)],
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The stylised video (mp4, no audio).", rich_help_panel=INPUT_OUTPUT)] = Path("stylised.mp4"),
+    frames_dir: Annotated[Optional[Path], typer.Option(metavar="FOLDER", help="Keep the frames here; a re-run resumes from them.", show_default="OUTPUT.frames, then removed", rich_help_panel=INPUT_OUTPUT)] = None,
+    size: Annotated[Optional[int], typer.Option(min=16, metavar="PX", help="Longest side of the frames.", show_default="256 CPU, 512 GPU", rich_help_panel=INPUT_OUTPUT)] = None,
     max_size: MaxSize = MODEL_MAX_SIZE,
-    batch_size: Annotated[int, typer.Option(min=1, help="With --model or --keyframes: frames painted in one pass.")] = 4,
-    keyframes: Annotated[Optional[int], typer.Option(min=1, help="Paint only N frames by optimisation (spread over the clip, --first-iterations each), train a network on them for this clip, and paint every frame with it: minutes for a whole clip instead of seconds a frame.")] = None,
-    keyframe_steps: Annotated[int, typer.Option(min=1, help="With --keyframes: training steps of the clip's network.")] = 300,
-    temporal_blend: Annotated[float, typer.Option(min=0.0, max=1.0, help="With --model or --keyframes: mix this much of the previous painted frame, carried along the optical flow, into each frame where the flow is trusted; 0 is off.")] = 0.0,
-    providers: Providers = None,
-    iterations: Annotated[Optional[int], typer.Option(min=1, help="Per frame after the first, which start from their predecessor.", show_default="50 on CPU, 150 on GPU")] = None,
-    first_iterations: Annotated[Optional[int], typer.Option(min=1, help="For the first frame, stylised from the photo.", show_default="150 on CPU, 500 on GPU")] = None,
-    scales: Scales = "off",
-    temporal_weight: Annotated[float, typer.Option(min=0.0, help="How closely each frame follows the previous one where the flow is reliable; 0 lets it flicker.")] = 100.0,
-    temporal_frames: Annotated[str, typer.Option(help="The earlier frames each frame is held to, e.g. 1,2,4: a region hidden for a frame or two gets its look back from before (Ruder et al.'s long-term consistency).")] = "1",
-    passes: Annotated[int, typer.Option(min=1, help="Sweeps over the clip: after the first, backward and forward in turn, each frame blended with its neighbour and refined for --iterations more (Ruder et al.'s multi-pass).")] = 1,
-    flow: Annotated[str, typer.Option(help="Optical flow: dis (fast) or farneback.")] = "dis",
-    max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stylise only the first N frames.")] = None,
-    fps: Annotated[Optional[float], typer.Option(min=0.1, help="Frame rate of the result.", show_default="the source's; 25 for a folder")] = None,
-    device: Device = "auto",
-    seed: Seed = 0,
+    max_frames: Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Stylise only the first N frames.", rich_help_panel=INPUT_OUTPUT)] = None,
+    fps: Annotated[Optional[float], typer.Option(min=0.1, metavar="FPS", help="Frame rate of the result.", show_default="the clip's; 25", rich_help_panel=INPUT_OUTPUT)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Make it again, discarding stored frames.", rich_help_panel=INPUT_OUTPUT)] = False,
     quiet: Quiet = False,
+    style: Annotated[Optional[list[Path]], typer.Option("--style", "-s", metavar="FILE", help="A painting; repeat to blend several.", rich_help_panel=ENGINE)] = None,
+    model: Model = None,
+    keyframes: Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Paint N frames, train a network on them, paint all.", rich_help_panel=ENGINE)] = None,
+    keyframe_steps: Annotated[int, typer.Option(min=1, metavar="N", help="With --keyframes: the network's training steps.", rich_help_panel=ENGINE)] = 300,
     style_blend: StyleBlend = None,
     style_scale: StyleScale = 1.0,
     preserve_colors: PreserveColors = False,
     content_weight: ContentWeight = 1.0,
     style_weight: StyleWeight = 3.0,
     tv_weight: TvWeight = 0.0,
+    temporal_weight: Annotated[float, typer.Option(min=0.0, metavar="W", help="Hold each frame to the one before; 0 flickers.", rich_help_panel=VIDEO)] = 100.0,
+    temporal_frames: Annotated[str, typer.Option(metavar="LIST", help="Earlier frames to hold to, e.g. 1,2,4.", rich_help_panel=VIDEO)] = "1",
+    passes: Annotated[int, typer.Option(min=1, metavar="N", help="Sweeps over the clip, back and forth.", rich_help_panel=VIDEO)] = 1,
+    flow: Annotated[str, typer.Option(metavar="dis|farneback", help="Optical flow method.", rich_help_panel=VIDEO)] = "dis",
+    temporal_blend: Annotated[float, typer.Option(min=0.0, max=1.0, metavar="W", help="Networks: mix in the previous frame along the flow.", rich_help_panel=VIDEO)] = 0.0,
+    iterations: Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Per frame after the first.", show_default="50 CPU, 150 GPU", rich_help_panel=OPTIMISATION)] = None,
+    first_iterations: Annotated[Optional[int], typer.Option(min=1, metavar="N", help="For the first frame.", show_default="150 CPU, 500 GPU", rich_help_panel=OPTIMISATION)] = None,
+    scales: Scales = "off",
+    seed: Seed = 0,
     weights: Weights = None,
+    device: Device = "auto",
+    batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Networks: frames painted in one pass.", rich_help_panel=DEVICES)] = 4,
     precision: Precision = "fp32",
-    overwrite: Annotated[bool, typer.Option(help="Make the video again even if OUTPUT exists, and discard stored frames.")] = False,
+    providers: Providers = None,
 ):
-    """Stylise a video: by optimisation, each frame started from the previous one carried along the optical flow so
-    it does not flicker; with a trained network (--model), one pass a frame; or through a network trained for
-    this clip on a few of its frames painted by optimisation (--keyframes N)."""
+    """Stylise a video: by optimisation (each frame started from the last, carried along the optical flow),
+    with a trained network (--model), or through a network trained on a few of its frames (--keyframes N)."""
     o = SimpleNamespace(**{name: value for name, value in locals().items() if name != "ctx"})
     try:
         plan = _prepare(ctx, o)

@@ -1,0 +1,5 @@
+"""``python -m nstbatch``: the same command as ``nstbatch``."""
+
+from .cli import main
+
+main()

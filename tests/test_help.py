@@ -1,0 +1,55 @@
+"""The help screens: every option explained in one line, grouped in panels, and `run --help` within two
+screens at 100 columns; the same name for the same thing across commands."""
+
+import subprocess
+import sys
+
+import click
+import pytest
+import typer
+
+from nstbatch.cli import app
+
+HELP_LENGTH = 70  # characters: one line beside the option's name at 100 columns
+
+
+def commands(group: click.Group, prefix=()):
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from commands(command, (*prefix, name))
+        else:
+            yield " ".join((*prefix, name)), command
+
+
+ALL = list(commands(typer.main.get_command(app)))
+
+
+@pytest.mark.parametrize("name,command", ALL, ids=[name for name, _ in ALL])
+def test_every_option_has_one_line_of_help_in_a_panel(name, command):
+    for param in command.params:
+        if param.name == "help" or not isinstance(param, click.Option):
+            continue
+        assert param.help, f"{name} {param.opts[0]}: no help"
+        assert len(param.help) <= HELP_LENGTH, f"{name} {param.opts[0]}: {len(param.help)} characters of help"
+        if len(command.params) > 6:  # the big commands group their options
+            assert getattr(param, "rich_help_panel", None), f"{name} {param.opts[0]}: in no panel"
+
+
+def test_run_help_fits_two_screens_and_the_root_help_one_line_a_command():
+    def shown(*args):
+        done = subprocess.run([sys.executable, "-m", "nstbatch", *args], capture_output=True, text=True,
+                              env={"COLUMNS": "100", "PATH": "/usr/bin:/bin"}, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.splitlines()
+
+    assert len(shown("run", "--help")) <= 80
+    root = shown("--help")
+    listed = [line for line in root if line.startswith("│ ") and line.split()[1] in dict(ALL) | {"export": 1}]
+    assert len(listed) == len({name.split()[0] for name, _ in ALL})  # each command on one line
+
+
+@pytest.mark.parametrize("command", ["run", "video"])
+def test_inputs_and_input_name_the_same_option(command):
+    options = dict(ALL)[command].params
+    given = next(param for param in options if "--inputs" in param.opts)
+    assert "--input" in given.opts and "-i" in given.opts
