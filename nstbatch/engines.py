@@ -177,14 +177,16 @@ def open_model(path, blend: str | None = None, keep_colors: bool = False, device
     passes planned within ``max_memory`` bytes (None: what is free). An exported network (.onnx) opens
     without torch; a checkpoint needs it (to export it on first use, or to run it on a GPU)."""
     from .network.feedforward import FeedForward, parse_blend
-    from .network.model_file import describe
+    from .network.model_file import ONNX_SUFFIX, describe
     from .onnx.session import StylizerSession
 
-    model = describe(path)
-    weights = parse_blend(blend, model.style_names)
-    if model.kind == "onnx":
-        painter = StylizerSession(model.path, network_providers(device, providers))
+    if Path(path).suffix.lower() == ONNX_SUFFIX and Path(path).is_file():  # one session: it runs and describes
+        painter = StylizerSession(path, network_providers(device, providers))
+        model = describe(path, painter.metadata)
+        weights = parse_blend(blend, model.style_names)
     else:
+        model = describe(path)
+        weights = parse_blend(blend, model.style_names)
         painter = _checkpoint_painter(model.path, device, providers)
     return FeedForward(painter, model.style_names, weights, keep_colors, max_memory), model
 

@@ -10,7 +10,6 @@ import logging
 import sys
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
 class _ToReporter(logging.Handler):
@@ -63,6 +62,9 @@ class RichReporter(QuietReporter):
 
     def __init__(self, stream=None):
         super().__init__(stream)
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                                   TimeRemainingColumn)  # its spinners alone take 15 ms to import: not for --quiet
+
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),

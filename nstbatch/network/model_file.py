@@ -24,14 +24,15 @@ class ModelFile:
     description: str  # the form and the nstbatch version that wrote it, for people
 
 
-def describe(path) -> ModelFile:
-    """Read a model file's metadata; ModelError for a missing, damaged or foreign one."""
+def describe(path, onnx_metadata: dict | None = None) -> ModelFile:
+    """Read a model file's metadata; ModelError for a missing, damaged or foreign one. ``onnx_metadata``:
+    an ONNX file's metadata already read (by the session that runs it), so the file is not opened twice."""
     path = Path(path)
     if not path.exists():
         raise ModelError(f"{path}: no such model file (give an .onnx from `nstbatch export model` or a .safetensors "
                          f"checkpoint from `nstbatch train`)")
     if path.suffix.lower() == ONNX_SUFFIX:
-        meta = stylizer_metadata(path)
+        meta = onnx_metadata or stylizer_metadata(path)
         description = (f"ONNX styliser ({meta.get('precision', 'fp32')}), exported by nstbatch "
                        f"{meta.get('nstbatch_version', '?')}")
         return ModelFile(path, meta["styles"], file_sha256(path), "onnx", meta["training"], description)
@@ -61,9 +62,10 @@ def model_metadata(model_path) -> dict[str, str]:
     return dict(session.get_modelmeta().custom_metadata_map)
 
 
-def stylizer_metadata(model_path) -> dict:
-    """The styliser contract's metadata, decoded; ModelError if the file is another kind of model."""
-    meta = model_metadata(model_path)
+def stylizer_metadata(model_path, metadata: dict[str, str] | None = None) -> dict:
+    """The styliser contract's metadata, decoded (``metadata``: the file's properties already read by a
+    session); ModelError if the file is another kind of model."""
+    meta = model_metadata(model_path) if metadata is None else metadata
     if meta.get("kind") != STYLIZER_KIND:
         what = "an nstbatch VGG-19 feature model" if "layers" in meta else "not an nstbatch styliser"
         raise ModelError(f"{model_path}: {what}, not a styliser; give a model made by `nstbatch export model` "

@@ -52,14 +52,19 @@ class StylizerSession:
 
     def __init__(self, model_path, providers=None, fp16: bool = False):
         self.model_path = Path(model_path)
-        self.metadata = stylizer_metadata(self.model_path)
-        self.style_names: list[str] = self.metadata["styles"]
+        if not self.model_path.is_file():
+            raise ModelError(f"{self.model_path}: no such model file")
         try:
             self.session, self.providers = create_session(self.model_path, providers, cache_dir() / "tensorrt", fp16)
         except NstError:  # a provider list this onnxruntime cannot offer says so itself
             raise
-        except Exception as exc:  # onnxruntime's own error types for a graph it cannot load
-            raise ModelError(f"{model_path}: onnxruntime cannot load it ({str(exc).splitlines()[0][:160]})") from None
+        except Exception as exc:  # onnxruntime's own error types for a file or graph it cannot load
+            raise ModelError(f"{model_path}: not a readable ONNX model, or onnxruntime cannot load it "
+                             f"({str(exc).splitlines()[0][:160]}); it may be damaged or truncated: export it "
+                             f"again") from None
+        # Read from the session that runs it: opening the file a second time for its metadata costs a session.
+        self.metadata = stylizer_metadata(self.model_path, dict(self.session.get_modelmeta().custom_metadata_map))
+        self.style_names: list[str] = self.metadata["styles"]
         self.inputs = [i.name for i in self.session.get_inputs()]
         # Where its memory comes from, for the memory guard: a GPU provider's, or the host's.
         self.device = "cpu" if self.providers[0] == CPU else "cuda"
