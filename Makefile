@@ -6,11 +6,13 @@ TORCH ?= torch==2.14.1 torchvision==0.29.1
 
 BIN := $(VENV)/bin
 
+# setuptools prints a warning block for every editable install (which works as meant): PYTHONWARNINGS keeps
+# it off a newcomer's first screen.
 $(BIN)/nstbatch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@
 
 .PHONY: install demo test
