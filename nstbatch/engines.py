@@ -85,6 +85,7 @@ class Chosen:
     header: str  # what runs, for the first line of output
     label: str = ""  # the network and its blend, for commands that write their own header
     made_with: dict = field(default_factory=dict)  # what decides the pictures, compared on resume
+    recipe: tuple = ()  # (kind, arguments): how to build the engine again elsewhere (``rebuild``), e.g. on a Ray worker
 
 
 # Where and how fast a picture is made does not change what it is meant to be, so these stay out of
@@ -94,11 +95,14 @@ NOT_MADE_WITH = ("device", "runs_on", "style", "model", "targets", "block_size",
 
 def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend, style_scale, preserve_colors,
                         weights, targets, providers, block_size, max_memory, iterations, init, **fields) -> Chosen:
+    recipe = ("optimisation", _absolute_paths({k: v for k, v in locals().items() if k != "fields"} | fields))
     from .onnx.providers import parse as parse_providers
     from .runtime.gram import backend_in_use
     from .runtime.scales import scale_plan
     from .runtime.stylize import INITS
 
+    if init not in INITS:  # a picture to start from, found again by a worker that starts elsewhere
+        recipe[1]["init"] = str(Path(init).absolute())
     options, size = loop_options(device, size, iterations, init=init if init in INITS else "content", **fields)
     styles = [load_option_image(path, "--style", max_pixels=max_pixels) for path in style]
     init_image = None if init in INITS else load_option_image(Path(init), "--init", max_pixels=max_pixels)
@@ -125,11 +129,12 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
     made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}
     made_with.update(engine="optimisation", style_sha256=[file_sha256(path) for path in style], size=size,
                      init=init if init in INITS else file_sha256(Path(init)), version=__version__)
-    return Chosen(engine, size, init_image, record, header, made_with=made_with)
+    return Chosen(engine, size, init_image, record, header, made_with=made_with, recipe=recipe)
 
 
 def network_engine(model: Path, size, max_size, style_blend, preserve_colors, device, providers,
                    max_memory: float | None = None) -> Chosen:
+    recipe = ("network", _absolute_paths(dict(locals())))
     from .onnx.providers import parse as parse_providers
 
     engine, described = open_model(model, style_blend, preserve_colors, device, parse_providers(providers),
@@ -143,7 +148,25 @@ def network_engine(model: Path, size, max_size, style_blend, preserve_colors, de
     made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}
     made_with.update(engine="network", size=size, max_size=None if size else max_size, version=__version__)
     return Chosen(engine, size, None, record, f"{label}, {working}, one pass a photo on {engine.runs_on}", label,
-                  made_with)
+                  made_with, recipe)
+
+
+def _absolute_paths(arguments: dict) -> dict:
+    """``arguments`` with every path made absolute: a worker elsewhere may start in another folder."""
+    def absolute(value):
+        if isinstance(value, Path):
+            return value.absolute()
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, Path) for v in value):
+            return [v.absolute() for v in value]
+        return value
+
+    return {key: absolute(value) for key, value in arguments.items()}
+
+
+def rebuild(recipe: tuple):
+    """The engine a ``Chosen`` was built with, built again from its ``recipe`` where it is to run."""
+    kind, arguments = recipe
+    return (optimisation_engine if kind == "optimisation" else network_engine)(**arguments).engine
 
 
 def _gpu_provider_loads() -> bool:

@@ -13,8 +13,8 @@ from .app import app
 from .options import (DEVICES, ENGINE, INPUT_OUTPUT, MANY_MACHINES, MODEL_MAX_SIZE, OPTIMISATION, BlockSize,
                       ContentLayers, ContentWeight, Device, Iterations, LearningRate, MaxMemory, MaxSize, Model,
                       Optimizer, Pooling, Precision, PreserveColors, Providers, Quiet, Scales, Seed, StyleBlend,
-                      StyleLayers, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, fail, parse_scales,
-                      split_floats, split_names)
+                      StyleLayers, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, fail,
+                      given_on_command_line, parse_scales, split_floats, split_names)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
 OPTIMISATION_ONLY = ("iterations", "scales", "seed", "style_scale", "content_weight", "style_weight", "tv_weight",
@@ -62,6 +62,10 @@ def run(
     targets: Annotated[str, typer.Option(metavar="torch|onnx", help="What computes the targets.", rich_help_panel=DEVICES)] = "torch",
     providers: Providers = None,
     shard: Annotated[Optional[str], typer.Option(metavar="I/N", help="Paint only every N-th input from the I-th (0 to N-1).", rich_help_panel=MANY_MACHINES)] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="Paint on a Ray cluster (a private local one by default).", rich_help_panel=MANY_MACHINES)] = False,
+    ray_address: Annotated[Optional[str], typer.Option(metavar="ADDRESS", help="With --ray: the cluster to join, e.g. auto.", show_default="$RAY_ADDRESS, else local", rich_help_panel=MANY_MACHINES)] = None,
+    ray_workers: Annotated[int, typer.Option(min=1, metavar="N", help="With --ray: workers, each holding the engine.", rich_help_panel=MANY_MACHINES)] = 2,
+    ray_gpus: Annotated[float, typer.Option(min=0.0, metavar="G", help="With --ray: GPUs each worker takes.", show_default="1 with --device cuda, else 0", rich_help_panel=MANY_MACHINES)] = 0.0,
 ):
     """Stylise a photo or a folder of photos with one or more paintings, or with a trained network (--model)."""
     given = SimpleNamespace(**{name: value for name, value in locals().items() if name != "ctx"})
@@ -88,6 +92,7 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
     lock = created = None
     try:
         check_engine_choice(o.style, o.model, ctx, OPTIMISATION_ONLY)
+        _check_ray(ctx, o)
         part = parse_shard(o.shard)
         found = discover(o.inputs, o.output, o.output_format, o.overwrite)
         if not found:
@@ -107,6 +112,10 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
                 style_layer_weights=split_floats(o.style_layer_weights, "--style-layer-weights"),
                 content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight, seed=o.seed,
                 pooling=o.pooling, precision=o.precision, first_scale=parse_scales(o.scales, o.device))
+        if o.ray:  # joined (or started) now, so a cluster that cannot take the run refuses it before any work
+            from ..batch.ray_executor import connect
+
+            connect(_ray_plan(o))
         made_with = chosen.made_with if o.model is not None else {**chosen.made_with, "batch_size": o.batch_size}
         ledger = Ledger.read(o.output)
         for problem in ledger.problems:
@@ -160,12 +169,50 @@ def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, 
         if not o.quiet:
             todo = sum(job.status == "todo" for job in jobs)
             of = f" (shard {part} of {found})" if part.count > 1 else ""
-            reporter.message(f"nstbatch: {len(jobs)} inputs{of}, {todo} to do; {chosen.header}")
+            on_ray = ""
+            if o.ray:
+                from ..batch.ray_executor import started
+
+                on_ray = f"; {started(_ray_plan(o))}"
+            reporter.message(f"nstbatch: {len(jobs)} inputs{of}, {todo} to do; {chosen.header}{on_ray}")
         for note in notes:
             reporter.message(note)
-        summary = run_batch(jobs, chosen.engine, settings, o.output, reporter)
+        if o.ray:
+            from ..batch.ray_executor import run_batch_ray
+
+            summary = run_batch_ray(jobs, chosen.recipe, settings, o.output, _ray_plan(o), reporter)
+        else:
+            summary = run_batch(jobs, chosen.engine, settings, o.output, reporter)
         reporter.message(f"{summary.line()}; results in {o.output}")
     return summary.exit_code
+
+
+RAY_OPTIONS = ("ray_address", "ray_workers", "ray_gpus")
+
+
+def _check_ray(ctx: typer.Context, o: SimpleNamespace) -> None:
+    """--ray with what it needs, before any work: Ray installed, no --shard beside it."""
+    if not o.ray:
+        given = given_on_command_line(ctx, RAY_OPTIONS)
+        if given:
+            raise UsageError(f"{', '.join(given)}: only with --ray")
+        return
+    if o.shard is not None:
+        raise UsageError("--ray and --shard: choose one (Ray hands the inputs out itself)")
+    from ..batch.ray_executor import ray_module
+
+    ray_module()
+
+
+def _ray_plan(o: SimpleNamespace):
+    import os
+
+    from ..batch.ray_executor import RayPlan
+
+    gpus = o.ray_gpus or (1.0 if o.device.startswith("cuda") else 0.0)
+    deaths = os.environ.get("NSTBATCH_TEST_RAY_DEATHS")  # tests only: name=N or name=always, comma-separated
+    test_deaths = dict(pair.split("=", 1) for pair in deaths.split(",")) if deaths else None
+    return RayPlan(o.ray_address, o.ray_workers, gpus, test_deaths=test_deaths)
 
 
 def make_output_folder(output: Path) -> Path | None:

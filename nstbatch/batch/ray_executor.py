@@ -1,0 +1,220 @@
+"""Running a batch on Ray Data (`nstbatch run --ray`): the same steps as the local executor, spread over an
+actor pool, each actor building the engine once.
+
+The workers read, paint and write each result atomically into the output folder (shared storage on a
+cluster); the driver alone records: it streams each finished input's outcome into the manifest, the
+gallery, the summary and the progress bar, in the order they finish, and fails every input that never
+came back. So a result counts as done only through the driver's row, as in a local run.
+
+Ray restarts an actor that dies and retries its batch. An input that kills its worker every time would
+loop for ever, so each actor counts its attempts at an input in a small file under the output folder
+(``.nstbatch-ray/``) before painting it: past ``max_deaths`` the input fails with a row saying so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..atomic import atomic_path
+from ..errors import UsageError
+from .discover import Job
+from .manifest import ManifestError
+from .progress import QuietReporter
+from .runner import Recorder, Settings, Summary, load_photo, paint_group, write_result, written
+from .signals import Interrupted
+
+log = logging.getLogger("nstbatch")
+ATTEMPTS_DIR = ".nstbatch-ray"
+MAX_DEATHS = 2  # an input whose painting killed its worker this many times fails instead of being retried
+
+
+@dataclass
+class RayPlan:
+    """Where and how wide: the cluster's address (None: $RAY_ADDRESS, else a private local Ray), actors,
+    and the GPUs and CPUs each actor takes."""
+
+    address: str | None = None
+    workers: int = 2
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float = 1.0
+    max_deaths: int = MAX_DEATHS
+    test_deaths: dict | None = None  # tests only: {input name: deaths to cause}, "always" for every attempt
+
+
+def ray_module():
+    """Ray, or a usage error saying how to install it."""
+    try:
+        import ray
+        import ray.data  # noqa: F401 - the Data library is an extra of its own
+    except ImportError:
+        raise UsageError('--ray needs Ray Data, which is not installed: pip install "nstbatch[ray]"') from None
+    return ray
+
+
+def connect(plan: RayPlan):
+    """Join the cluster the plan names, or start a private one; refuse at once GPUs it does not have."""
+    ray = ray_module()
+    address = plan.address or os.environ.get("RAY_ADDRESS") or "local"  # never a stray `ray start` silently
+    if not ray.is_initialized():
+        # Ray's C++ core logs to stderr on its own, at any level (an error-level line for every actor pool of
+        # Ray Data: ray-project/ray#57733): set to fatal, and the one line saying so hidden while it starts.
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+        with _stderr_hidden():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                     **({"num_cpus": max(2, int(plan.workers * plan.cpus_per_worker))} if address == "local" else {}))
+    for name in ("ray", "ray.data"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    _worker_deaths_to_log()
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # nstbatch draws its own
+    context.print_on_execution_start = False
+    have = ray.cluster_resources()
+    if plan.gpus_per_worker and have.get("GPU", 0) < plan.gpus_per_worker:
+        raise UsageError(f"--ray: each worker asks for {plan.gpus_per_worker:g} GPU, and the Ray cluster at "
+                         f"{address} has {have.get('GPU', 0):g}; give --device cpu, or a cluster with GPUs")
+    if have.get("CPU", 0) < plan.cpus_per_worker:
+        raise UsageError(f"--ray: the Ray cluster at {address} has {have.get('CPU', 0):g} CPUs, fewer than a worker needs")
+    return ray
+
+
+def _worker_deaths_to_log() -> None:
+    """Ray prints each worker death and each retry to the driver's stdout, from a thread of its own, through
+    one function of its private worker module; nstbatch reports what matters (an input that failed, and
+    why) itself, so those lines go to the debug log instead. Left alone if Ray's internals have moved."""
+    module = sys.modules.get("ray._private.worker")
+    if module is not None and callable(getattr(module, "print_to_stdstream", None)):
+        def to_log(data, ignore_prefix=False):
+            for line in data.get("lines", []):
+                log.debug("ray (%s): %s", data.get("pid"), line)
+
+        module.print_to_stdstream = to_log
+
+
+@contextmanager
+def _stderr_hidden():
+    """File descriptor 2 to /dev/null for a while: what Ray's C++ core prints while it starts."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+class Painter:
+    """One actor: builds the engine once, then paints the inputs of each batch it is given."""
+
+    def __init__(self, recipe: tuple, settings: Settings, output_dir: str, plan: RayPlan):
+        from ..engines import rebuild
+
+        self.engine = rebuild(recipe)
+        self.settings = settings
+        self.attempts = Path(output_dir) / ATTEMPTS_DIR
+        self.plan = plan
+
+    def __call__(self, batch: dict) -> dict:
+        jobs = [pickle.loads(blob) for blob in batch["job"]]
+        outcomes = [self._paint(job) for job in jobs]
+        return {"index": batch["index"], "outcome": [pickle.dumps(outcome) for outcome in outcomes]}
+
+    def _paint(self, job: Job) -> tuple:
+        """(job as it ended, seconds, losses, thumbnails) for one input."""
+        counter = self.attempts / hashlib.sha1(job.key.encode()).hexdigest()
+        deaths = _read_count(counter)
+        if deaths >= self.plan.max_deaths:
+            job.status, job.error = "failed", f"killed its worker {deaths} times while being painted; left out"
+            counter.unlink(missing_ok=True)
+            return job, 0.0, None, None
+        _write_count(counter, deaths + 1)
+        self._test_death(job, deaths)
+        content, read = load_photo(job, self.settings, self.engine.min_side)
+        if content is None:
+            counter.unlink(missing_ok=True)
+            return job, read, None, None
+        results, seconds = paint_group([(job, content)], self.engine, self.settings, QuietReporter())
+        losses = pictures = None
+        if results is not None:
+            image = results[0].image
+            losses = {k: round(v, 6) for k, v in results[0].losses.items()}
+            losses, pictures = written(job, lambda: write_result(image, job, content if self.settings.gallery else None),
+                                       losses)
+        counter.unlink(missing_ok=True)
+        return job, seconds, losses, pictures
+
+    def _test_death(self, job: Job, deaths: int) -> None:
+        wanted = (self.plan.test_deaths or {}).get(job.source.name)
+        if wanted == "always" or (wanted is not None and deaths < int(wanted)):
+            os._exit(1)  # as a segfault or the OOM killer would: no cleanup, no reply
+
+
+def _read_count(path: Path) -> int:
+    try:
+        return int(path.read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        return 0
+
+
+def _write_count(path: Path, count: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(str(count), encoding="ascii")
+
+
+def run_batch_ray(jobs: list[Job], recipe: tuple, settings: Settings, output_dir: Path, plan: RayPlan,
+                  reporter=None) -> Summary:
+    """Every job through an actor pool on Ray; the summary, as ``runner.run_batch`` gives it."""
+    reporter = reporter or QuietReporter()
+    ray = connect(plan)
+    recorder = Recorder(output_dir, settings, reporter)
+    reporter.start_batch(len(jobs))
+    todo = []
+    for index, job in enumerate(jobs):
+        if job.status == "todo":
+            todo.append({"index": index, "job": pickle.dumps(job)})
+        else:
+            reporter.end_item()
+            recorder.finish(job, 0.0)
+    # The gallery page is the driver's: a worker only makes the thumbnails, when there is one.
+    worker_settings = replace(settings, gallery=True if settings.gallery is not None else None)
+    seen: set[int] = set()
+    try:
+        if todo:
+            dataset = ray.data.from_items(todo).map_batches(
+                Painter, fn_constructor_args=(recipe, worker_settings, str(output_dir), plan), batch_size=1,
+                batch_format="numpy", num_cpus=plan.cpus_per_worker, num_gpus=plan.gpus_per_worker or None,
+                compute=ray.data.ActorPoolStrategy(size=plan.workers))
+            for row in dataset.iter_rows():
+                job, seconds, losses, pictures = pickle.loads(row["outcome"])
+                seen.add(int(row["index"]))
+                jobs[int(row["index"])] = job
+                reporter.end_item()
+                recorder.finish(job, seconds, losses, pictures)
+        for index in (entry["index"] for entry in todo):
+            if index not in seen:  # Ray gave up on it: no row would prove it, so it is failed, not done
+                job = jobs[index]
+                job.status, job.error = "failed", "no worker finished it (Ray gave up on its task)"
+                reporter.end_item()
+                recorder.finish(job, 0.0)
+    except Interrupted as stop:
+        recorder.summary.interrupted = stop
+        recorder.summary.stopped = f"{stop} (pictures being painted by the workers were abandoned)"
+    except ManifestError as exc:
+        recorder.summary.stopped = str(exc)
+    return recorder.close()
+
+
+def started(plan: RayPlan) -> str:
+    """For the header: where the batch runs."""
+    where = plan.address or os.environ.get("RAY_ADDRESS") or "a private local Ray"
+    gpus = f", {plan.gpus_per_worker:g} GPU each" if plan.gpus_per_worker else ""
+    return f"on {where} with {plan.workers} worker{'s' if plan.workers != 1 else ''}{gpus}"

@@ -1,0 +1,169 @@
+"""`nstbatch run --ray`: the same results, manifest rows and exit codes as a local run, on a private local Ray
+(2 CPUs, started once for the module); workers that die are retried, inputs that kill them every time fail
+with a row; a driver killed mid-run resumes; GPUs the cluster lacks are refused at once."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import ray
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from nstbatch.batch.ray_executor import ATTEMPTS_DIR
+from nstbatch.cli import app
+from nstbatch.media.images import save_image
+
+from conftest import painting_like, photo_like
+
+OPTIMISATION = ["--size", "32", "--iterations", "8", "--device", "cpu", "-q"]
+NETWORK = ["--device", "cpu", "-q"]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def folder(tmp_path):
+    inputs = tmp_path / "in"
+    for i in range(5):
+        save_image(photo_like(24, 32, seed=i), inputs / ("sub" if i % 2 else "") / f"p{i}.png")
+    style = save_image(painting_like(), tmp_path / "style.png")
+    return inputs, style
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model, tmp_path_factory):
+    model_dir, _ = tiny_model
+    path = tmp_path_factory.mktemp("ray-model") / "tiny.onnx"
+    result = CliRunner().invoke(app, ["export", "model", str(model_dir / "model.safetensors"), "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def rows(folder):
+    """The manifest's rows without what differs from run to run (times, where it ran)."""
+    kept = []
+    for line in (folder / "nstbatch-manifest.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        kept.append({k: row[k] for k in ("result", "status", "error", "losses", "made_with")})
+    return sorted(kept, key=lambda row: row["result"])
+
+
+def pictures(folder):
+    return {p.relative_to(folder).as_posix(): np.asarray(Image.open(p)) for p in sorted(folder.rglob("p*.png"))}
+
+
+@pytest.mark.parametrize("engine", ["optimisation", "network"])
+def test_a_folder_through_ray_is_the_local_run(engine, cluster, folder, exported, tmp_path):
+    inputs, style = folder
+    chosen = ["-s", style, *OPTIMISATION] if engine == "optimisation" else ["-m", exported, *NETWORK]
+    on_ray = invoke("run", "-i", inputs, "-o", tmp_path / "ray", *chosen, "--ray")
+    assert on_ray.exit_code == 0, on_ray.output
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a Ray worker has one CPU: the same float sums as a local run on one thread
+    try:
+        local = invoke("run", "-i", inputs, "-o", tmp_path / "local", *chosen)
+    finally:
+        torch.set_num_threads(threads)
+    assert local.exit_code == 0, local.output
+    assert rows(tmp_path / "ray") == rows(tmp_path / "local") and len(rows(tmp_path / "ray")) == 5
+    ray_pictures, local_pictures = pictures(tmp_path / "ray"), pictures(tmp_path / "local")
+    assert ray_pictures.keys() == local_pictures.keys() and len(ray_pictures) == 5
+    for name, picture in ray_pictures.items():
+        np.testing.assert_array_equal(picture, local_pictures[name], err_msg=name)
+    assert "5 done, 0 skipped" in on_ray.output
+    again = invoke("run", "-i", inputs, "-o", tmp_path / "ray", *chosen, "--ray")
+    assert again.exit_code == 0 and "0 done, 5 skipped" in again.output
+
+
+def test_bad_inputs_and_dying_workers_end_as_rows(cluster, folder, exported, tmp_path, monkeypatch):
+    inputs, _ = folder
+    (inputs / "broken.png").write_bytes(b"not a picture")
+    # p1 kills its worker once (retried, then painted); p2 every time (a failed row after two deaths).
+    monkeypatch.setenv("NSTBATCH_TEST_RAY_DEATHS", "p1.png=1,p2.png=always")
+    out = tmp_path / "out"
+    result = invoke("run", "-i", inputs, "-m", exported, "-o", out, *NETWORK, "--ray")
+    assert result.exit_code == 1, result.output
+    found = {row["result"]: row for row in rows(out)}
+    assert len(found) == 6  # one row each, no more
+    assert found["broken.png"]["status"] == "failed" and "not an image" in found["broken.png"]["error"]
+    assert found["p2.png"]["status"] == "failed" and "killed its worker 2 times" in found["p2.png"]["error"]
+    assert [found[key]["status"] for key in ("p0.png", "sub/p1.png", "sub/p3.png", "p4.png")] == ["done"] * 4
+    assert (out / "sub" / "p1.png").exists() and not (out / "p2.png").exists()
+    assert not list((out / ATTEMPTS_DIR).iterdir())  # every count cleared once its input ended
+    assert "Traceback" not in result.output and "raylet" not in result.output
+
+
+def test_asking_for_gpus_the_cluster_lacks_is_refused_at_once(cluster, folder, exported, tmp_path):
+    inputs, _ = folder
+    result = invoke("run", "-i", inputs, "-m", exported, "-o", tmp_path / "out", *NETWORK, "--ray", "--ray-gpus", "1")
+    assert result.exit_code == 2
+    assert "each worker asks for 1 GPU, and the Ray cluster" in result.output and "has 0" in result.output
+    assert not (tmp_path / "out" / "p0.png").exists()
+
+
+def test_ray_options_need_ray_and_ray_needs_no_shard(folder, exported, tmp_path):
+    inputs, _ = folder
+    alone = invoke("run", "-i", inputs, "-m", exported, "-o", tmp_path / "a", "--ray-workers", "3")
+    assert alone.exit_code == 2 and "--ray-workers: only with --ray" in alone.output
+    both = invoke("run", "-i", inputs, "-m", exported, "-o", tmp_path / "b", "--ray", "--shard", "0/2")
+    assert both.exit_code == 2 and "--ray and --shard: choose one" in both.output
+
+
+def nstbatch(*args):
+    code = "import sys; from nstbatch.cli import main; sys.argv[0] = 'nstbatch'; main()"
+    return [sys.executable, "-c", code, *map(str, args)]
+
+
+def test_without_ray_installed_ray_is_one_line(folder, exported, tmp_path):
+    inputs, _ = folder
+    refuse = ("import sys\nclass Refuse:\n    def find_spec(self, name, path=None, target=None):\n"
+              "        if name.split('.')[0] == 'ray':\n            raise ModuleNotFoundError(name=name)\n"
+              "sys.meta_path.insert(0, Refuse())\n")
+    code = refuse + "from nstbatch.cli import main; sys.argv[0] = 'nstbatch'; main()"
+    done = subprocess.run([sys.executable, "-c", code, "run", "-i", str(inputs), "-m", str(exported), "-o",
+                           str(tmp_path / "out"), "--ray"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip() == 'error: --ray needs Ray Data, which is not installed: pip install "nstbatch[ray]"'
+
+
+def test_a_driver_killed_mid_run_resumes_to_the_same_folder(cluster, folder, tmp_path):
+    inputs, style = folder
+    out = tmp_path / "out"
+    slower = ["--size", "32", "--iterations", "60", "--device", "cpu", "-q", "--ray", "--ray-workers", "1"]
+    driver = subprocess.Popen(nstbatch("run", "-i", inputs, "-s", style, "-o", out, *slower),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    manifest = out / "nstbatch-manifest.jsonl"
+    deadline = time.monotonic() + 180
+    while not (manifest.exists() and manifest.read_bytes().endswith(b"\n")) and driver.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the private Ray it started, as a crash would
+    driver.wait()
+    recorded = len(manifest.read_text().splitlines())
+    assert 1 <= recorded < 5, "the driver finished before the kill"
+    resumed = invoke("run", "-i", inputs, "-s", style, "-o", out, *slower)
+    assert resumed.exit_code == 0, resumed.output
+    assert "skipped" in resumed.output
+    whole = invoke("run", "-i", inputs, "-s", style, "-o", tmp_path / "whole", *slower)
+    assert whole.exit_code == 0, whole.output
+    assert pictures(out).keys() == pictures(tmp_path / "whole").keys()
+    for name, picture in pictures(out).items():
+        np.testing.assert_array_equal(picture, pictures(tmp_path / "whole")[name], err_msg=name)
+    done = [row for row in rows(out) if row["status"] == "done"]
+    assert sorted(row["result"] for row in done) == sorted(pictures(out))
