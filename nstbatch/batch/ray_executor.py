@@ -32,6 +32,10 @@ from .signals import Interrupted
 
 log = logging.getLogger("nstbatch")
 ATTEMPTS_DIR = ".nstbatch-ray"
+# Inputs a Ray task takes: one photo of optimisation is seconds to minutes of work, so one a task keeps
+# workers evenly loaded; a network's is milliseconds, so a task takes several, or Ray's own cost a task
+# (tens of milliseconds) would dwarf the painting.
+TASK_INPUTS = {"optimisation": 1, "network": 16}
 MAX_DEATHS = 2  # an input whose painting killed its worker this many times fails instead of being retried
 
 
@@ -190,7 +194,8 @@ def run_batch_ray(jobs: list[Job], recipe: tuple, settings: Settings, output_dir
     try:
         if todo:
             dataset = ray.data.from_items(todo).map_batches(
-                Painter, fn_constructor_args=(recipe, worker_settings, str(output_dir), plan), batch_size=1,
+                Painter, fn_constructor_args=(recipe, worker_settings, str(output_dir), plan),
+                batch_size=TASK_INPUTS[recipe[0]],
                 batch_format="numpy", num_cpus=plan.cpus_per_worker, num_gpus=plan.gpus_per_worker or None,
                 compute=ray.data.ActorPoolStrategy(size=plan.workers))
             for row in dataset.iter_rows():
