@@ -132,3 +132,18 @@ def tiny_model(tmp_path_factory):
     result = CliRunner().invoke(app, [str(a) for a in args])
     assert result.exit_code == 0, result.output
     return root / "model", (stripes, dots)
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_model, tmp_path_factory):
+    """The tiny two-painting network exported by `nstbatch export model`: what a network worker runs."""
+    from typer.testing import CliRunner
+
+    from nstbatch.cli import app
+
+    model_dir, _ = tiny_model
+    path = tmp_path_factory.mktemp("tiny-onnx") / "tiny.onnx"
+    result = CliRunner().invoke(app, ["export", "model", str(model_dir / "model.safetensors"), "-o", str(path)])
+    assert result.exit_code == 0, result.output
+    return path
+

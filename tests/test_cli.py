@@ -188,7 +188,7 @@ def test_video_from_a_frame_folder(clip_dir, files, tmp_path):
 
 
 def test_a_video_is_done_only_while_its_record_proves_it(clip, files, tmp_path):
-    from nstbatch.media.frames import write_video
+    from nstbatch.media.encode import write_video
 
     _, style = files
     source, out = tmp_path / "clip.mp4", tmp_path / "out.mp4"
@@ -204,8 +204,8 @@ def test_a_video_is_done_only_while_its_record_proves_it(clip, files, tmp_path):
     assert redone.exit_code == 0 and "2 stylised now" in redone.output
 
 
-def test_video_from_a_video_file_keeps_frames_and_says_audio_is_dropped(clip, files, tmp_path):
-    from nstbatch.media.frames import write_video
+def test_video_from_a_silent_video_file_keeps_frames_and_says_it_has_no_sound(clip, files, tmp_path):
+    from nstbatch.media.encode import write_video
 
     _, style = files
     source = tmp_path / "clip.mp4"
@@ -215,7 +215,7 @@ def test_video_from_a_video_file_keeps_frames_and_says_audio_is_dropped(clip, fi
     args = ["video", "-i", source, "-s", style, "-o", out, "--frames-dir", frames, "--max-frames", "3", *VIDEO_FAST]
     result = invoke(*[a for a in args if a != "--quiet"])
     assert result.exit_code == 0, result.output
-    assert "3 frames" in result.output and "no audio" in result.output
+    assert "3 frames" in result.output and "h264, without sound" in result.output
     assert sorted(p.name for p in frames.glob("*.png")) == ["frame_000001.png", "frame_000002.png", "frame_000003.png"]
     assert frame_count(out) == 3
 

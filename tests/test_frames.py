@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nstbatch.media.frames import DEFAULT_FOLDER_FPS, open_frames, working_size, write_video
+from nstbatch.media.encode import write_video
+from nstbatch.media.frames import DEFAULT_FOLDER_FPS, open_frames, working_size
 from nstbatch.errors import UsageError
 
 
@@ -40,7 +41,7 @@ def test_max_frames_caps_the_count(clip_dir):
 
 def test_video_round_trip(tmp_path, clip):
     path = tmp_path / "clip.mp4"
-    assert write_video(clip, path, fps=12.0) == len(clip)
+    assert write_video(clip, path, fps=12.0) == (len(clip), False)
     assert not [p for p in tmp_path.iterdir() if p.name != "clip.mp4"]  # no temporary file left
     source = open_frames(path)
     assert (source.count, source.fps, source.width, source.height) == (4, 12.0, 48, 40)

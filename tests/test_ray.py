@@ -42,15 +42,6 @@ def folder(tmp_path):
     return inputs, style
 
 
-@pytest.fixture(scope="module")
-def exported(tiny_model, tmp_path_factory):
-    model_dir, _ = tiny_model
-    path = tmp_path_factory.mktemp("ray-model") / "tiny.onnx"
-    result = CliRunner().invoke(app, ["export", "model", str(model_dir / "model.safetensors"), "-o", str(path)])
-    assert result.exit_code == 0, result.output
-    return path
-
-
 def invoke(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
@@ -69,9 +60,9 @@ def pictures(folder):
 
 
 @pytest.mark.parametrize("engine", ["optimisation", "network"])
-def test_a_folder_through_ray_is_the_local_run(engine, cluster, folder, exported, tmp_path):
+def test_a_folder_through_ray_is_the_local_run(engine, cluster, folder, tiny_onnx, tmp_path):
     inputs, style = folder
-    chosen = ["-s", style, *OPTIMISATION] if engine == "optimisation" else ["-m", exported, *NETWORK]
+    chosen = ["-s", style, *OPTIMISATION] if engine == "optimisation" else ["-m", tiny_onnx, *NETWORK]
     on_ray = invoke("run", "-i", inputs, "-o", tmp_path / "ray", *chosen, "--ray")
     assert on_ray.exit_code == 0, on_ray.output
     threads = torch.get_num_threads()
@@ -91,13 +82,13 @@ def test_a_folder_through_ray_is_the_local_run(engine, cluster, folder, exported
     assert again.exit_code == 0 and "0 done, 5 skipped" in again.output
 
 
-def test_bad_inputs_and_dying_workers_end_as_rows(cluster, folder, exported, tmp_path, monkeypatch):
+def test_bad_inputs_and_dying_workers_end_as_rows(cluster, folder, tiny_onnx, tmp_path, monkeypatch):
     inputs, _ = folder
     (inputs / "broken.png").write_bytes(b"not a picture")
     # p1 kills its worker once (retried, then painted); p2 every time (a failed row after two deaths).
     monkeypatch.setenv("NSTBATCH_TEST_RAY_DEATHS", "p1.png=1,p2.png=always")
     out = tmp_path / "out"
-    result = invoke("run", "-i", inputs, "-m", exported, "-o", out, *NETWORK, "--ray")
+    result = invoke("run", "-i", inputs, "-m", tiny_onnx, "-o", out, *NETWORK, "--ray")
     assert result.exit_code == 1, result.output
     found = {row["result"]: row for row in rows(out)}
     assert len(found) == 6  # one row each, no more
@@ -109,19 +100,19 @@ def test_bad_inputs_and_dying_workers_end_as_rows(cluster, folder, exported, tmp
     assert "Traceback" not in result.output and "raylet" not in result.output
 
 
-def test_asking_for_gpus_the_cluster_lacks_is_refused_at_once(cluster, folder, exported, tmp_path):
+def test_asking_for_gpus_the_cluster_lacks_is_refused_at_once(cluster, folder, tiny_onnx, tmp_path):
     inputs, _ = folder
-    result = invoke("run", "-i", inputs, "-m", exported, "-o", tmp_path / "out", *NETWORK, "--ray", "--ray-gpus", "1")
+    result = invoke("run", "-i", inputs, "-m", tiny_onnx, "-o", tmp_path / "out", *NETWORK, "--ray", "--ray-gpus", "1")
     assert result.exit_code == 2
     assert "each worker asks for 1 GPU, and the Ray cluster" in result.output and "has 0" in result.output
     assert not (tmp_path / "out" / "p0.png").exists()
 
 
-def test_ray_options_need_ray_and_ray_needs_no_shard(folder, exported, tmp_path):
+def test_ray_options_need_ray_and_ray_needs_no_shard(folder, tiny_onnx, tmp_path):
     inputs, _ = folder
-    alone = invoke("run", "-i", inputs, "-m", exported, "-o", tmp_path / "a", "--ray-workers", "3")
+    alone = invoke("run", "-i", inputs, "-m", tiny_onnx, "-o", tmp_path / "a", "--ray-workers", "3")
     assert alone.exit_code == 2 and "--ray-workers: only with --ray" in alone.output
-    both = invoke("run", "-i", inputs, "-m", exported, "-o", tmp_path / "b", "--ray", "--shard", "0/2")
+    both = invoke("run", "-i", inputs, "-m", tiny_onnx, "-o", tmp_path / "b", "--ray", "--shard", "0/2")
     assert both.exit_code == 2 and "--ray and --shard: choose one" in both.output
 
 
@@ -130,13 +121,13 @@ def nstbatch(*args):
     return [sys.executable, "-c", code, *map(str, args)]
 
 
-def test_without_ray_installed_ray_is_one_line(folder, exported, tmp_path):
+def test_without_ray_installed_ray_is_one_line(folder, tiny_onnx, tmp_path):
     inputs, _ = folder
     refuse = ("import sys\nclass Refuse:\n    def find_spec(self, name, path=None, target=None):\n"
               "        if name.split('.')[0] == 'ray':\n            raise ModuleNotFoundError(name=name)\n"
               "sys.meta_path.insert(0, Refuse())\n")
     code = refuse + "from nstbatch.cli import main; sys.argv[0] = 'nstbatch'; main()"
-    done = subprocess.run([sys.executable, "-c", code, "run", "-i", str(inputs), "-m", str(exported), "-o",
+    done = subprocess.run([sys.executable, "-c", code, "run", "-i", str(inputs), "-m", str(tiny_onnx), "-o",
                            str(tmp_path / "out"), "--ray"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip() == 'error: --ray needs Ray Data, which is not installed: pip install "nstbatch[ray]"'

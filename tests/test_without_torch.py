@@ -32,20 +32,11 @@ def without_torch(*args, cwd=None):
                           timeout=120, cwd=cwd)
 
 
-@pytest.fixture(scope="module")
-def exported(tiny_model, tmp_path_factory):
-    model_dir, _ = tiny_model
-    path = tmp_path_factory.mktemp("exported") / "tiny.onnx"
-    result = CliRunner().invoke(app, ["export", "model", str(model_dir / "model.safetensors"), "-o", str(path)])
-    assert result.exit_code == 0, result.output
-    return path
-
-
-def test_an_exported_network_paints_a_folder_without_torch_and_the_same_pictures(exported, files, tmp_path):
+def test_an_exported_network_paints_a_folder_without_torch_and_the_same_pictures(tiny_onnx, files, tmp_path):
     inputs, _ = files
-    done = without_torch("run", "-i", inputs, "-m", exported, "-o", tmp_path / "worker", "--style-blend", "0.3,0.7")
+    done = without_torch("run", "-i", inputs, "-m", tiny_onnx, "-o", tmp_path / "worker", "--style-blend", "0.3,0.7")
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr + done.stdout
-    with_torch = CliRunner().invoke(app, ["run", "-i", str(inputs), "-m", str(exported), "-o", str(tmp_path / "full"),
+    with_torch = CliRunner().invoke(app, ["run", "-i", str(inputs), "-m", str(tiny_onnx), "-o", str(tmp_path / "full"),
                                           "--style-blend", "0.3,0.7", "--device", "cpu", "-q"])
     assert with_torch.exit_code == 0, with_torch.output
     names = sorted(str(p.relative_to(tmp_path / "full")) for p in (tmp_path / "full").rglob("*.png"))
@@ -53,24 +44,24 @@ def test_an_exported_network_paints_a_folder_without_torch_and_the_same_pictures
     for name in names:
         np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "worker" / name)),
                                       np.asarray(Image.open(tmp_path / "full" / name)))
-    again = without_torch("run", "-i", inputs, "-m", exported, "-o", tmp_path / "worker", "--style-blend", "0.3,0.7")
+    again = without_torch("run", "-i", inputs, "-m", tiny_onnx, "-o", tmp_path / "worker", "--style-blend", "0.3,0.7")
     assert again.returncode == 0 and f"0 done, {len(names)} skipped" in again.stdout + again.stderr, again.stderr
     status = without_torch("status", tmp_path / "worker")
     assert status.returncode == 0 and f"{len(names)} done" in status.stdout, status.stdout + status.stderr
 
 
-def test_an_exported_network_paints_a_clip_without_torch(exported, clip_dir, tmp_path):
+def test_an_exported_network_paints_a_clip_without_torch(tiny_onnx, clip_dir, tmp_path):
     out = tmp_path / "clip.mp4"
-    done = without_torch("video", "-i", clip_dir, "-m", exported, "-o", out, "--temporal-blend", "0.5")
+    done = without_torch("video", "-i", clip_dir, "-m", tiny_onnx, "-o", out, "--temporal-blend", "0.5")
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr + done.stdout
     assert out.stat().st_size > 0 and "4 frames" in done.stdout
 
 
-def test_info_answers_without_torch(exported):
+def test_info_answers_without_torch(tiny_onnx):
     done = without_torch("info")
     assert done.returncode == 0, done.stderr
     assert "torch                  not installed" in done.stdout and "CPUExecutionProvider   loads" in done.stdout
-    described = without_torch("info", "--model", exported)
+    described = without_torch("info", "--model", tiny_onnx)
     assert described.returncode == 0 and "ONNX styliser" in described.stdout, described.stderr
 
 

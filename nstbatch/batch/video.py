@@ -20,7 +20,8 @@ import numpy as np
 from ..atomic import atomic_path
 from ..errors import ImageError, UsageError
 from ..media.flow import previous_in_place
-from ..media.frames import FrameSource, write_video
+from ..media.encode import DEFAULT_CRF, write_video
+from ..media.frames import FrameSource
 from ..media.images import array_to_picture, read_picture, save_image, tensor_to_array
 from ..records import as_stored, differing
 from .manifest import same_source, source_print, stat_print
@@ -208,9 +209,10 @@ def blend_with_previous(painted: np.ndarray, frame: np.ndarray, previous, weight
     return np.clip(np.round((1 - share) * painted + share * warped), 0, 255).astype(np.uint8)
 
 
-def assemble(work_dir: Path, frames: int, output: Path, fps: float) -> int:
-    """Encode the first ``frames`` frames in ``work_dir`` (a ``VideoRun.folder``) as ``output`` (mp4, no
-    audio), atomically."""
+def assemble(work_dir: Path, frames: int, output: Path, fps: float, audio_from: Path | None = None,
+             codec: str = "h264", crf: int = DEFAULT_CRF) -> tuple[int, bool]:
+    """Encode the first ``frames`` frames in ``work_dir`` (a ``VideoRun.folder``) as ``output``, atomically,
+    with ``audio_from``'s sound trimmed to them (None: none); (frames written, whether sound went in)."""
     def stored_frames():
         for index in range(frames):
             frame = stored_frame(frame_path(work_dir, index))
@@ -218,7 +220,7 @@ def assemble(work_dir: Path, frames: int, output: Path, fps: float) -> int:
                 raise ImageError(frame_path(work_dir, index), "is missing or unreadable; run again to redo it")
             yield frame
 
-    return write_video(stored_frames(), output, fps)
+    return write_video(stored_frames(), output, fps, audio_from, codec, crf)
 
 
 def remove_work_dir(work_dir: Path) -> None:

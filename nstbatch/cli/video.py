@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..engines import blend_weights, device_defaults, load_option_image, loop_options
+from ..media.encode import DEFAULT_CRF, ENCODERS
 from ..errors import NstError, UsageError
 from ..version import __version__
 from .app import app
@@ -36,13 +37,16 @@ def finished(output: Path):
 def video(
     ctx: typer.Context,
     input_path: Annotated[Path, typer.Option("--inputs", "--input", "-i", metavar="PATH", help="A video file, or a folder of numbered frames.", rich_help_panel=INPUT_OUTPUT)],
-    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The stylised video (mp4, no audio).", rich_help_panel=INPUT_OUTPUT)] = Path("stylised.mp4"),
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The stylised video, an mp4 with the clip's sound.", rich_help_panel=INPUT_OUTPUT)] = Path("stylised.mp4"),
     frames_dir: Annotated[Optional[Path], typer.Option(metavar="FOLDER", help="Keep the frames here; a re-run resumes from them.", show_default="OUTPUT.frames, then removed", rich_help_panel=INPUT_OUTPUT)] = None,
     size: Annotated[Optional[int], typer.Option(min=16, metavar="PX", help="Longest side of the frames.", show_default="256 CPU, 512 GPU", rich_help_panel=INPUT_OUTPUT)] = None,
     max_size: MaxSize = MODEL_MAX_SIZE,
     max_frames: Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Stylise only the first N frames.", rich_help_panel=INPUT_OUTPUT)] = None,
     fps: Annotated[Optional[float], typer.Option(min=0.1, metavar="FPS", help="Frame rate of the result.", show_default="the clip's; 25", rich_help_panel=INPUT_OUTPUT)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Make it again, discarding stored frames.", rich_help_panel=INPUT_OUTPUT)] = False,
+    codec: Annotated[str, typer.Option(metavar="h264|hevc|vp9|av1", help="Video codec (h264 plays everywhere).", rich_help_panel=INPUT_OUTPUT)] = "h264",
+    crf: Annotated[int, typer.Option(min=0, max=63, metavar="Q", help="Quality: lower is better and larger.", rich_help_panel=INPUT_OUTPUT)] = DEFAULT_CRF,
+    no_audio: Annotated[bool, typer.Option("--no-audio", help="Leave the clip's sound out.", rich_help_panel=INPUT_OUTPUT)] = False,
     quiet: Quiet = False,
     style: Annotated[Optional[list[Path]], typer.Option("--style", "-s", metavar="FILE", help="A painting; repeat to blend several.", rich_help_panel=ENGINE)] = None,
     model: Model = None,
@@ -101,7 +105,9 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
     from ..media.frames import open_frames
 
     if o.output.suffix.lower() != ".mp4":
-        raise UsageError(f"--output {o.output}: must end in .mp4 (the one container every OpenCV build writes)")
+        raise UsageError(f"--output {o.output}: must end in .mp4 (what browsers and phones play)")
+    if o.codec not in ENCODERS:
+        raise UsageError(f"--codec must be one of {', '.join(ENCODERS)}, not '{o.codec}'")
     check_engine_choice(o.style, o.model, ctx, OPTIMISATION_ONLY)
     unused = given_on_command_line(ctx, NOT_WITH_KEYFRAMES) if o.keyframes is not None else []
     if unused:
@@ -118,7 +124,7 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
         record = {"input": str(o.input_path.resolve()), "size": size, "temporal_blend": o.temporal_blend,
                   **chosen.record}
         record.pop("runs_on")  # where it runs does not change the frames
-        made_with = {**record, **chosen.made_with}
+        made_with = {**record, **chosen.made_with, **_encoding(o)}
         if already_made(o.output, made_with, o.overwrite, o.input_path):
             finished(o.output)
         prepare_work_dir(work_dir, record, o.overwrite)
@@ -161,11 +167,17 @@ def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> Plan:
         keyframe_settings = KeyframeSettings(steps=o.keyframe_steps, seed=o.seed)
         settings.record.update(keyframes=o.keyframes, temporal_blend=o.temporal_blend,
                                keyframe_network={**keyframe_settings.record(), "steps": o.keyframe_steps})
-    made_with = {**settings.record, "style_sha256": [file_sha256(path) for path in o.style], "version": __version__}
+    made_with = {**settings.record, "style_sha256": [file_sha256(path) for path in o.style], "version": __version__,
+                 **_encoding(o)}
     if already_made(o.output, made_with, o.overwrite, o.input_path):
         finished(o.output)
     prepare_work_dir(work_dir, settings.record, o.overwrite)
     return Plan(source, engine, size, work_dir, made_with, settings=settings, keyframe_settings=keyframe_settings)
+
+
+def _encoding(o: SimpleNamespace) -> dict:
+    """What decides the file beyond its frames (the encoding, the sound): another choice is another video."""
+    return {"codec": o.codec, "crf": o.crf, "audio": not o.no_audio}
 
 
 def _paint(o: SimpleNamespace, plan: Plan):
@@ -220,7 +232,8 @@ def _assemble(o: SimpleNamespace, plan: Plan, run) -> None:
         raise typer.Exit(1)
     source = plan.source
     try:
-        written = assemble(run.folder, run.frames, o.output, source.fps)
+        audio_from = None if o.no_audio or o.input_path.is_dir() else o.input_path
+        written, sound = assemble(run.folder, run.frames, o.output, source.fps, audio_from, o.codec, o.crf)
         record_made_with(o.output, plan.made_with, o.input_path)
     except NstError as exc:  # a stored frame gone missing, or no mp4 encoder: the frames stay for a re-run
         fail(exc)
@@ -229,5 +242,6 @@ def _assemble(o: SimpleNamespace, plan: Plan, run) -> None:
     if not o.quiet:
         width, height = working_size(source.width, source.height, plan.size)
         pace = f", {run.seconds_per_frame():.2f} s per frame" if run.done else ""
-        typer.echo(f"wrote {o.output}: {written} frames, {width}x{height} at {source.fps:g} fps ({run.done} stylised "
-                   f"now, {run.resumed} resumed{pace}); no audio: the soundtrack is not carried over")
+        heard = "with the clip's sound" if sound else ("without sound (--no-audio)" if o.no_audio else "without sound")
+        typer.echo(f"wrote {o.output}: {written} frames, {width}x{height} at {source.fps:g} fps, {o.codec}, {heard} "
+                   f"({run.done} stylised now, {run.resumed} resumed{pace})")

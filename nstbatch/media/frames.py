@@ -1,5 +1,5 @@
-"""Video frames in and out: a video file or a folder of numbered frames, read as RGB uint8 arrays
-at the working size, and an mp4 written atomically.
+"""Video frames in: a video file or a folder of numbered frames, read as RGB uint8 arrays at the working
+size. Writing the result is ``encode.py``'s.
 
 Everything that can be checked before work starts is checked in ``open_frames`` (the file opens and
 yields a frame; a folder has frames, all readable as images and all of one size), so bad input is a
@@ -11,14 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterator
 
 import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..atomic import atomic_path
-from ..errors import ImageError, UsageError
+from ..errors import UsageError
 from .images import IMAGE_SUFFIXES, read_picture, tensor_to_array
 
 DEFAULT_FOLDER_FPS = 25.0
@@ -122,27 +121,3 @@ def _open_video(path: Path, fps: float | None) -> FrameSource:
     if not fps and not (0 < source_fps < 1000):
         fps = DEFAULT_FOLDER_FPS  # some containers carry no usable rate
     return FrameSource(path, count, fps or source_fps, frame.shape[1], frame.shape[0])
-
-
-def write_video(frames: Iterable[np.ndarray], path, fps: float) -> int:
-    """Encode RGB uint8 frames of one size as an mp4 (MPEG-4 part 2, which every OpenCV build can
-    write) atomically; returns the number of frames written. There is no audio track."""
-    path = Path(path)
-    writer = None
-    count = 0
-    with atomic_path(path, suffix=path.suffix) as tmp:
-        try:
-            for frame in frames:
-                if writer is None:
-                    height, width = frame.shape[:2]
-                    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-                    if not writer.isOpened():
-                        raise ImageError(path, "OpenCV cannot write an mp4 here (its FFmpeg lacks the mp4v encoder)")
-                writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-                count += 1
-        finally:
-            if writer is not None:
-                writer.release()
-        if count == 0:
-            raise ValueError("no frames to write")
-    return count

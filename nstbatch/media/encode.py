@@ -1,0 +1,180 @@
+"""Writing a painted clip as a video people can play: H.264 in mp4 (yuv420p, the index at the front so it
+streams), with the source clip's sound, atomically. PyAV and numpy are imported only to write: the
+command line reads the codec names from here at start-up.
+
+PyAV (FFmpeg's libraries in a wheel, no ffmpeg program needed) rather than OpenCV's writer, which writes
+only MPEG-4 part 2 that browsers do not play, and no sound; rather than imageio-ffmpeg, which drives a
+whole ffmpeg executable through a pipe and can neither read nor trim the audio without a second process.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterable
+
+from ..atomic import atomic_path
+from ..errors import ImageError, UsageError
+
+# --codec: the FFmpeg encoders tried in order (a GPU's first: used where it opens, else the next).
+ENCODERS = {"h264": ("h264_nvenc", "libx264"), "hevc": ("hevc_nvenc", "libx265"), "vp9": ("libvpx-vp9",),
+            "av1": ("libsvtav1", "libaom-av1")}
+DEFAULT_CRF = 20  # x264's scale: 18 is visually lossless for most footage, 23 its own default
+# x264/x265's speed for the size: at 256-512 px "fast" wrote a frame no faster than "medium" (per-frame
+# overheads dominate there), so the smaller files win (benchmarks/RESULTS.md, "Writing the painted clip").
+PRESET = "medium"
+AUDIO_CODEC = "aac"
+
+
+def write_video(frames: Iterable, path, fps: float, audio_from: Path | None = None, codec: str = "h264",
+                crf: int = DEFAULT_CRF) -> tuple[int, bool]:
+    """Encode RGB uint8 frames of one size (even sides) as ``path`` atomically, with ``audio_from``'s first
+    audio track (if it has one) trimmed to the frames' duration; (frames written, whether sound was
+    carried over)."""
+    frames = iter(frames)
+    first = next(frames, None)
+    if first is None:
+        raise ValueError("no frames to write")
+    return _write(first, frames, Path(path), fps, audio_from, codec, crf)
+
+
+def _write(first, frames, path: Path, fps: float, audio_from, codec: str, crf: int) -> tuple[int, bool]:
+    os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 logs through its own variable: errors only
+    import av
+    import numpy as np
+
+    height, width = first.shape[:2]
+    with atomic_path(path, suffix=path.suffix) as tmp:
+        with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
+            video = _open_encoder(container, codec, fps, width, height, crf)
+            # Every stream is declared before the first packet: the header is written with it.
+            sound = _SoundTrack.declare(container, audio_from) if audio_from is not None else None
+            count = 0
+            for frame in _chain(first, frames):
+                if frame.shape[:2] != (height, width):
+                    raise ImageError(path, f"frame {count + 1} is {frame.shape[1]}x{frame.shape[0]}, not {width}x{height}")
+                picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+                picture.pts = count
+                container.mux(video.encode(picture))
+                count += 1
+            container.mux(video.encode(None))
+            carried = sound.carry(container, count / fps) if sound is not None else False
+    return count, carried
+
+
+def _open_encoder(container, codec: str, fps: float, width: int, height: int, crf: int):
+    """A video stream in ``container`` on the first of the codec's encoders that works here (NVIDIA's only
+    on a machine with an NVIDIA GPU, and only if it opens), set for quality ``crf``; a usage error naming
+    what is missing."""
+    import av
+
+    rate = Fraction(fps).limit_denominator(1001)
+    tried = []
+    for name in ENCODERS[codec]:
+        if name not in av.codecs_available:
+            tried.append(f"{name} is not in this FFmpeg")
+            continue
+        if name.endswith("_nvenc") and not _nvenc_opens(name, width, height, rate):
+            tried.append(f"{name} needs an NVIDIA GPU")
+            continue
+        stream = container.add_stream(name, rate=rate)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.time_base = 1 / rate
+        stream.options = _quality(name, crf)
+        if name == "libx265":
+            stream.codec_tag = "hvc1"  # what Apple's players need to take HEVC in mp4
+        return stream
+    raise UsageError(f"--codec {codec}: no encoder for it works here ({'; '.join(tried)})")
+
+
+def _quality(encoder: str, crf: int) -> dict:
+    """The encoder's options for quality ``crf``, x265's own log kept to errors."""
+    if encoder.endswith("_nvenc"):
+        return {"rc": "vbr", "cq": str(crf)}
+    options = {"crf": str(crf)}
+    if encoder in ("libx264", "libx265"):
+        options["preset"] = PRESET
+    if encoder == "libx265":
+        options["x265-params"] = "log-level=error"
+    return options
+
+
+def _nvenc_opens(name: str, width: int, height: int, rate: Fraction) -> bool:
+    """Whether NVIDIA's encoder opens here: tried only where the driver's device exists, so a machine
+    without one never loads its libraries."""
+    import av
+
+    if not Path("/dev/nvidiactl").exists():
+        return False
+    try:
+        probe = av.codec.CodecContext.create(name, "w")
+        probe.width, probe.height, probe.pix_fmt, probe.time_base = width, height, "yuv420p", 1 / rate
+        probe.open()
+    except (av.FFmpegError, ValueError):
+        return False
+    return True
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest
+
+
+class _SoundTrack:
+    """The source's first audio track on its way into the output, encoded as AAC."""
+
+    def __init__(self, clip, heard, out, layout: str, rate: int):
+        self.clip, self.heard, self.out, self.layout, self.rate = clip, heard, out, layout, rate
+
+    @classmethod
+    def declare(cls, container, source: Path):
+        """The track, its output stream added to ``container``; None when the source has no sound (or is
+        a folder of frames, or cannot be read for it)."""
+        import av
+
+        try:
+            clip = av.open(str(source))
+        except (av.FFmpegError, OSError):
+            return None
+        if not clip.streams.audio:
+            clip.close()
+            return None
+        heard = clip.streams.audio[0]
+        rate = heard.codec_context.sample_rate or 48000
+        layout = heard.codec_context.layout.name if heard.codec_context.layout else "stereo"
+        return cls(clip, heard, container.add_stream(AUDIO_CODEC, rate=rate, layout=layout), layout, rate)
+
+    def carry(self, container, seconds: float) -> bool:
+        """Decode, resample and encode the track up to ``seconds`` (the frames painted); whether any went in."""
+        import av
+
+        resampler = av.AudioResampler(format=self.out.codec_context.format.name, layout=self.layout, rate=self.rate)
+        wanted = int(round(seconds * self.rate))
+        kept = 0
+        with self.clip:
+            for frame in self.clip.decode(self.heard):
+                for chunk in resampler.resample(frame):
+                    if kept + chunk.samples > wanted:
+                        chunk = _first_samples(chunk, wanted - kept, self.layout, self.rate)
+                    if chunk.samples == 0:
+                        break
+                    chunk.pts = kept
+                    kept += chunk.samples
+                    container.mux(self.out.encode(chunk))
+                if kept >= wanted:
+                    break
+        container.mux(self.out.encode(None))
+        return kept > 0
+
+
+def _first_samples(frame, samples: int, layout: str, rate: int):
+    """``frame`` cut to its first ``samples`` samples."""
+    import av
+    import numpy as np
+
+    array = frame.to_ndarray()
+    cut = array[..., :samples] if frame.format.is_planar else array[:, : samples * len(frame.layout.channels)]
+    short = av.AudioFrame.from_ndarray(np.ascontiguousarray(cut), format=frame.format.name, layout=layout)
+    short.sample_rate = rate
+    return short

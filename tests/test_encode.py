@@ -1,0 +1,120 @@
+"""A painted clip written as people play it: H.264 yuv420p in mp4, the frames and duration of the source,
+and the source's sound (its tone still there), trimmed to the frames painted or left out on request."""
+
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nstbatch.cli import app
+
+RATE, TONE, FPS, FRAMES = 44100, 440.0, 8, 8
+
+
+def make_clip(path, sound=True):
+    """A second of moving colour at 8 fps, with a 440 Hz tone, written by the same library."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=FPS)
+        video.width, video.height, video.pix_fmt = 48, 40, "yuv420p"
+        audio = container.add_stream("aac", rate=RATE, layout="mono") if sound else None
+        for t in range(FRAMES):
+            picture = np.zeros((40, 48, 3), np.uint8)
+            picture[..., 0], picture[8:20, 4 * t:4 * t + 12] = 30 * t, 255
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts = t
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+        if audio is not None:
+            tone = (0.5 * np.sin(2 * np.pi * TONE * np.arange(RATE) / RATE)).astype(np.float32)
+            for start in range(0, RATE, 1024):
+                chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
+                chunk.sample_rate, chunk.pts = RATE, start
+                container.mux(audio.encode(chunk))
+            container.mux(audio.encode(None))
+    return path
+
+
+def streams(path):
+    """What a player finds: per stream its codec, pixel format, frames, seconds and sample rate; and the sound."""
+    with av.open(str(path)) as container:
+        found = {}
+        for stream in container.streams:
+            seconds = float(stream.duration * stream.time_base) if stream.duration else None
+            found[stream.type] = {"codec": stream.codec_context.codec.canonical_name, "seconds": seconds,
+                                  "pix_fmt": getattr(stream.codec_context, "pix_fmt", None),
+                                  "rate": getattr(stream.codec_context, "sample_rate", None)}
+        if "video" in found:
+            found["video"]["frames"] = sum(1 for _ in container.decode(video=0))
+    if "audio" in found:
+        with av.open(str(path)) as container:
+            samples = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
+        found["audio"]["samples"] = samples
+    return found
+
+
+def dominant_frequency(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[np.argmax(spectrum)])
+
+
+def paint(source, out, *extra):
+    return CliRunner().invoke(app, ["video", "-i", str(source), "-o", str(out), *map(str, extra), "-q"])
+
+
+def test_a_painted_clip_plays_as_h264_with_its_sound(tiny_onnx, tmp_path):
+    source = make_clip(tmp_path / "clip.mp4")
+    result = paint(source, tmp_path / "out.mp4", "-m", tiny_onnx, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    got, want = streams(tmp_path / "out.mp4"), streams(source)
+    video = got["video"]
+    assert (video["codec"], video["pix_fmt"], video["frames"]) == ("h264", "yuv420p", FRAMES)
+    assert abs(video["seconds"] - want["video"]["seconds"]) < 1 / FPS
+    sound = got["audio"]
+    assert sound["codec"] == "aac" and sound["rate"] == RATE
+    assert abs(len(sound["samples"]) / RATE - 1.0) < 0.05  # AAC pads to whole frames of 1024 samples
+    assert abs(dominant_frequency(sound["samples"], RATE) - TONE) < 5
+
+
+def test_the_sound_is_trimmed_to_the_frames_painted_or_left_out(tiny_onnx, tmp_path):
+    source = make_clip(tmp_path / "clip.mp4")
+    half = paint(source, tmp_path / "half.mp4", "-m", tiny_onnx, "--device", "cpu", "--max-frames", 4)
+    assert half.exit_code == 0, half.output
+    got = streams(tmp_path / "half.mp4")
+    assert got["video"]["frames"] == 4 and abs(len(got["audio"]["samples"]) / RATE - 0.5) < 0.05
+    silent = paint(source, tmp_path / "silent.mp4", "-m", tiny_onnx, "--device", "cpu", "--no-audio")
+    assert silent.exit_code == 0 and "audio" not in streams(tmp_path / "silent.mp4")
+    # A different choice of sound is a different video: made again, not taken for the one there.
+    again = paint(source, tmp_path / "silent.mp4", "-m", tiny_onnx, "--device", "cpu")
+    assert again.exit_code == 2 and "audio differ" in again.output
+
+
+def test_a_clip_without_sound_gives_a_video_without_sound(tiny_onnx, tmp_path):
+    source = make_clip(tmp_path / "quiet.mp4", sound=False)
+    result = CliRunner().invoke(app, ["video", "-i", str(source), "-o", str(tmp_path / "out.mp4"), "-m",
+                                      str(tiny_onnx), "--device", "cpu"])
+    assert result.exit_code == 0 and "h264, without sound" in result.output, result.output
+    assert "audio" not in streams(tmp_path / "out.mp4")
+
+
+def test_codecs_are_checked_before_any_work(tiny_onnx, tmp_path):
+    source = make_clip(tmp_path / "clip.mp4")
+    result = paint(source, tmp_path / "out.mp4", "-m", tiny_onnx, "--codec", "mpeg1")
+    assert result.exit_code == 2 and "--codec must be one of h264, hevc, vp9, av1" in result.output
+    assert not (tmp_path / "out.mp4.frames").exists()
+
+
+@pytest.mark.parametrize("codec,name", [("hevc", "hevc"), ("vp9", "vp9"), ("av1", "av1")])
+def test_other_codecs_where_their_encoders_are(codec, name, tmp_path):
+    # Each in a process of its own, as each `nstbatch video` encodes once: in one process PyAV 18's wheel
+    # corrupts memory when x265 follows SVT-AV1 (benchmarks/RESULTS.md, the encoding table's note).
+    code = ("import sys, numpy as np; from nstbatch.media.encode import write_video; "
+            "frames = [np.full((40, 48, 3), 20 * t, np.uint8) for t in range(4)]; "
+            "print(write_video(frames, sys.argv[1], 8.0, codec=sys.argv[2]))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out.mp4"), codec], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "(4, False)", done.stderr[-500:]
+    assert streams(tmp_path / "out.mp4")["video"]["codec"] == name
+    assert not done.stderr.strip(), done.stderr[-500:]  # the encoders' own logs kept quiet
