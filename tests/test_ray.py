@@ -158,3 +158,33 @@ def test_a_driver_killed_mid_run_resumes_to_the_same_folder(cluster, folder, tmp
         np.testing.assert_array_equal(picture, pictures(tmp_path / "whole")[name], err_msg=name)
     done = [row for row in rows(out) if row["status"] == "done"]
     assert sorted(row["result"] for row in done) == sorted(pictures(out))
+
+
+def test_workers_that_cannot_build_the_engine_stop_the_run_with_rows(cluster, folder, tmp_path):
+    from pathlib import Path
+
+    from nstbatch.batch.discover import discover
+    from nstbatch.batch.ray_executor import RayPlan, run_batch_ray
+    from nstbatch.batch.runner import Settings
+
+    inputs, _ = folder
+    out = tmp_path / "out"
+    jobs = discover(inputs, out, "png", False)
+    # A model the driver saw but the workers cannot find: gone from the shared storage, say.
+    recipe = ("network", {"model": Path(tmp_path / "gone.onnx"), "size": None, "max_size": 64, "style_blend": None,
+                          "preserve_colors": False, "device": "cpu", "providers": None, "max_memory": None})
+    summary = run_batch_ray(jobs, recipe, Settings(size=None, max_pixels=None), out, RayPlan(workers=1))
+    assert summary.failed == 5 and summary.exit_code == 1
+    assert summary.stopped.startswith("Ray stopped the run: ") and "gone.onnx: no such model file" in summary.stopped
+    assert len(rows(out)) == 5 and all("not painted: Ray stopped the run" in row["error"] for row in rows(out))
+
+
+def test_a_count_of_deaths_left_by_an_earlier_run_is_not_held_against_an_input(cluster, folder, tiny_onnx, tmp_path):
+    import hashlib
+
+    inputs, _ = folder
+    out = tmp_path / "out"
+    (out / ATTEMPTS_DIR).mkdir(parents=True)
+    (out / ATTEMPTS_DIR / hashlib.sha1(b"p0.png").hexdigest()).write_text("5")  # a killed run's leftover
+    result = invoke("run", "-i", inputs, "-m", tiny_onnx, "-o", out, *NETWORK, "--ray")
+    assert result.exit_code == 0 and "5 done, 0 skipped, 0 failed" in result.output.replace(" (already there)", "")

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import pickle
+import shutil
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -73,8 +74,8 @@ def connect(plan: RayPlan):
         with _stderr_hidden():
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                      **({"num_cpus": max(2, int(plan.workers * plan.cpus_per_worker))} if address == "local" else {}))
-    for name in ("ray", "ray.data"):
-        logging.getLogger(name).setLevel(logging.ERROR)
+    for name in ("ray", "ray.data"):  # even Ray's errors: nstbatch says what failed, in its own lines
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     _worker_deaths_to_log()
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # nstbatch draws its own
@@ -190,7 +191,10 @@ def run_batch_ray(jobs: list[Job], recipe: tuple, settings: Settings, output_dir
             recorder.finish(job, 0.0)
     # The gallery page is the driver's: a worker only makes the thumbnails, when there is one.
     worker_settings = replace(settings, gallery=True if settings.gallery is not None else None)
+    # Deaths are counted per run: a count left by a run that was itself killed is no worker's death.
+    shutil.rmtree(Path(output_dir) / ATTEMPTS_DIR, ignore_errors=True)
     seen: set[int] = set()
+    why_unfinished = "no worker finished it (Ray gave up on its task)"
     try:
         if todo:
             dataset = ray.data.from_items(todo).map_batches(
@@ -198,16 +202,25 @@ def run_batch_ray(jobs: list[Job], recipe: tuple, settings: Settings, output_dir
                 batch_size=TASK_INPUTS[recipe[0]],
                 batch_format="numpy", num_cpus=plan.cpus_per_worker, num_gpus=plan.gpus_per_worker or None,
                 compute=ray.data.ActorPoolStrategy(size=plan.workers))
-            for row in dataset.iter_rows():
-                job, seconds, losses, pictures = pickle.loads(row["outcome"])
-                seen.add(int(row["index"]))
-                jobs[int(row["index"])] = job
-                reporter.end_item()
-                recorder.finish(job, seconds, losses, pictures)
+            try:
+                for row in dataset.iter_rows():
+                    job, seconds, losses, pictures = pickle.loads(row["outcome"])
+                    seen.add(int(row["index"]))
+                    jobs[int(row["index"])] = job
+                    reporter.end_item()
+                    recorder.finish(job, seconds, losses, pictures)
+            except (Interrupted, ManifestError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - Ray's own (a worker that cannot build the engine, a lost
+                # cluster): the run stops with one line, and what did not come back fails with its reason
+                reason = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+                reason = reason.removeprefix("nstbatch.errors.").split(": ", 1)[-1] if "Error: " in reason else reason
+                recorder.summary.stopped = f"Ray stopped the run: {reason}"
+                why_unfinished = f"not painted: Ray stopped the run ({reason})"
         for index in (entry["index"] for entry in todo):
-            if index not in seen:  # Ray gave up on it: no row would prove it, so it is failed, not done
+            if index not in seen:  # no row would prove it, so it is failed, not done
                 job = jobs[index]
-                job.status, job.error = "failed", "no worker finished it (Ray gave up on its task)"
+                job.status, job.error = "failed", why_unfinished
                 reporter.end_item()
                 recorder.finish(job, 0.0)
     except Interrupted as stop:
