@@ -118,3 +118,41 @@ def test_other_codecs_where_their_encoders_are(codec, name, tmp_path):
     assert done.returncode == 0 and done.stdout.strip() == "(4, False)", done.stderr[-500:]
     assert streams(tmp_path / "out.mp4")["video"]["codec"] == name
     assert not done.stderr.strip(), done.stderr[-500:]  # the encoders' own logs kept quiet
+
+
+def make_timed_clip(path, times, codec="libx264"):
+    """A clip whose frames fall at ``times`` (seconds): a variable frame rate."""
+    from fractions import Fraction
+
+    with av.open(str(path), "w") as container:
+        video = container.add_stream(codec, rate=10)
+        video.width, video.height, video.pix_fmt = 48, 40, "yuv420p"
+        video.codec_context.time_base = Fraction(1, 1000)
+        for t in times:
+            frame = av.VideoFrame.from_ndarray(np.full((40, 48, 3), int(200 * t), np.uint8), format="rgb24")
+            frame.pts, frame.time_base = round(t * 1000), Fraction(1, 1000)
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+    return path
+
+
+def frame_times(path):
+    with av.open(str(path)) as container:
+        return [round(float(frame.time), 3) for frame in container.decode(video=0)]
+
+
+def test_a_variable_frame_rate_is_kept(tiny_onnx, tmp_path):
+    times = [0.0, 0.1, 0.3, 0.35, 0.6, 1.0]
+    source = make_timed_clip(tmp_path / "vfr.mp4", times)
+    assert frame_times(source) == times
+    result = paint(source, tmp_path / "out.mp4", "-m", tiny_onnx, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert frame_times(tmp_path / "out.mp4") == times
+
+
+@pytest.mark.parametrize("suffix,codec", [(".mkv", "libx264"), (".webm", "libvpx-vp9"), (".mov", "libx264")])
+def test_other_containers_are_read(suffix, codec, tiny_onnx, tmp_path):
+    source = make_timed_clip(tmp_path / f"clip{suffix}", [i / 8 for i in range(5)], codec)
+    result = paint(source, tmp_path / "out.mp4", "-m", tiny_onnx, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert streams(tmp_path / "out.mp4")["video"]["frames"] == 5

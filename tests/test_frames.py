@@ -1,12 +1,14 @@
 """Reading frames from video files and folders, refusing bad input up front, writing mp4 atomically."""
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
 
 from nstbatch.media.encode import write_video
 from nstbatch.media.frames import DEFAULT_FOLDER_FPS, open_frames, working_size
-from nstbatch.errors import UsageError
+from nstbatch.errors import ImageError, UsageError
 
 
 def read_all(source, long_side):
@@ -63,14 +65,14 @@ def test_a_failed_write_leaves_no_file(tmp_path, clip):
 
 @pytest.mark.parametrize("content, reason", [
     (b"", "is empty"),
-    (b"this is not a video at all" * 40, "not a video OpenCV can open"),
+    (b"this is not a video at all" * 40, "is not a video that can be decoded (Invalid data"),
 ])
-def test_unreadable_videos_are_usage_errors(tmp_path, content, reason):
+def test_unreadable_videos_are_failed_inputs(tmp_path, content, reason):
     path = tmp_path / "clip.mp4"
     path.write_bytes(content)
-    with pytest.raises(UsageError, match=reason) as info:
+    with pytest.raises(ImageError, match=re.escape(reason)) as info:
         open_frames(path)
-    assert str(path) in str(info.value)
+    assert str(path) in str(info.value) and info.value.exit_code == 1
 
 
 def test_missing_input_is_a_usage_error(tmp_path):

@@ -233,7 +233,8 @@ def _assemble(o: SimpleNamespace, plan: Plan, run) -> None:
     source = plan.source
     try:
         audio_from = None if o.no_audio or o.input_path.is_dir() else o.input_path
-        written, sound = assemble(run.folder, run.frames, o.output, source.fps, audio_from, o.codec, o.crf)
+        written, sound = assemble(run.folder, run.frames, o.output, source.fps, audio_from, o.codec, o.crf,
+                                  source.frame_times(run.frames))
         record_made_with(o.output, plan.made_with, o.input_path)
     except NstError as exc:  # a stored frame gone missing, or no mp4 encoder: the frames stay for a re-run
         fail(exc)

@@ -28,18 +28,22 @@ AUDIO_CODEC = "aac"
 
 
 def write_video(frames: Iterable, path, fps: float, audio_from: Path | None = None, codec: str = "h264",
-                crf: int = DEFAULT_CRF) -> tuple[int, bool]:
-    """Encode RGB uint8 frames of one size (even sides) as ``path`` atomically, with ``audio_from``'s first
+                crf: int = DEFAULT_CRF, times: list[float] | None = None) -> tuple[int, bool]:
+    """Encode RGB uint8 frames of one size (even sides) as ``path`` atomically, each at its time in ``times``
+    (seconds from the first: a variable frame rate kept) or evenly at ``fps``, with ``audio_from``'s first
     audio track (if it has one) trimmed to the frames' duration; (frames written, whether sound was
     carried over)."""
     frames = iter(frames)
     first = next(frames, None)
     if first is None:
         raise ValueError("no frames to write")
-    return _write(first, frames, Path(path), fps, audio_from, codec, crf)
+    return _write(first, frames, Path(path), fps, audio_from, codec, crf, times)
 
 
-def _write(first, frames, path: Path, fps: float, audio_from, codec: str, crf: int) -> tuple[int, bool]:
+MILLISECOND = Fraction(1, 1000)  # the time base frames are placed in when the clip gave their times
+
+
+def _write(first, frames, path: Path, fps: float, audio_from, codec: str, crf: int, times) -> tuple[int, bool]:
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 logs through its own variable: errors only
     import av
     import numpy as np
@@ -48,6 +52,8 @@ def _write(first, frames, path: Path, fps: float, audio_from, codec: str, crf: i
     with atomic_path(path, suffix=path.suffix) as tmp:
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
             video = _open_encoder(container, codec, fps, width, height, crf)
+            if times is not None:
+                video.codec_context.time_base = MILLISECOND
             # Every stream is declared before the first packet: the header is written with it.
             sound = _SoundTrack.declare(container, audio_from) if audio_from is not None else None
             count = 0
@@ -55,11 +61,15 @@ def _write(first, frames, path: Path, fps: float, audio_from, codec: str, crf: i
                 if frame.shape[:2] != (height, width):
                     raise ImageError(path, f"frame {count + 1} is {frame.shape[1]}x{frame.shape[0]}, not {width}x{height}")
                 picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-                picture.pts = count
+                if times is not None:
+                    picture.pts, picture.time_base = round(times[count] * 1000), MILLISECOND
+                else:
+                    picture.pts = count
                 container.mux(video.encode(picture))
                 count += 1
             container.mux(video.encode(None))
-            carried = sound.carry(container, count / fps) if sound is not None else False
+            seconds = times[count - 1] + 1 / fps if times is not None else count / fps  # the last frame lasts too
+            carried = sound.carry(container, seconds) if sound is not None else False
     return count, carried
 
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import UsageError
+from ..errors import ImageError, UsageError
 from .images import IMAGE_SUFFIXES, read_picture, tensor_to_array
 
 DEFAULT_FOLDER_FPS = 25.0
@@ -42,9 +42,11 @@ class FrameSource:
     width: int  # of the source
     height: int
     files: list[Path] | None = None  # a folder's frames, in order; None for a video file
+    times: list[float] | None = None  # a video file's frames' times in seconds from the first, as read
 
     def read(self, long_side: int) -> Iterator[tuple[str, np.ndarray]]:
-        """(name, H x W x 3 RGB uint8 frame at the working size) for each frame, in order.
+        """(name, H x W x 3 RGB uint8 frame at the working size) for each frame, in order; a video file's
+        frame times are kept in ``times`` as they are read (variable frame rates too).
 
         A frame that cannot be decoded raises ImageError naming it.
         """
@@ -54,16 +56,28 @@ class FrameSource:
                 frame = read_picture(file, max_pixels=None)  # Pillow: a truncated frame raises here
                 yield file.name, _resize(tensor_to_array(frame), size)
             return
-        capture = cv2.VideoCapture(str(self.path))
-        try:
-            for index in range(self.count):
-                ok, bgr = capture.read()
-                if not ok:
-                    # Containers often announce a frame or two more than they hold; stop there.
-                    return
-                yield f"frame {index}", _resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), size)
-        finally:
-            capture.release()
+        import av
+
+        self.times = []
+        with av.open(str(self.path)) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            try:
+                for index, frame in enumerate(container.decode(stream)):
+                    if index >= self.count:
+                        return
+                    self.times.append(float(frame.time) if frame.time is not None else index / self.fps)
+                    yield f"frame {index}", _resize(frame.to_ndarray(format="rgb24"), size)
+            except av.FFmpegError as exc:
+                raise ImageError(self.path, f"frame {len(self.times) + 1} cannot be decoded ({exc})") from None
+
+    def frame_times(self, frames: int) -> list[float] | None:
+        """The first ``frames`` frames' times from the first frame's, where the clip gave them (None: a
+        folder, or times not read this run: the writer then spaces frames evenly at ``fps``)."""
+        if not self.times or len(self.times) < frames:
+            return None
+        start = self.times[0]
+        return [t - start for t in self.times[:frames]]
 
 
 def _resize(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -105,19 +119,35 @@ def _open_folder(path: Path, fps: float | None) -> FrameSource:
 
 
 def _open_video(path: Path, fps: float | None) -> FrameSource:
+    """A video file decoded by PyAV (FFmpeg): mp4, mov, mkv, webm and the rest. A file it cannot decode,
+    or one without a picture, is one line and exit 1, like any input that cannot be used."""
+    import av
+
     if path.stat().st_size == 0:
-        raise UsageError(f"{path}: is empty (0 bytes)")
-    capture = cv2.VideoCapture(str(path))
+        raise ImageError(path, "is empty (0 bytes)")
     try:
-        if not capture.isOpened():
-            raise UsageError(f"{path}: not a video OpenCV can open (unknown container or codec, or damaged)")
-        ok, frame = capture.read()
-        if not ok:
-            raise UsageError(f"{path}: holds no frame OpenCV can decode")
-        count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or 1
-        source_fps = capture.get(cv2.CAP_PROP_FPS)
-    finally:
-        capture.release()
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ImageError(path, "holds no video stream (sound only?)")
+            stream = container.streams.video[0]
+            first = next(container.decode(stream), None)
+            if first is None:
+                raise ImageError(path, "holds no frame that can be decoded")
+            rate = stream.average_rate or stream.guessed_rate
+            # The container's count where it keeps one (mp4, mov); else the packets, counted without decoding
+            # (mkv and webm keep none).
+            count = stream.frames or _packets(container, stream) or 1
+    except av.FFmpegError as exc:
+        why = getattr(exc, "strerror", None) or str(exc).splitlines()[0][:100]
+        raise ImageError(path, f"is not a video that can be decoded ({why}: an unknown container or codec, or a "
+                               f"damaged file)") from None
+    source_fps = float(rate) if rate else 0.0
     if not fps and not (0 < source_fps < 1000):
         fps = DEFAULT_FOLDER_FPS  # some containers carry no usable rate
-    return FrameSource(path, count, fps or source_fps, frame.shape[1], frame.shape[0])
+    return FrameSource(path, count, fps or source_fps, first.width, first.height)
+
+
+def _packets(container, stream) -> int:
+    container.seek(0)
+    return sum(1 for packet in container.demux(stream) if packet.size)
+
