@@ -156,3 +156,41 @@ def test_other_containers_are_read(suffix, codec, tiny_onnx, tmp_path):
     result = paint(source, tmp_path / "out.mp4", "-m", tiny_onnx, "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert streams(tmp_path / "out.mp4")["video"]["frames"] == 5
+
+
+def test_a_phone_clip_turned_in_its_metadata_comes_out_upright(tiny_onnx, tmp_path):
+    import struct
+
+    # Stored 48 wide and 32 high with a white block at the top left; the track's matrix says: show it
+    # turned 90 degrees clockwise (as a phone held upright writes it). Upright, the block is at the top right.
+    stored = tmp_path / "stored.mp4"
+    with av.open(str(stored), "w") as container:
+        video = container.add_stream("libx264", rate=8)
+        video.width, video.height, video.pix_fmt = 48, 32, "yuv420p"
+        for t in range(3):
+            picture = np.zeros((32, 48, 3), np.uint8)
+            picture[:8, :16] = 255
+            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            frame.pts = t
+            container.mux(video.encode(frame))
+        container.mux(video.encode(None))
+    data = bytearray(stored.read_bytes())
+    box = data.index(b"tkhd")
+    matrix = box + 4 + 4 + (32 if data[box + 4] == 1 else 20) + 8 + 8  # past version, flags, times, ids, layer...
+    data[matrix:matrix + 36] = struct.pack(">9i", 0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30)
+    turned = tmp_path / "turned.mp4"
+    turned.write_bytes(data)
+    with av.open(str(turned)) as container:
+        assert next(container.decode(video=0)).rotation == -90  # FFmpeg reads the turn from the matrix
+    out = tmp_path / "frames"
+    result = paint(turned, tmp_path / "out.mp4", "-m", tiny_onnx, "--device", "cpu", "--frames-dir", out)
+    assert result.exit_code == 0, result.output
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        first = next(container.decode(video=0))
+        assert (first.width, first.height, first.rotation) == (32, 48, 0)  # upright, and nothing left to turn
+    from nstbatch.media.frames import open_frames
+
+    source = open_frames(turned)
+    assert (source.width, source.height) == (32, 48)
+    upright = next(iter(source.read(48)))[1][..., 0].astype(float)
+    assert upright[:16, 24:].mean() > 200 and upright[:16, :8].mean() < 50  # the block at the top right

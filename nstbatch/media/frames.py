@@ -43,6 +43,7 @@ class FrameSource:
     height: int
     files: list[Path] | None = None  # a folder's frames, in order; None for a video file
     times: list[float] | None = None  # a video file's frames' times in seconds from the first, as read
+    turns: int = 0  # quarter turns counterclockwise that make a video file's stored frames upright
 
     def read(self, long_side: int) -> Iterator[tuple[str, np.ndarray]]:
         """(name, H x W x 3 RGB uint8 frame at the working size) for each frame, in order; a video file's
@@ -67,7 +68,8 @@ class FrameSource:
                     if index >= self.count:
                         return
                     self.times.append(float(frame.time) if frame.time is not None else index / self.fps)
-                    yield f"frame {index}", _resize(frame.to_ndarray(format="rgb24"), size)
+                    upright = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), self.turns))
+                    yield f"frame {index}", _resize(upright, size)
             except av.FFmpegError as exc:
                 raise ImageError(self.path, f"frame {len(self.times) + 1} cannot be decoded ({exc})") from None
 
@@ -144,7 +146,11 @@ def _open_video(path: Path, fps: float | None) -> FrameSource:
     source_fps = float(rate) if rate else 0.0
     if not fps and not (0 < source_fps < 1000):
         fps = DEFAULT_FOLDER_FPS  # some containers carry no usable rate
-    return FrameSource(path, count, fps or source_fps, first.width, first.height)
+    # A phone stores its frames as the sensor saw them and says in the container how to turn them for
+    # display (FFmpeg's rotation: degrees counterclockwise); they are painted, and written, upright.
+    turns = round(getattr(first, "rotation", 0) / 90) % 4
+    width, height = (first.height, first.width) if turns % 2 else (first.width, first.height)
+    return FrameSource(path, count, fps or source_fps, width, height, turns=turns)
 
 
 def _packets(container, stream) -> int:
