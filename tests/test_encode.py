@@ -14,12 +14,12 @@ from nstbatch.cli import app
 RATE, TONE, FPS, FRAMES = 44100, 440.0, 8, 8
 
 
-def make_clip(path, sound=True):
+def make_clip(path, sound=True, audio_codec="aac"):
     """A second of moving colour at 8 fps, with a 440 Hz tone, written by the same library."""
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=FPS)
         video.width, video.height, video.pix_fmt = 48, 40, "yuv420p"
-        audio = container.add_stream("aac", rate=RATE, layout="mono") if sound else None
+        audio = container.add_stream(audio_codec, rate=RATE, layout="mono") if sound else None
         for t in range(FRAMES):
             picture = np.zeros((40, 48, 3), np.uint8)
             picture[..., 0], picture[8:20, 4 * t:4 * t + 12] = 30 * t, 255
@@ -29,8 +29,12 @@ def make_clip(path, sound=True):
         container.mux(video.encode(None))
         if audio is not None:
             tone = (0.5 * np.sin(2 * np.pi * TONE * np.arange(RATE) / RATE)).astype(np.float32)
+            sample_format = audio.codec_context.format.name  # what the encoder takes: float planes for AAC
             for start in range(0, RATE, 1024):
-                chunk = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
+                block = tone[None, start:start + 1024]
+                if sample_format.startswith("s16"):
+                    block = (block * 32767).astype(np.int16)
+                chunk = av.AudioFrame.from_ndarray(block, format=sample_format, layout="mono")
                 chunk.sample_rate, chunk.pts = RATE, start
                 container.mux(audio.encode(chunk))
             container.mux(audio.encode(None))
@@ -194,3 +198,23 @@ def test_a_phone_clip_turned_in_its_metadata_comes_out_upright(tiny_onnx, tmp_pa
     assert (source.width, source.height) == (32, 48)
     upright = next(iter(source.read(48)))[1][..., 0].astype(float)
     assert upright[:16, 24:].mean() > 200 and upright[:16, :8].mean() < 50  # the block at the top right
+
+
+def audio_packets(path, count):
+    with av.open(str(path)) as container:
+        return [bytes(packet) for packet in container.demux(audio=0) if packet.size][:count]
+
+
+def test_aac_sound_is_copied_and_other_sound_encoded_as_aac(tiny_onnx, tmp_path):
+    # AAC already: the packets themselves go in, not a second lossy encoding of them.
+    source = make_clip(tmp_path / "clip.mp4")
+    assert paint(source, tmp_path / "copied.mp4", "-m", tiny_onnx, "--device", "cpu").exit_code == 0
+    assert audio_packets(tmp_path / "copied.mp4", 20) == audio_packets(source, 20)
+    # FLAC in Matroska: decoded, then encoded as AAC, the tone still there.
+    flac = make_clip(tmp_path / "clip.mkv", audio_codec="flac")
+    result = paint(flac, tmp_path / "encoded.mp4", "-m", tiny_onnx, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    sound = streams(tmp_path / "encoded.mp4")["audio"]
+    assert sound["codec"] == "aac" and abs(dominant_frequency(sound["samples"], RATE) - TONE) < 5
+    assert abs(len(sound["samples"]) / RATE - 1.0) < 0.05
+

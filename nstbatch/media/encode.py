@@ -132,10 +132,11 @@ def _chain(first, rest):
 
 
 class _SoundTrack:
-    """The source's first audio track on its way into the output, encoded as AAC."""
+    """The source's first audio track on its way into the output: its packets copied as they are where it is
+    AAC already (no second lossy encoding), else decoded and encoded as AAC."""
 
-    def __init__(self, clip, heard, out, layout: str, rate: int):
-        self.clip, self.heard, self.out, self.layout, self.rate = clip, heard, out, layout, rate
+    def __init__(self, clip, heard, out, copy: bool):
+        self.clip, self.heard, self.out, self.copy = clip, heard, out, copy
 
     @classmethod
     def declare(cls, container, source: Path):
@@ -151,29 +152,50 @@ class _SoundTrack:
             clip.close()
             return None
         heard = clip.streams.audio[0]
+        if heard.codec_context.name == AUDIO_CODEC:
+            return cls(clip, heard, container.add_stream_from_template(heard), copy=True)
         rate = heard.codec_context.sample_rate or 48000
         layout = heard.codec_context.layout.name if heard.codec_context.layout else "stereo"
-        return cls(clip, heard, container.add_stream(AUDIO_CODEC, rate=rate, layout=layout), layout, rate)
+        return cls(clip, heard, container.add_stream(AUDIO_CODEC, rate=rate, layout=layout), copy=False)
 
     def carry(self, container, seconds: float) -> bool:
-        """Decode, resample and encode the track up to ``seconds`` (the frames painted); whether any went in."""
+        """The track up to ``seconds`` (the frames painted) into ``container``; whether any went in."""
+        with self.clip:
+            return self._copy(container, seconds) if self.copy else self._encode(container, seconds)
+
+    def _copy(self, container, seconds: float) -> bool:
+        """Whole packets (AAC's are 1024 samples: about 21 ms at 48 kHz) up to the one that reaches ``seconds``."""
+        start, copied = None, 0
+        for packet in self.clip.demux(self.heard):
+            if packet.dts is None or packet.pts is None:
+                continue  # the demuxer's empty packet at the end
+            start = packet.pts if start is None else start
+            if (packet.pts - start) * packet.time_base >= seconds:
+                break
+            packet.pts, packet.dts = packet.pts - start, packet.dts - start
+            packet.stream = self.out
+            container.mux(packet)
+            copied += 1
+        return copied > 0
+
+    def _encode(self, container, seconds: float) -> bool:
         import av
 
-        resampler = av.AudioResampler(format=self.out.codec_context.format.name, layout=self.layout, rate=self.rate)
-        wanted = int(round(seconds * self.rate))
+        rate, layout = self.out.codec_context.sample_rate, self.out.codec_context.layout.name
+        resampler = av.AudioResampler(format=self.out.codec_context.format.name, layout=layout, rate=rate)
+        wanted = int(round(seconds * rate))
         kept = 0
-        with self.clip:
-            for frame in self.clip.decode(self.heard):
-                for chunk in resampler.resample(frame):
-                    if kept + chunk.samples > wanted:
-                        chunk = _first_samples(chunk, wanted - kept, self.layout, self.rate)
-                    if chunk.samples == 0:
-                        break
-                    chunk.pts = kept
-                    kept += chunk.samples
-                    container.mux(self.out.encode(chunk))
-                if kept >= wanted:
+        for frame in self.clip.decode(self.heard):
+            for chunk in resampler.resample(frame):
+                if kept + chunk.samples > wanted:
+                    chunk = _first_samples(chunk, wanted - kept, layout, rate)
+                if chunk.samples == 0:
                     break
+                chunk.pts = kept
+                kept += chunk.samples
+                container.mux(self.out.encode(chunk))
+            if kept >= wanted:
+                break
         container.mux(self.out.encode(None))
         return kept > 0
 
