@@ -11,14 +11,14 @@ from .version import __version__
 # A library stays silent unless its user configures logging; the CLI shows warnings above its bars.
 logging.getLogger("nstbatch").addHandler(logging.NullHandler())
 
-__all__ = ["stylize", "export_vgg19", "__version__"]
+__all__ = ["stylize", "stylize_video", "export_vgg19", "__version__"]
 
 
 def __getattr__(name: str):
-    if name == "stylize":
-        from .api import stylize
+    if name in ("stylize", "stylize_video"):
+        from . import api
 
-        return stylize
+        return getattr(api, name)
     if name == "export_vgg19":
         from .exporter import export_vgg19
 

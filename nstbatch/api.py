@@ -1,4 +1,5 @@
-"""The Python API: ``stylize(content, style, **options)`` or ``stylize(content, model=...)`` returns a stylised PIL image."""
+"""The Python API: ``stylize(content, style, **options)`` or ``stylize(content, model=...)`` returns a stylised PIL
+image; ``stylize_video(clip, output, style or model=...)`` writes a painted clip, as `nstbatch video` does."""
 
 from __future__ import annotations
 
@@ -62,3 +63,51 @@ def stylize(
     engine = optimiser([_as_tensor(s, None) for s in styles], Options(**options), style_blend, style_scale,
                        preserve_colors, device, weights)
     return tensor_to_pil(engine(_as_tensor(content, size), callback=callback).image)
+
+
+def stylize_video(clip: str | Path, output: str | Path, style: ImageLike | list[ImageLike] | None = None, *,
+                  model: str | Path | None = None, size: int | None = None, max_frames: int | None = None,
+                  style_blend: list[float] | str | None = None, preserve_colors: bool = False, device: str = "auto",
+                  audio: bool = True, codec: str = "h264", crf: int | None = None, temporal_blend: float = 0.0,
+                  first_iterations: int | None = None, **options) -> Path:
+    """Paint ``clip`` (a video file or a folder of frames) and write ``output``, an mp4 with the clip's sound
+    (``audio=False`` leaves it out): with a trained network (``model=...``, ``temporal_blend`` to steady it),
+    or by optimisation against ``style``, each frame started from the last along the optical flow
+    (``options`` are ``Options`` fields, e.g. ``iterations`` for the frames after the first). ``size``:
+    the frames' long side (a network's default is the clip's own, up to 1024 px). Returns ``output``."""
+    import tempfile
+
+    from .batch.video import assemble, paint_video
+    from .batch.video_optimisation import VideoSettings
+    from .batch.video_optimisation import stylize_video as paint_by_optimisation
+    from .engines import device_defaults
+    from .errors import NstError
+    from .media.encode import DEFAULT_CRF
+    from .media.frames import open_frames
+
+    if (style is None) == (model is None):
+        raise UsageError("give a painting (style=...) or a trained network (model=...), not both or neither")
+    source = open_frames(clip, max_frames)
+    with tempfile.TemporaryDirectory(prefix="nstbatch-video-") as work:
+        if model is not None:
+            blend = ",".join(map(str, style_blend)) if isinstance(style_blend, (list, tuple)) else style_blend
+            engine, _ = open_model(model, blend, preserve_colors, device)
+            size = size or min(max(source.width, source.height), 1024)
+            run = paint_video(source, engine, size, Path(work), temporal_blend=temporal_blend)
+        else:
+            defaults = device_defaults(device)
+            settings = Options(**{"iterations": defaults["video_iterations"], **options})
+            size = size or defaults["size"]
+            styles = style if isinstance(style, list) else [style]
+            engine = optimiser([_as_tensor(s, None) for s in styles], settings, style_blend, 1.0, preserve_colors,
+                               device)
+            video = VideoSettings(size=size, first_iterations=first_iterations or defaults["iterations"],
+                                  iterations=settings.iterations)
+            run = paint_by_optimisation(source, engine, video, Path(work))
+        if run.failure:
+            raise NstError(run.failure)
+        sound_from = Path(clip) if audio and Path(clip).is_file() else None
+        assemble(run.folder, run.frames, Path(output), source.fps, sound_from, codec,
+                 DEFAULT_CRF if crf is None else crf, source.frame_times(run.frames))
+    return Path(output)
+

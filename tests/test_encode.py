@@ -218,3 +218,17 @@ def test_aac_sound_is_copied_and_other_sound_encoded_as_aac(tiny_onnx, tmp_path)
     assert sound["codec"] == "aac" and abs(dominant_frequency(sound["samples"], RATE) - TONE) < 5
     assert abs(len(sound["samples"]) / RATE - 1.0) < 0.05
 
+
+
+def test_the_python_api_writes_a_clip_the_same_way(tiny_onnx, files, tmp_path):
+    import nstbatch
+
+    source = make_clip(tmp_path / "clip.mp4")
+    written = nstbatch.stylize_video(source, tmp_path / "net.mp4", model=tiny_onnx, device="cpu")
+    got = streams(written)
+    assert got["video"]["codec"] == "h264" and got["video"]["frames"] == FRAMES and got["audio"]["codec"] == "aac"
+    _, style = files
+    silent = nstbatch.stylize_video(source, tmp_path / "opt.mp4", style, size=32, max_frames=3, iterations=2,
+                                    first_iterations=3, device="cpu", audio=False)
+    got = streams(silent)
+    assert got["video"]["frames"] == 3 and "audio" not in got and not list(tmp_path.glob("*.frames"))
