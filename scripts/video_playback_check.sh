@@ -3,7 +3,8 @@
 # sound (the bundled clip's first 40 frames and a 440 Hz tone), paints it with the bundled network through
 # `nstbatch video`, opens the result in a page, lets it play for real for three seconds, and checks what
 # the browser reports: no error, its metadata loaded, its duration the source's within a frame, its
-# playback clock advanced to the end, frames and sound decoded. Exit 0 only if all hold.
+# playback clock advanced to the end, frames and sound decoded. Exit 0 only if all hold. Saves a screenshot
+# of it playing, a second in, as docs/images/video_playing.jpg (the README's).
 #
 #   scripts/video_playback_check.sh        # needs Debian's Chromium: sudo apt-get install chromium
 set -euo pipefail
@@ -50,33 +51,34 @@ PY
   --output "$work/painted.mp4" --size 256 --device cpu
 
 cat > "$work/page.html" <<'HTML'
-<!doctype html><html><body style="margin:0;background:#222">
-<video id="v" src="painted.mp4" muted autoplay playsinline></video>
-<script>
-const v = document.getElementById('v');
-function report(extra) {
-  console.log('NSTBATCH ' + JSON.stringify(Object.assign({readyState: v.readyState, duration: v.duration,
-    currentTime: v.currentTime, width: v.videoWidth, height: v.videoHeight, error: v.error && v.error.code,
-    audioBytes: v.webkitAudioDecodedByteCount, frames: v.webkitDecodedFrameCount}, extra || {})));
-}
-v.addEventListener('error', () => report({failed: true}));
-setTimeout(() => report({}), 3000);
-</script></body></html>
+<!doctype html><html><body style="margin:0;background:#1b1b1b;color:#ddd;font:14px sans-serif">
+<p style="margin:8px 12px">painted.mp4, as nstbatch video wrote it, playing in Chromium</p>
+<video id="v" src="painted.mp4" autoplay muted controls playsinline style="width:600px;margin:0 12px"></video>
+</body></html>
 HTML
 
-# Headless Chromium without --dump-dom keeps playing in real time; the page logs what it saw to stderr.
-flags=(--headless --no-sandbox --disable-gpu --autoplay-policy=no-user-gesture-required
-       --allow-file-access-from-files --enable-logging=stderr --v=0)
-timeout 10 "$CHROMIUM" "${flags[@]}" "file://$work/page.html" > "$work/browser.log" 2>&1 || true
+# The page is driven over Chromium's DevTools pipe, so the video plays in real time: a second of it, the
+# screenshot, then on to its end (or four seconds), and what the browser saw.
+before="new Promise(done => { const v = document.getElementById('v');
+  const wait = () => setTimeout(() => done(v.currentTime), 1000);
+  v.readyState >= 2 ? wait() : v.addEventListener('loadeddata', wait); })"
+after="new Promise(done => { const v = document.getElementById('v');
+  const report = () => done({readyState: v.readyState, duration: v.duration, currentTime: v.currentTime,
+    width: v.videoWidth, height: v.videoHeight, error: v.error && v.error.code,
+    audioBytes: v.webkitAudioDecodedByteCount, frames: v.webkitDecodedFrameCount});
+  if (v.ended) report(); else { v.addEventListener('ended', report); setTimeout(report, 4000); } })"
+"$PYTHON" scripts/chromium_page.py "file://$work/page.html" "$work/playing.png" "$before" "$after" \
+  > "$work/browser.log"
+"$PYTHON" -c "from PIL import Image; Image.open('$work/playing.png').convert('RGB').save('docs/images/video_playing.jpg', quality=88)"
 
 "$PYTHON" - "$work/browser.log" "$work/source.mp4" <<'PY'
-import json, re, sys
+import json, sys
 import av
 
-found = re.search(r"NSTBATCH (\{.*?\})\"", open(sys.argv[1], errors="replace").read())
-if not found:
+lines = open(sys.argv[1]).read().splitlines()
+if len(lines) != 2:
     sys.exit("error: the page reported nothing: Chromium did not run it")
-seen = json.loads(found[1])
+at_screenshot, seen = json.loads(lines[0]), json.loads(lines[1])
 with av.open(sys.argv[2]) as source:
     stream = source.streams.video[0]
     duration, frame = float(stream.duration * stream.time_base), 1 / float(stream.average_rate)
@@ -90,6 +92,7 @@ checks = {
 }
 for what, ok in checks.items():
     print(f"{'ok  ' if ok else 'FAIL'} {what}")
+print(f"screenshot at {at_screenshot:.2f} s of playback: docs/images/video_playing.jpg")
 print(f"Chromium played a {seen['width']}x{seen['height']} H.264 mp4 with its sound" if all(checks.values())
       else "error: the painted clip does not play as it should")
 sys.exit(0 if all(checks.values()) else 1)
