@@ -17,11 +17,14 @@ from typing import Iterable
 from ..atomic import atomic_path
 from ..errors import ImageError, UsageError
 
-# --codec: the FFmpeg encoders tried in order (a GPU's first: used where it opens, else the next).
-ENCODERS = {"h264": ("h264_nvenc", "libx264"), "hevc": ("hevc_nvenc", "libx265"), "vp9": ("libvpx-vp9",),
+# --codec: the FFmpeg encoders tried in order (a GPU's first: used where it opens, else the next). HEVC is
+# NVIDIA's encoder alone: libx265 in PyAV 18's wheel aborts or segfaults on a clip of five small frames,
+# every time here (benchmarks/RESULTS.md, the encoding table's note), and a crash after the painting is not
+# an ending nstbatch offers.
+ENCODERS = {"h264": ("h264_nvenc", "libx264"), "hevc": ("hevc_nvenc",), "vp9": ("libvpx-vp9",),
             "av1": ("libsvtav1", "libaom-av1")}
 DEFAULT_CRF = 20  # x264's scale: 18 is visually lossless for most footage, 23 its own default
-# x264/x265's speed for the size: at 256-512 px "fast" wrote a frame no faster than "medium" (per-frame
+# x264's speed for the size: at 256-512 px "fast" wrote a frame no faster than "medium" (per-frame
 # overheads dominate there), so the smaller files win (benchmarks/RESULTS.md, "Writing the painted clip").
 PRESET = "medium"
 AUDIO_CODEC = "aac"
@@ -92,21 +95,19 @@ def _open_encoder(container, codec: str, fps: float, width: int, height: int, cr
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.time_base = 1 / rate
         stream.options = _quality(name, crf)
-        if name == "libx265":
+        if name == "hevc_nvenc":
             stream.codec_tag = "hvc1"  # what Apple's players need to take HEVC in mp4
         return stream
     raise UsageError(f"--codec {codec}: no encoder for it works here ({'; '.join(tried)})")
 
 
 def _quality(encoder: str, crf: int) -> dict:
-    """The encoder's options for quality ``crf``, x265's own log kept to errors."""
+    """The encoder's options for quality ``crf``."""
     if encoder.endswith("_nvenc"):
         return {"rc": "vbr", "cq": str(crf)}
     options = {"crf": str(crf)}
-    if encoder in ("libx264", "libx265"):
+    if encoder == "libx264":
         options["preset"] = PRESET
-    if encoder == "libx265":
-        options["x265-params"] = "log-level=error"
     return options
 
 
