@@ -50,3 +50,21 @@ def test_a_file_system_that_cannot_lock_is_said_not_fatal(tmp_path, monkeypatch)
     monkeypatch.setattr(lock.fcntl, "flock", unsupported)
     held = FolderLock.acquire(tmp_path, WHOLE)
     assert not held.alone and held.fds == [] and "cannot lock files" in held.note
+
+
+def test_a_shard_waits_out_another_shard_starting(tmp_path):
+    # A shard that finds the folder empty holds its lock exclusively for the moment it takes to get its own;
+    # another shard starting then must wait, not take it for a whole run and refuse (as four shards started
+    # together once did).
+    import fcntl
+    import threading
+
+    from nstbatch.batch.lock import FOLDER_LOCK
+
+    fd = os.open(tmp_path / FOLDER_LOCK, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    threading.Timer(0.3, lambda: fcntl.flock(fd, fcntl.LOCK_SH)).start()  # the other shard, ready
+    lock = FolderLock.acquire(tmp_path, Shard(1, 2))
+    assert not lock.alone
+    lock.release()
+    os.close(fd)

@@ -63,6 +63,19 @@ def _try(fd: int, mode: int) -> bool:
         raise
 
 
+SHARD_START_SECONDS = 2.0  # how long a shard waits out another shard starting (which takes milliseconds)
+
+
+def _try_for(fd: int, mode: int, seconds: float) -> bool:
+    """``_try`` again every 20 ms for up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not _try(fd, mode):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def _sign(fd: int) -> None:
     """Write who holds the lock into its file (best effort: the lock itself is what counts)."""
     try:
@@ -120,8 +133,9 @@ class FolderLock:
                                      f"wait for it to end, or choose another --output")
                 _sign(main)
                 return cls(opened, alone)
-            # A shard: shared with the other shards, exclusive of a whole run.
-            if not alone and not _try(main, fcntl.LOCK_SH):
+            # A shard: shared with the other shards, exclusive of a whole run. A shard that found the folder
+            # empty holds it exclusively for the moment until it has its own lock: wait that out.
+            if not alone and not _try_for(main, fcntl.LOCK_SH, SHARD_START_SECONDS):
                 raise FolderBusy(f"{folder}: a whole (unsharded) nstbatch run is writing to this folder "
                                  f"({_describe(folder / FOLDER_LOCK)}); wait for it to end")
             own_path = folder / f".nstbatch{shard.suffix}.lock"
