@@ -24,9 +24,9 @@ from ..errors import ImageError, UsageError
 ENCODERS = {"h264": ("h264_nvenc", "libx264"), "hevc": ("hevc_nvenc",), "vp9": ("libvpx-vp9",),
             "av1": ("libsvtav1", "libaom-av1")}
 DEFAULT_CRF = 20  # x264's scale: 18 is visually lossless for most footage, 23 its own default
-# x264's speed for the size: at 256-512 px "fast" wrote a frame no faster than "medium" (per-frame
-# overheads dominate there), so the smaller files win (benchmarks/RESULTS.md, "Writing the painted clip").
-PRESET = "medium"
+# x264's speed for the size: on the bundled clip at 256 px "veryfast" wrote a frame in half medium's time,
+# and a file no larger (benchmarks/RESULTS.md, "Writing the painted clip"); "ultrafast" 2.5 times larger.
+PRESET = "veryfast"
 AUDIO_CODEC = "aac"
 
 
