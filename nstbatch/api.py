@@ -74,13 +74,13 @@ def stylize_video(clip: str | Path, output: str | Path, style: ImageLike | list[
     (``audio=False`` leaves it out): with a trained network (``model=...``, ``temporal_blend`` to steady it),
     or by optimisation against ``style``, each frame started from the last along the optical flow
     (``options`` are ``Options`` fields, e.g. ``iterations`` for the frames after the first). ``size``:
-    the frames' long side (a network's default is the clip's own, up to 1024 px). Returns ``output``."""
+    the frames' long side (a network's default is the clip's own, up to ``engines.MODEL_MAX_SIZE``). Returns ``output``."""
     import tempfile
 
     from .batch.video import assemble, paint_video
     from .batch.video_optimisation import VideoSettings
     from .batch.video_optimisation import stylize_video as paint_by_optimisation
-    from .engines import device_defaults
+    from .engines import MODEL_MAX_SIZE, device_defaults
     from .errors import NstError
     from .media.encode import DEFAULT_CRF
     from .media.frames import open_frames
@@ -92,7 +92,7 @@ def stylize_video(clip: str | Path, output: str | Path, style: ImageLike | list[
         if model is not None:
             blend = ",".join(map(str, style_blend)) if isinstance(style_blend, (list, tuple)) else style_blend
             engine, _ = open_model(model, blend, preserve_colors, device)
-            size = size or min(max(source.width, source.height), 1024)
+            size = size or min(max(source.width, source.height), MODEL_MAX_SIZE)
             run = paint_video(source, engine, size, Path(work), temporal_blend=temporal_blend)
         else:
             defaults = device_defaults(device)

@@ -24,6 +24,11 @@ DEFAULTS = {
 }
 
 
+# A long side that a laptop CPU paints in about a second with the default network (measured in
+# benchmarks/RESULTS.md); larger pictures are shrunk to it unless --size or --max-size says otherwise.
+MODEL_MAX_SIZE = 1024
+
+
 def memory_options(block_size: int | None, max_memory: float | None) -> dict:
     """--block-size and --max-memory (GiB) as StyleTransfer takes them."""
     return {"block_size": block_size, "max_memory": None if max_memory is None else round(max_memory * 2**30)}
@@ -183,8 +188,10 @@ def network_providers(device: str, providers: list[str] | None) -> list[str] | N
     on a GPU one."""
     from .onnx.providers import CPU
 
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise UsageError(f"device must be one of auto, cpu, cuda (or cuda:N), not '{device}'")
+    from .runtime.defaults import DEVICES
+
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise UsageError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), not '{device}'")
     if providers is not None:
         return providers
     if device == "cpu":

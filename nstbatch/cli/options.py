@@ -110,6 +110,3 @@ def check_engine_choice(style, model, ctx: typer.Context, optimisation_only) -> 
 # Options of the network engine shared by run and video.
 Model = Annotated[Optional[Path], typer.Option("--model", "-m", metavar="FILE", help="A trained network (.onnx or checkpoint).", rich_help_panel=ENGINE)]
 MaxSize = Annotated[int, typer.Option(min=16, metavar="PX", help="--model, no --size: shrink larger to it.", rich_help_panel=INPUT_OUTPUT)]
-# A long side that a laptop CPU paints in about a second with the default network (measured in
-# benchmarks/RESULTS.md); larger pictures are shrunk to it unless --size or --max-size says otherwise.
-MODEL_MAX_SIZE = 1024

@@ -8,9 +8,10 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..engines import MODEL_MAX_SIZE
 from ..errors import EXIT_FAILED, NstError, UsageError
 from .app import app
-from .options import (DEVICES, ENGINE, INPUT_OUTPUT, MANY_MACHINES, MODEL_MAX_SIZE, OPTIMISATION, BlockSize,
+from .options import (DEVICES, ENGINE, INPUT_OUTPUT, MANY_MACHINES, OPTIMISATION, BlockSize,
                       ContentLayers, ContentWeight, Device, Iterations, LearningRate, MaxMemory, MaxSize, Model,
                       Optimizer, Pooling, Precision, PreserveColors, Providers, Quiet, Scales, Seed, StyleBlend,
                       StyleLayers, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, fail,
@@ -112,10 +113,12 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
                 style_layer_weights=split_floats(o.style_layer_weights, "--style-layer-weights"),
                 content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight, seed=o.seed,
                 pooling=o.pooling, precision=o.precision, first_scale=parse_scales(o.scales, o.device))
+        ray_plan = None
         if o.ray:  # joined (or started) now, so a cluster that cannot take the run refuses it before any work
             from ..batch.ray_executor import connect
 
-            connect(_ray_plan(o))
+            ray_plan = _ray_plan(o)
+            connect(ray_plan)
         made_with = chosen.made_with if o.model is not None else {**chosen.made_with, "batch_size": o.batch_size}
         ledger = Ledger.read(o.output)
         for problem in ledger.problems:
@@ -139,13 +142,15 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
         if stale_temps:
             notes.append(f"note: removed {stale_temps} unfinished temporary file{'s' if stale_temps > 1 else ''} "
                          f"that an interrupted run left")
-        return _paint(o, jobs, len(found), chosen, part, made_with, notes)
+        return _paint(o, jobs, len(found), chosen, part, made_with, notes, ray_plan)
     finally:
         lock.release()
 
 
-def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, notes: list[str]) -> int:
-    """The batch itself: the plan, the gallery, the bars, the summary; its exit code."""
+def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, notes: list[str],
+           ray_plan=None) -> int:
+    """The batch itself, locally or on Ray (``ray_plan``): the plan, the gallery, the bars, the summary; its
+    exit code."""
     from ..batch.gallery import Gallery
     from ..batch.progress import QuietReporter, RichReporter
     from ..batch.runner import Settings, run_batch
@@ -170,17 +175,17 @@ def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, 
             todo = sum(job.status == "todo" for job in jobs)
             of = f" (shard {part} of {found})" if part.count > 1 else ""
             on_ray = ""
-            if o.ray:
+            if ray_plan is not None:
                 from ..batch.ray_executor import started
 
-                on_ray = f"; {started(_ray_plan(o))}"
+                on_ray = f"; {started(ray_plan)}"
             reporter.message(f"nstbatch: {len(jobs)} inputs{of}, {todo} to do; {chosen.header}{on_ray}")
         for note in notes:
             reporter.message(note)
-        if o.ray:
+        if ray_plan is not None:
             from ..batch.ray_executor import run_batch_ray
 
-            summary = run_batch_ray(jobs, chosen.recipe, settings, o.output, _ray_plan(o), reporter)
+            summary = run_batch_ray(jobs, chosen.recipe, settings, o.output, ray_plan, reporter)
         else:
             summary = run_batch(jobs, chosen.engine, settings, o.output, reporter)
         reporter.message(f"{summary.line()}; results in {o.output}")

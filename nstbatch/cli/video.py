@@ -10,12 +10,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..engines import blend_weights, device_defaults, load_option_image, loop_options
+from ..engines import MODEL_MAX_SIZE, blend_weights, device_defaults, load_option_image, loop_options
 from ..media.encode import DEFAULT_CRF, ENCODERS
 from ..errors import NstError, UsageError
 from ..version import __version__
 from .app import app
-from .options import (DEVICES, ENGINE, INPUT_OUTPUT, MODEL_MAX_SIZE, OPTIMISATION, VIDEO, ContentWeight, Device, MaxSize,
+from .options import (DEVICES, ENGINE, INPUT_OUTPUT, OPTIMISATION, VIDEO, ContentWeight, Device, MaxSize,
                       Model, Precision, PreserveColors, Providers, Quiet, Scales, Seed, StyleBlend, StyleScale,
                       StyleWeight, TvWeight, Weights, check_engine_choice, fail, given_on_command_line, parse_scales,
                       split_ints)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from fractions import Fraction
+from itertools import chain
 from pathlib import Path
 from typing import Iterable
 
@@ -60,7 +61,7 @@ def _write(first, frames, path: Path, fps: float, audio_from, codec: str, crf: i
             # Every stream is declared before the first packet: the header is written with it.
             sound = _SoundTrack.declare(container, audio_from) if audio_from is not None else None
             count = 0
-            for frame in _chain(first, frames):
+            for frame in chain([first], frames):
                 if frame.shape[:2] != (height, width):
                     raise ImageError(path, f"frame {count + 1} is {frame.shape[1]}x{frame.shape[0]}, not {width}x{height}")
                 picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
@@ -125,11 +126,6 @@ def _nvenc_opens(name: str, width: int, height: int, rate: Fraction) -> bool:
     except (av.FFmpegError, ValueError):
         return False
     return True
-
-
-def _chain(first, rest):
-    yield first
-    yield from rest
 
 
 class _SoundTrack:

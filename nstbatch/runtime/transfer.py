@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from ..errors import UsageError
 from .color import preserve_colors
+from .defaults import DEVICES
 from .gram import backend_in_use
 from .headroom import free_bytes, gib
 from .memory import Fit, Needs, activation_bytes_per_pixel, fit
@@ -24,7 +25,6 @@ from .vgg import LAYER_INDEX, channels, load_vgg19, min_side
 
 log = logging.getLogger("nstbatch")
 
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(device: str) -> torch.device:
