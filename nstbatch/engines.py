@@ -71,14 +71,49 @@ def blend_weights(text: str | None) -> list[float] | None:
 
 
 def optimiser(paintings: list, options, blend: list[float] | None = None, style_scale: float = 1.0,
-              preserve_colors: bool = False, device="auto", weights=None, target_features=None,
-              block_size: int | None = None, max_memory: float | None = None):
+              preserve_colors: bool | str = False, device="auto", weights=None, target_features=None,
+              block_size: int | None = None, max_memory: float | None = None, regions=None):
     """The optimisation engine (``transfer.StyleTransfer``) for paintings given as 1 x 3 x H x W tensors: what
-    `run`, `video` and ``nstbatch.stylize`` all paint with. ``max_memory`` in GiB, as the options take it."""
+    `run`, `video` and ``nstbatch.stylize`` all paint with. ``max_memory`` in GiB, as the options take it;
+    ``preserve_colors`` True or "luminance", or "histogram"; ``regions`` a batch.regions.RegionPlan."""
     from .runtime.transfer import StyleTransfer
 
     return StyleTransfer(paintings, options, blend, style_scale, preserve_colors, device, weights, target_features,
-                         **memory_options(block_size, max_memory))
+                         **memory_options(block_size, max_memory), regions=region_styles(regions))
+
+
+def color_mode(preserve_colors: bool, match_colors: bool) -> str | None:
+    """--preserve-colors (luminance) and --match-colors (histogram) as the engines take them."""
+    if preserve_colors and match_colors:
+        raise UsageError("--preserve-colors and --match-colors: choose one way to keep the photo's colours")
+    return "histogram" if match_colors else "luminance" if preserve_colors else None
+
+
+def region_styles(plan) -> list | None:
+    """What paints each region of ``plan`` (batch.regions.RegionPlan), as optimisation takes it: paintings
+    loaded, weights normalised, the painting masks read."""
+    if plan is None:
+        return None
+    import torch
+
+    from .media.masks import read_mask
+    from .runtime.regions import RegionStyle
+
+    styles = []
+    for region in plan.regions:
+        paintings = []
+        for name, _ in region.paintings:
+            if not Path(name).is_file():
+                raise UsageError(f"{name}: no such painting for the region {region.label} (give a file, or 'photo')")
+            paintings.append(load_option_image(Path(name), f"the painting of region {region.label}:"))
+        mask = None
+        if region.painting_mask is not None:
+            try:
+                mask = torch.from_numpy(read_mask(region.painting_mask))[None, None]
+            except ImageError as exc:
+                raise UsageError(f"painting mask {exc}") from None
+        styles.append(RegionStyle(region.label, paintings, [w for _, w in region.paintings], mask))
+    return styles
 
 
 @dataclass
@@ -99,7 +134,8 @@ NOT_MADE_WITH = ("device", "runs_on", "style", "model", "targets", "block_size",
 
 
 def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend, style_scale, preserve_colors,
-                        weights, targets, providers, block_size, max_memory, iterations, init, **fields) -> Chosen:
+                        weights, targets, providers, block_size, max_memory, iterations, init, regions=None,
+                        match_colors: bool = False, **fields) -> Chosen:
     recipe = ("optimisation", _absolute_paths({k: v for k, v in locals().items() if k != "fields"} | fields))
     from .onnx.providers import parse as parse_providers
     from .runtime.gram import backend_in_use
@@ -109,6 +145,7 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
     if init not in INITS:  # a picture to start from, found again by a worker that starts elsewhere
         recipe[1]["init"] = str(Path(init).absolute())
     options, size = loop_options(device, size, iterations, init=init if init in INITS else "content", **fields)
+    colors = color_mode(preserve_colors, match_colors)
     styles = [load_option_image(path, "--style", max_pixels=max_pixels) for path in style]
     init_image = None if init in INITS else load_option_image(Path(init), "--init", max_pixels=max_pixels)
     if targets not in ("torch", "onnx"):
@@ -119,8 +156,8 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
 
         target_features = feature_session(options.content_layers + options.style_layers, options.pooling, weights,
                                           parse_providers(providers))
-    engine = optimiser(styles, options, blend_weights(style_blend), style_scale, preserve_colors, device, weights,
-                       target_features, block_size, max_memory)
+    engine = optimiser(styles, options, blend_weights(style_blend), style_scale, colors, device, weights,
+                       target_features, block_size, max_memory, regions)
     record = {"style": [str(s) for s in style], "style_blend": style_blend, "style_scale": style_scale,
               "preserve_colors": preserve_colors, "device": str(engine.device), "weights": engine.vgg.weights_source,
               "targets": targets, "block_size": block_size, "max_memory": max_memory,
@@ -134,16 +171,27 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
     made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}
     made_with.update(engine="optimisation", style_sha256=[file_sha256(path) for path in style], size=size,
                      init=init if init in INITS else file_sha256(Path(init)), version=__version__)
+    _control(record, made_with, regions, match_colors)
     return Chosen(engine, size, init_image, record, header, made_with=made_with, recipe=recipe)
 
 
+def _control(record: dict, made_with: dict, regions, match_colors: bool) -> None:
+    """Regions and histogram colours in the record and ``made_with``, only when asked for: a folder painted
+    before they existed resumes as it was."""
+    if match_colors:
+        record["match_colors"] = made_with["match_colors"] = True
+    if regions is not None:
+        record["regions"] = made_with["regions"] = regions.record()
+
+
 def network_engine(model: Path, size, max_size, style_blend, preserve_colors, device, providers,
-                   max_memory: float | None = None) -> Chosen:
+                   max_memory: float | None = None, regions=None, match_colors: bool = False) -> Chosen:
     recipe = ("network", _absolute_paths(dict(locals())))
     from .onnx.providers import parse as parse_providers
 
-    engine, described = open_model(model, style_blend, preserve_colors, device, parse_providers(providers),
-                                   memory_options(None, max_memory)["max_memory"])
+    engine, described = open_model(model, style_blend, color_mode(preserve_colors, match_colors), device,
+                                   parse_providers(providers), memory_options(None, max_memory)["max_memory"],
+                                   regions)
     blend = dict(zip(described.style_names, (round(w, 6) for w in engine.blend)))
     record = {"model": str(model), "model_sha256": described.sha256, "style_blend": blend,
               "preserve_colors": preserve_colors, "runs_on": engine.runs_on, "max_memory": max_memory}
@@ -152,6 +200,7 @@ def network_engine(model: Path, size, max_size, style_blend, preserve_colors, de
     label = f"network {model.name} ({what})"
     made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}
     made_with.update(engine="network", size=size, max_size=None if size else max_size, version=__version__)
+    _control(record, made_with, regions, match_colors)
     return Chosen(engine, size, None, record, f"{label}, {working}, one pass a photo on {engine.runs_on}", label,
                   made_with, recipe)
 
@@ -201,12 +250,13 @@ def network_providers(device: str, providers: list[str] | None) -> list[str] | N
     return None
 
 
-def open_model(path, blend: str | None = None, keep_colors: bool = False, device: str = "auto",
-               providers: list[str] | None = None, max_memory: int | None = None):
+def open_model(path, blend: str | None = None, keep_colors: bool | str | None = None, device: str = "auto",
+               providers: list[str] | None = None, max_memory: int | None = None, regions=None):
     """The network engine for ``path``, with ``--style-blend`` parsed against its paintings' names and
-    passes planned within ``max_memory`` bytes (None: what is free). An exported network (.onnx) opens
-    without torch; a checkpoint needs it (to export it on first use, or to run it on a GPU)."""
-    from .network.feedforward import FeedForward, parse_blend
+    passes planned within ``max_memory`` bytes (None: what is free); ``regions`` (batch.regions.RegionPlan)
+    name its paintings. An exported network (.onnx) opens without torch; a checkpoint needs it (to export
+    it on first use, or to run it on a GPU)."""
+    from .network.feedforward import FeedForward, parse_blend, region_blends
     from .network.model_file import ONNX_SUFFIX, describe
     from .onnx.session import StylizerSession
 
@@ -218,7 +268,8 @@ def open_model(path, blend: str | None = None, keep_colors: bool = False, device
         model = describe(path)
         weights = parse_blend(blend, model.style_names)
         painter = _checkpoint_painter(model.path, device, providers)
-    return FeedForward(painter, model.style_names, weights, keep_colors, max_memory), model
+    return FeedForward(painter, model.style_names, weights, keep_colors, max_memory,
+                       region_blends(regions, model.style_names)), model
 
 
 def _checkpoint_painter(path: Path, device: str, providers: list[str] | None):

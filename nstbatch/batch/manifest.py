@@ -172,9 +172,11 @@ def same_source(recorded: dict, source: Path) -> dict | None:
     return {"path": os.path.realpath(source), **now, "sha256": digest} if digest == recorded["sha256"] else None
 
 
-def prove_existing(jobs, made_with: dict, output_dir: Path, ledger: Ledger) -> int:
+def prove_existing(jobs, made_with: dict, output_dir: Path, ledger: Ledger, masks_of=None) -> int:
     """Decide, for each job whose result file exists (status "skipped" from discovery), whether a row
     proves it: kept as skipped, with the proof on the job for its own row; else put back to "todo".
+    ``masks_of(job)``, for masks found per photo: the hashes of the job's masks now (None: missing), which
+    must be the row's.
 
     Raises UsageError, before any work, when rows say results were made with other settings.
     Returns how many existing results are redone because nothing proves them."""
@@ -189,6 +191,10 @@ def prove_existing(jobs, made_with: dict, output_dir: Path, ledger: Ledger) -> i
             changed.update(differing(row.get("made_with") or {}, made_with))
             continue
         source = same_source(row["source"], job.source) if row is not None else None
+        if source is not None and masks_of is not None:
+            masks = masks_of(job)
+            source = source if masks is not None and masks == row.get("masks") else None
+            job.mask_sha256 = masks
         if source is None:
             job.status, redone = "todo", redone + 1
         else:

@@ -39,6 +39,7 @@ class Settings:
     made_with: dict = field(default_factory=dict)  # what decides the pictures (manifest.check_made_with)
     manifest_name: str = MANIFEST_NAME  # each shard has its own, so no two processes append to one file
     gallery: object = None  # a gallery.Gallery to show each result in, or None
+    regions: object = None  # a regions.RegionPlan: each photo's masks are read with it; None: no regions
 
 
 @dataclass
@@ -91,6 +92,8 @@ class Recorder:
         """Record ``job`` as it ended (done, skipped or failed); ManifestError when the folder takes no more."""
         with critical():
             append_row(self.manifest, manifest_row(job, seconds, losses, self.settings))
+        if job.warning and job.status == "done":
+            self.reporter.message(f"warning: {job.source}: {job.warning}")
         if job.status == "failed":
             self.summary.failed += 1
             self.summary.failures.append(f"{job.source}: {job.error}")
@@ -109,7 +112,8 @@ class Recorder:
 
 
 def manifest_row(job: Job, seconds: float, losses, settings: Settings) -> dict:
-    return {
+    masks = {} if job.mask_sha256 is None else {"masks": job.mask_sha256}
+    return {**masks,
         "input": str(job.source),
         "output": str(job.output),
         "result": job.key,
@@ -142,7 +146,24 @@ def load_photo(job: Job, settings: Settings, min_side: tuple[int, str]) -> tuple
         job.status, job.error, content = "failed", f"cannot be read ({exc.strerror or exc})", None
     if content is not None and min(content.shape[-2:]) < min_side[0]:
         job.status, job.error, content = "failed", too_thin(job.source, content, min_side), None
+    if content is not None and settings.regions is not None:
+        content = _with_masks(job, content, settings.regions)
     return content, time.perf_counter() - started
+
+
+def _with_masks(job: Job, content: np.ndarray, plan) -> np.ndarray | None:
+    """Read the photo's region masks onto the job; the photo, or None when the job failed for them."""
+    size = tuple(content.shape[-2:])
+    try:
+        job.masks, job.mask_sha256 = plan.masks(job.relative, size)
+    except (ImageError, OSError) as exc:
+        reason = f"{exc.path}: {exc.reason}" if isinstance(exc, ImageError) else f"a mask cannot be read ({exc})"
+        if plan.missing != "unmasked":
+            job.status, job.error = "failed", f"mask {reason}; painted nothing (--missing-mask unmasked paints it "\
+                                              f"without regions)"
+            return None
+        job.masks, job.mask_sha256, job.warning = plan.fallback(size), [], f"painted without regions: mask {reason}"
+    return content
 
 
 def paint_group(group: list[tuple[Job, np.ndarray]], engine, settings: Settings, reporter) -> tuple[list | None, float]:
@@ -304,5 +325,8 @@ def _stylize_group(group: list[tuple[Job, np.ndarray]], engine, settings: Settin
                 save_image(image[None], snapshot_path(job.output, step.iteration))
 
     if len(group) == 1:
-        return [engine(group[0][1], init=settings.init, callback=on_step)]
+        job, content = group[0]
+        masks = {} if job.masks is None else {"masks": job.masks}
+        job.masks = None  # read once, used once: the job goes on to its row without them
+        return [engine(content, init=settings.init, callback=on_step, **masks)]
     return engine.stylize_batch(np.concatenate([content for _, content in group]), init=settings.init, callback=on_step)

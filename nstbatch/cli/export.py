@@ -59,15 +59,16 @@ def export_model(
     fp16: Fp16 = False,
     no_validate: NoValidate = False,
     providers: Providers = None,
+    style_map: Annotated[bool, typer.Option("--style-map", help="Take a per-pixel blend, to paint by region.", rich_help_panel=EXPORT)] = False,
 ):
     """A trained network as ONNX: input 'image' [N,3,H,W] RGB in [0,1] (and 'style' [N,S] blend weights for
-    several paintings), output 'stylized' of the same shape."""
+    several paintings, or with --style-map 'style_map' [N,S,H,W]), output 'stylized' of the same shape."""
     from ..exporter import export_stylizer
     from ..network.checkpoint import read_info
     from ..onnx.providers import parse as parse_providers
 
     def make():
         read_info(checkpoint)  # a damaged or foreign file is one clear line before any export starts
-        return export_stylizer(checkpoint, output, opset, fp16, not no_validate, parse_providers(providers))
+        return export_stylizer(checkpoint, output, opset, fp16, not no_validate, parse_providers(providers), style_map)
 
     _exported(output, make)

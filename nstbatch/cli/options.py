@@ -49,6 +49,7 @@ def split_names(text: str) -> tuple:
 INPUT_OUTPUT = "Input and output"
 ENGINE = "Painting or network"
 LOOK = "Look"
+REGIONS = "Regions"
 OPTIMISATION = "Optimisation"
 VIDEO = "Video"
 TRAINING = "Training"
@@ -59,7 +60,7 @@ MANY_MACHINES = "Many machines"
 Size = Annotated[Optional[int], typer.Option(min=16, metavar="PX", help="Longest side of the result.", show_default="256 CPU, 512 GPU", rich_help_panel=INPUT_OUTPUT)]
 # `run` defaults to auto, as benchmarks/bench_scales.py measured it; video, reconstruct and texture to off,
 # not measured there.
-Scales = Annotated[str, typer.Option(metavar="PX|auto|off", help="Coarse-to-fine from this long side; auto: the device's.", rich_help_panel=OPTIMISATION)]
+Scales = Annotated[str, typer.Option(metavar="PX|auto|off", help="Coarse-to-fine from this side.", rich_help_panel=OPTIMISATION)]
 Iterations = Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Evaluations of the objective.", show_default="150 CPU, 500 GPU", rich_help_panel=OPTIMISATION)]
 Device = Annotated[str, typer.Option(metavar="auto|cpu|cuda", help="Where to paint.", rich_help_panel=DEVICES)]
 Seed = Annotated[int, typer.Option(metavar="N", help="The same seed paints the same picture.", rich_help_panel=OPTIMISATION)]
@@ -74,7 +75,13 @@ LearningRate = Annotated[float, typer.Option(min=0.0, metavar="R", help="Step si
 # Style options shared by run and video.
 StyleBlend = Annotated[Optional[str], typer.Option(metavar="W,W|NAME=W", help="e.g. 0.7,0.3; with --model also starry=0.7.", show_default="equal", rich_help_panel=LOOK)]
 StyleScale = Annotated[float, typer.Option(min=0.05, metavar="X", help="Painting size: smaller, finer strokes.", rich_help_panel=LOOK)]
-PreserveColors = Annotated[bool, typer.Option("--preserve-colors", help="Keep the photo's colours.", rich_help_panel=LOOK)]
+PreserveColors = Annotated[bool, typer.Option("--preserve-colors", help="Keep the photo's colours (luminance only).", rich_help_panel=LOOK)]
+MatchColors = Annotated[bool, typer.Option("--match-colors", help="Paint in the photo's colours (histogram matching).", rich_help_panel=LOOK)]
+# Regions (batch/regions.py): which painting goes where.
+Region = Annotated[Optional[list[str]], typer.Option("--region", metavar="MASK=STYLE", help="Paint a mask's region with STYLE (or 'photo').", rich_help_panel=REGIONS)]
+Regions = Annotated[Optional[Path], typer.Option("--regions", metavar="SEG", help="A colour-coded segmentation, or a folder of them.", rich_help_panel=REGIONS)]
+RegionStyle = Annotated[Optional[list[str]], typer.Option("--region-style", metavar="COLOUR=STYLE", help="What paints a colour of --regions.", rich_help_panel=REGIONS)]
+MissingMask = Annotated[str, typer.Option(metavar="fail|unmasked", help="No mask: fail the photo, or paint it all.", rich_help_panel=REGIONS)]
 ContentWeight = Annotated[float, typer.Option(min=0.0, metavar="W", help="How much of the photo to keep.", rich_help_panel=LOOK)]
 StyleWeight = Annotated[float, typer.Option(min=0.0, metavar="W", help="Higher paints more, keeps less photo.", rich_help_panel=LOOK)]
 TvWeight = Annotated[float, typer.Option(min=0.0, metavar="W", help="Smoothness; try 1-10 against speckle.", rich_help_panel=LOOK)]
@@ -96,11 +103,12 @@ def given_on_command_line(ctx: typer.Context, names) -> list[str]:
             if getattr(ctx.get_parameter_source(name), "name", None) in ("COMMANDLINE", "ENVIRONMENT")]
 
 
-def check_engine_choice(style, model, ctx: typer.Context, optimisation_only) -> None:
-    """--style or --model, one of them; options that only optimisation uses are refused with --model."""
+def check_engine_choice(style, model, ctx: typer.Context, optimisation_only, regions=None) -> None:
+    """--style or --model, one of them (or regions, whose paintings may be all there is); options that only
+    optimisation uses are refused with --model."""
     if model is not None and style:
         raise UsageError("--model and --style: give one; the model already holds its paintings")
-    if model is None and not style:
+    if model is None and not style and regions is None:
         raise UsageError("give a painting with --style, or a trained network with --model")
     given = given_on_command_line(ctx, optimisation_only) if model is not None else []
     if given:

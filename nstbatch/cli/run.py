@@ -12,10 +12,11 @@ from ..engines import MODEL_MAX_SIZE
 from ..errors import EXIT_FAILED, NstError, UsageError
 from .app import app
 from .options import (DEVICES, ENGINE, INPUT_OUTPUT, MANY_MACHINES, OPTIMISATION, BlockSize,
-                      ContentLayers, ContentWeight, Device, Iterations, LearningRate, MaxMemory, MaxSize, Model,
-                      Optimizer, Pooling, Precision, PreserveColors, Providers, Quiet, Scales, Seed, StyleBlend,
-                      StyleLayers, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, fail,
-                      given_on_command_line, parse_scales, split_floats, split_names)
+                      ContentLayers, ContentWeight, Device, Iterations, LearningRate, MatchColors, MaxMemory, MaxSize,
+                      MissingMask, Model, Optimizer, Pooling, Precision, PreserveColors, Providers, Quiet, Region,
+                      Regions, RegionStyle, Scales, Seed, StyleBlend, StyleLayers, StyleScale, StyleWeight, TvWeight,
+                      Weights, check_engine_choice, fail, given_on_command_line, parse_scales, split_floats,
+                      split_names)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
 OPTIMISATION_ONLY = ("iterations", "scales", "seed", "style_scale", "content_weight", "style_weight", "tv_weight",
@@ -40,6 +41,11 @@ def run(
     style_blend: StyleBlend = None,
     style_scale: StyleScale = 1.0,
     preserve_colors: PreserveColors = False,
+    match_colors: MatchColors = False,
+    region: Region = None,
+    regions: Regions = None,
+    region_style: RegionStyle = None,
+    missing_mask: MissingMask = "fail",
     content_weight: ContentWeight = 1.0,
     style_weight: StyleWeight = 3.0,
     tv_weight: TvWeight = 0.0,
@@ -87,12 +93,20 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
     from ..batch.discover import discover
     from ..batch.lock import FolderLock
     from ..batch.manifest import Ledger, prove_existing
+    from ..batch.regions import check_single_masks, parse_regions
     from ..batch.shards import parse_shard
     from ..engines import network_engine, optimisation_engine
 
     lock = created = None
     try:
-        check_engine_choice(o.style, o.model, ctx, OPTIMISATION_ONLY)
+        plan = parse_regions(o.region, o.regions, o.region_style, o.missing_mask)
+        check_engine_choice(o.style, o.model, ctx, OPTIMISATION_ONLY, plan)
+        if plan is not None:
+            check_single_masks(plan)
+            if o.batch_size > 1:
+                raise UsageError("--batch-size: painting by region takes one photo at a time; leave it out")
+        if o.match_colors and o.batch_size > 1 and o.model is None:
+            raise UsageError("--batch-size: --match-colors recolours the paintings for each photo; leave it out")
         _check_ray(ctx, o)
         part = parse_shard(o.shard)
         found = discover(o.inputs, o.output, o.output_format, o.overwrite)
@@ -103,11 +117,12 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
         lock = FolderLock.acquire(o.output, part)  # from here on, no other run writes to this folder (shard)
         if o.model is not None:
             chosen = network_engine(o.model, o.size, o.max_size, o.style_blend, o.preserve_colors, o.device,
-                                    o.providers, o.max_memory)
+                                    o.providers, o.max_memory, plan, o.match_colors)
         else:
             chosen = optimisation_engine(
-                o.style, o.size, o.device, o.max_pixels, o.style_blend, o.style_scale, o.preserve_colors, o.weights,
-                o.targets, o.providers, o.block_size, o.max_memory, iterations=o.iterations, init=o.init,
+                o.style or [], o.size, o.device, o.max_pixels, o.style_blend, o.style_scale, o.preserve_colors,
+                o.weights, o.targets, o.providers, o.block_size, o.max_memory, iterations=o.iterations, init=o.init,
+                regions=plan, match_colors=o.match_colors,
                 optimizer=o.optimizer, learning_rate=o.learning_rate, content_layers=split_names(o.content_layers),
                 style_layers=split_names(o.style_layers),
                 style_layer_weights=split_floats(o.style_layer_weights, "--style-layer-weights"),
@@ -123,7 +138,8 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
         ledger = Ledger.read(o.output)
         for problem in ledger.problems:
             typer.echo(f"warning: {problem}", err=True)
-        unproven = prove_existing(jobs, made_with, o.output, ledger)
+        masks_of = (lambda job: plan.hashes(job.relative)) if plan is not None and plan.per_photo else None
+        unproven = prove_existing(jobs, made_with, o.output, ledger, masks_of)
         stale_temps = remove_stale_temps(o.output) if lock.alone else 0
     except BaseException as exc:  # refused before any work (ours, typer's BadParameter, a signal): undo, then say
         if lock is not None:
@@ -142,13 +158,13 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
         if stale_temps:
             notes.append(f"note: removed {stale_temps} unfinished temporary file{'s' if stale_temps > 1 else ''} "
                          f"that an interrupted run left")
-        return _paint(o, jobs, len(found), chosen, part, made_with, notes, ray_plan)
+        return _paint(o, jobs, len(found), chosen, part, made_with, notes, ray_plan, plan)
     finally:
         lock.release()
 
 
 def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, notes: list[str],
-           ray_plan=None) -> int:
+           ray_plan=None, regions=None) -> int:
     """The batch itself, locally or on Ray (``ray_plan``): the plan, the gallery, the bars, the summary; its
     exit code."""
     from ..batch.gallery import Gallery
@@ -159,14 +175,14 @@ def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, 
     record = {**chosen.record, "size": chosen.size, "batch_size": o.batch_size}
     settings = Settings(size=chosen.size, max_pixels=o.max_pixels, max_size=o.max_size if o.model is not None else None,
                         init=chosen.init, save_every=o.save_every, batch_size=o.batch_size, record=record,
-                        made_with=made_with, manifest_name=part.manifest_name)
+                        made_with=made_with, manifest_name=part.manifest_name, regions=regions)
     try:
         write_plan(o.output, part, jobs, found)
     except OSError as exc:
         typer.echo(f"error: {o.output}: cannot write the plan ({exc.strerror or exc}); nothing was painted", err=True)
         return EXIT_FAILED
     if not o.no_gallery:
-        paintings = [(path.name, path) for path in o.style] if o.model is None else [(chosen.label, None)]
+        paintings = [(path.name, path) for path in o.style or []] if o.model is None else [(chosen.label, None)]
         settings.gallery = Gallery(o.output, paintings, f"nstbatch run: {o.inputs} -> {o.output}",
                                    f"index{part.suffix}.html")
     reporter = QuietReporter() if o.quiet else RichReporter()

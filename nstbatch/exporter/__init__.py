@@ -34,5 +34,6 @@ def export_vgg19(output, layers=DEFAULT_LAYERS, opset: int = DEFAULT_OPSET, fp16
 
 
 def export_stylizer(checkpoint, output, opset: int = DEFAULT_OPSET, fp16: bool = False, check: bool = True,
-                    providers=None) -> Report | None:
-    return export_checked(StylizerSpec(checkpoint=checkpoint, opset=opset, fp16=fp16), output, check, providers)
+                    providers=None, style_map: bool = False) -> Report | None:
+    spec = StylizerSpec(checkpoint=checkpoint, opset=opset, fp16=fp16, style_map=style_map)
+    return export_checked(spec, output, check, providers)

@@ -8,7 +8,10 @@ torch reference that validation compares against, sample inputs, and the metadat
   BGR/mean preprocessing is inside the graph); one float32 output per layer, named by the layer.
 - ``StylizerSpec``: a feed-forward styliser. Input ``image`` as above, any H and W; for a network
   holding several paintings a second input ``style`` float32 [N, S] of blend weights summing to 1;
-  one output ``stylized``, the shape of ``image``, in [0, 1].
+  one output ``stylized``, the shape of ``image``, in [0, 1]. Exported with ``style_map``, the second
+  input is ``style_map`` float32 [N, S, H, W] instead (any H and W; the image's size is natural): a
+  blend at every pixel, summing to 1 over S, for painting by region. A constant map is the ``style``
+  contract's blend.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from ..runtime.weights import load_weights
 
 INPUT_NAME = "image"
 STYLE_NAME = "style"
+STYLE_MAP_NAME = "style_map"
 STYLIZED_NAME = "stylized"
 DEFAULT_LAYERS = tuple(check_layers(DEFAULT_STYLE_LAYERS + DEFAULT_CONTENT_LAYERS))
 DEFAULT_OPSET = 17
@@ -124,6 +128,7 @@ class StylizerSpec(_Spec):
     checkpoint: str = ""
     opset: int = DEFAULT_OPSET
     fp16: bool = False
+    style_map: bool = False  # the second input a per-pixel blend [N, S, H, W] (regions) instead of [N, S]
     # An odd size too: the network pads nothing and must still give back exactly H x W.
     validation_shapes: tuple = ((2, 3, 64, 80), (2, 3, 67, 93))
 
@@ -136,6 +141,8 @@ class StylizerSpec(_Spec):
 
     @property
     def input_names(self) -> list[str]:
+        if self.style_map:
+            return [INPUT_NAME, STYLE_MAP_NAME]
         return [INPUT_NAME, STYLE_NAME] if self.styles > 1 else [INPUT_NAME]
 
     @property
@@ -145,7 +152,9 @@ class StylizerSpec(_Spec):
     def dynamic_axes(self) -> dict:
         image_axes = {0: "batch", 2: "height", 3: "width"}
         axes = {INPUT_NAME: image_axes, STYLIZED_NAME: image_axes}
-        if self.styles > 1:
+        if self.style_map:
+            axes[STYLE_MAP_NAME] = {0: "batch", 2: "map_height", 3: "map_width"}
+        elif self.styles > 1:
             axes[STYLE_NAME] = {0: "batch"}
         return axes
 
@@ -157,6 +166,9 @@ class StylizerSpec(_Spec):
 
     def sample_inputs(self, shape, generator: torch.Generator) -> tuple:
         image = torch.rand(shape, generator=generator)
+        if self.style_map:  # a real per-pixel blend, at the image's size
+            weights = torch.rand(shape[0], self.styles, *shape[2:], generator=generator)
+            return image, weights / weights.sum(1, keepdim=True)
         if self.styles == 1:
             return (image,)
         weights = torch.rand(shape[0], self.styles, generator=generator)  # a real blend, not one painting
@@ -177,6 +189,7 @@ class StylizerSpec(_Spec):
             "training": json.dumps({**info.settings, "step": info.step, "history": info.history}),
             "checkpoint": Path(self.checkpoint).name,
             "checkpoint_sha256": file_sha256(self.checkpoint),
+            **({"style_map": "true"} if self.style_map else {}),
         }
 
 

@@ -21,8 +21,10 @@ class ConditionalInstanceNorm(nn.Module):
     """Instance normalisation followed by a per-painting scale and shift, blended by ``weights``.
 
     γ = weights @ scale and β = weights @ shift, so a one-hot vector is that painting alone and a
-    blend interpolates (γ, β). The statistics are taken in float32 whatever the activations' type:
-    a variance of large half-precision activations overflows.
+    blend interpolates (γ, β). ``weights`` may also be a style map, N x S x H x W (any H and W): a blend
+    at every pixel, resampled to the layer's size, so each region gets its own (γ, β) (Dumoulin et al.'s
+    spatial interpolation); the statistics stay the whole picture's. They are taken in float32 whatever
+    the activations' type: a variance of large half-precision activations overflows.
     """
 
     def __init__(self, channels: int, styles: int):
@@ -33,6 +35,13 @@ class ConditionalInstanceNorm(nn.Module):
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         normalised = F.instance_norm(x.float(), eps=1e-5).to(x.dtype)
         weights = weights.to(self.scale.dtype)
+        if weights.dim() == 4:  # a style map: (γ, β) per pixel
+            if tuple(weights.shape[-2:]) != tuple(x.shape[-2:]):
+                weights = F.interpolate(weights, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            per_pixel = weights.permute(0, 2, 3, 1)  # N x H x W x S
+            gamma = (per_pixel @ self.scale).permute(0, 3, 1, 2).to(x.dtype)
+            beta = (per_pixel @ self.shift).permute(0, 3, 1, 2).to(x.dtype)
+            return normalised * gamma + beta
         gamma = (weights @ self.scale).to(x.dtype)[:, :, None, None]
         beta = (weights @ self.shift).to(x.dtype)[:, :, None, None]
         return normalised * gamma + beta
@@ -66,7 +75,8 @@ class ResidualBlock(nn.Module):
 class Stylizer(nn.Module):
     """RGB in [0, 1] (N x 3 x H x W, any H and W) to RGB in [0, 1] of the same shape.
 
-    ``weights`` (N x styles) blends the paintings; it may be left out when the network holds one.
+    ``weights`` (N x styles) blends the paintings; it may be left out when the network holds one. A style
+    map (N x styles x h x w) blends them pixel by pixel instead.
     Any size works without padding to a multiple of 4: each upsampling goes back to the exact size
     its downsampling stage started from.
     """
@@ -97,6 +107,10 @@ class Stylizer(nn.Module):
             return like.new_ones(batch, 1, dtype=torch.float32)
         if weights.dim() == 1:
             weights = weights.unsqueeze(0).expand(batch, -1)
+        if weights.dim() == 4:
+            if tuple(weights.shape[:2]) != (batch, self.styles):
+                raise ValueError(f"a style map must be {batch} x {self.styles} x H x W, not {tuple(weights.shape)}")
+            return weights.to(device=like.device, dtype=torch.float32)
         if tuple(weights.shape) != (batch, self.styles):
             raise ValueError(f"blend weights must be {batch} x {self.styles}, not {tuple(weights.shape)}")
         return weights.to(device=like.device, dtype=torch.float32)

@@ -23,8 +23,11 @@ class TorchPainter:
         self.providers = [f"torch {self.device}{' bf16' if self.dtype else ''}"]
         self.channels = network.architecture.channels
 
-    def __call__(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    takes_style_map = True  # the network in torch blends per pixel as well as per picture
+
+    def __call__(self, images: np.ndarray, weights: np.ndarray | None, style_map: np.ndarray | None = None) -> np.ndarray:
+        blend = weights if style_map is None else style_map
         with torch.no_grad(), torch.autocast(self.device.type, dtype=self.dtype or torch.float32,
                                              enabled=self.dtype is not None):
-            painted = self.network(torch.tensor(images, device=self.device), torch.tensor(weights, device=self.device))
+            painted = self.network(torch.tensor(images, device=self.device), torch.tensor(blend, device=self.device))
             return painted.float().cpu().numpy()

@@ -66,12 +66,19 @@ class StylizerSession:
         self.metadata = stylizer_metadata(self.model_path, dict(self.session.get_modelmeta().custom_metadata_map))
         self.style_names: list[str] = self.metadata["styles"]
         self.inputs = [i.name for i in self.session.get_inputs()]
+        self.takes_style_map = "style_map" in self.inputs  # exported for painting by region (a per-pixel blend)
         # Where its memory comes from, for the memory guard: a GPU provider's, or the host's.
         self.device = "cpu" if self.providers[0] == CPU else "cuda"
         self.channels = json.loads(self.metadata.get("architecture", "{}")).get("channels", DEFAULT_CHANNELS)
 
-    def __call__(self, images: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    def __call__(self, images: np.ndarray, weights: np.ndarray | None, style_map: np.ndarray | None = None) -> np.ndarray:
+        """``weights`` N x S blends each picture; ``style_map`` N x S x h x w, where the model takes one, blends
+        each pixel (a model that takes one is given ``weights`` as a constant map)."""
         feed = {"image": np.ascontiguousarray(images, dtype=np.float32)}
         if "style" in self.inputs:
             feed["style"] = np.ascontiguousarray(weights, dtype=np.float32)
+        if self.takes_style_map:
+            if style_map is None:  # one blend a picture: a map of one pixel, resampled inside to every layer
+                style_map = np.asarray(weights, np.float32)[:, :, None, None]
+            feed["style_map"] = np.ascontiguousarray(style_map, dtype=np.float32)
         return self.session.run(["stylized"], feed)[0]

@@ -145,33 +145,45 @@ class BlockwiseObjective:
             features = self.vgg(crop, self.tiling.layers)
         return self.tiling.own(features, block).items()
 
-    def _divided(self, name: str, products: torch.Tensor) -> torch.Tensor:
-        return products / (products.shape[1] * self.tiling.positions(name))
+    def _divided(self, loss, name: str, products: torch.Tensor) -> torch.Tensor:
+        """A layer's summed products as its (guided) Gram: divided by C and the positions, or for a
+        region's term (losses.GuidedStyleLoss) by C and its guide's energy."""
+        guide = getattr(loss, "guide", None)
+        return products / (products.shape[1] * (self.tiling.positions(name) if guide is None else loss.energy))
 
-    def _gram_layers(self) -> set[str]:
-        return {name for term in self.terms if term.blockwise == "gram" for name in term.layers}
+    def _gram_key(self, term, name: str):
+        """Unguided style terms share a layer's Gram; each region's term has its own."""
+        return name if getattr(term.by_layer[name], "guide", None) is None else (term.name, name)
+
+    def _gram_keys(self) -> dict:
+        """{key: (a loss module with its guide, the layer)} of every Gram the terms need."""
+        return {self._gram_key(term, name): (loss, name) for term in self.terms if term.blockwise == "gram"
+                for name, loss in term.by_layer.items()}
 
     def values(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Pass 1: each term's value for ``image``, by name; keeps the Grams for ``backward``."""
-        grams: dict[str, torch.Tensor] = {}
+        grams: dict = {}
         dtype = torch.float64 if image.dtype == torch.float64 else torch.float32
         sums = {term.name: image.new_zeros((), dtype=dtype) for term in self.terms if term.blockwise == "positions"}
-        gram_layers = self._gram_layers()
+        keys = self._gram_keys()
         with torch.no_grad():
             for block in self.blocks:
-                for name, (act, where) in self._own_features(_read(image, block), block):
+                own = dict(self._own_features(_read(image, block), block))
+                for name, (act, where) in own.items():
                     act = act.to(dtype)
                     for term in self.terms:
                         if term.blockwise == "positions" and name in term.by_layer:
                             loss = term.by_layer[name]
                             sums[term.name] = sums[term.name] + _content_sum(loss, act, where) / loss.target.numel()
-                    if name in gram_layers:
-                        products = _sum_of_products(act)
-                        grams[name] = grams[name] + products if name in grams else products
-        self._grams = {name: self._divided(name, g) for name, g in grams.items()}
+                for key, (loss, name) in keys.items():
+                    act, where = own[name]
+                    products = _sum_of_products(_guided(loss, act.to(dtype), where))
+                    grams[key] = grams[key] + products if key in grams else products
+        self._grams = {key: self._divided(keys[key][0], keys[key][1], g) for key, g in grams.items()}
         zero = image.new_zeros((), dtype=dtype)
         return {term.name: sums[term.name] if term.blockwise == "positions" else
-                sum((loss.of_gram(self._grams[name]) for name, loss in term.by_layer.items()), zero)
+                sum((loss.of_gram(self._grams[self._gram_key(term, name)]) for name, loss in term.by_layer.items()),
+                    zero)
                 for term in self.terms}
 
     def backward(self, image: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
@@ -180,7 +192,7 @@ class BlockwiseObjective:
         for term in self.terms:
             if term.blockwise == "gram":
                 for name, loss in term.by_layer.items():
-                    gram = self._grams[name].detach().requires_grad_(True)
+                    gram = self._grams[self._gram_key(term, name)].detach().requires_grad_(True)
                     slopes[term.name, name], = torch.autograd.grad(loss.of_gram(gram) * scale, gram)
         gradient = torch.zeros_like(image)
         for block in self.blocks:
@@ -191,12 +203,12 @@ class BlockwiseObjective:
                 for term in self.terms:
                     if name not in term.by_layer:
                         continue
+                    loss = term.by_layer[name]
                     if term.blockwise == "positions":
-                        loss = term.by_layer[name]
                         surrogate = surrogate + scale * _content_sum(loss, act, where) / loss.target.numel()
                     else:  # its gradient with respect to these activations is the whole objective's
-                        surrogate = surrogate + torch.sum(slopes[term.name, name] *
-                                                          self._divided(name, _sum_of_products(act)))
+                        products = _sum_of_products(_guided(loss, act, where))
+                        surrogate = surrogate + torch.sum(slopes[term.name, name] * self._divided(loss, name, products))
             if surrogate.requires_grad:
                 surrogate.backward()
                 gradient[:, :, slice(*block.read_rows), slice(*block.read_cols)] += crop.grad
@@ -205,6 +217,12 @@ class BlockwiseObjective:
 
 def _read(image: torch.Tensor, block: Block) -> torch.Tensor:
     return image[:, :, slice(*block.read_rows), slice(*block.read_cols)]
+
+
+def _guided(loss, act: torch.Tensor, where: tuple[slice, slice]) -> torch.Tensor:
+    """A block's own activations weighted by a region's guide at the same positions (as they are, unguided)."""
+    guide = getattr(loss, "guide", None)
+    return act if guide is None else act * guide[:, :, where[0], where[1]].to(act.dtype)
 
 
 def _content_sum(term: ContentLoss, act: torch.Tensor, where: tuple[slice, slice]) -> torch.Tensor:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .gram import at_least_float32, style_loss
+from .gram import at_least_float32, gram, style_loss
+from .regions import guided_gram
 
 
 def _energy(target: torch.Tensor) -> float:
@@ -57,6 +58,22 @@ class StyleLoss(nn.Module):
     def of_gram(self, gram: torch.Tensor) -> torch.Tensor:
         """The term for a Gram matrix already gathered (block by block: see blocks.py)."""
         return self.weight * torch.mean((gram - self.target.to(gram.dtype)) ** 2)
+
+
+class GuidedStyleLoss(StyleLoss):
+    """A style term for one region (regions.py): the Gram of the features weighted by the region's
+    ``guide`` at this layer (1 x 1 x h x w), normalised by the guide's energy Σ g², against the region's
+    paintings' Gram. A guide of ones is StyleLoss exactly."""
+
+    def __init__(self, target_gram: torch.Tensor, guide: torch.Tensor, weight: float = 1.0,
+                 gram_backend: str = "auto", normalize: bool = True):
+        super().__init__(target_gram, weight, gram_backend, normalize)
+        self.register_buffer("guide", guide.detach().float())
+        self.energy = float(torch.sum(guide.double() ** 2))  # blocks.py divides its sums by this too
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.of_gram(guided_gram(features, self.guide, self.energy,
+                                        lambda weighted: gram(weighted, self.gram_backend)))
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ from ..errors import UsageError
 from .blocks import BlockwiseObjective, targets_by_blocks
 from .defaults import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from .gram import gram
-from .losses import ContentLoss, ImageTerm, LayerTerms, StyleLoss, TemporalLoss, layers_of, total_variation, values_of
+from .losses import ContentLoss, GuidedStyleLoss, ImageTerm, LayerTerms, StyleLoss, TemporalLoss, layers_of, total_variation, values_of
 from .memory import LBFGS_HISTORY, Fit
 from .results import Result, Step
 from .vgg import VGG19Features, check_layers
@@ -142,6 +142,17 @@ def style_term(opts: Options, targets, device) -> LayerTerms:
                                 for name, target in (targets or {}).items()}, "gram")
 
 
+def region_term(opts: Options, name: str, targets, guides, device) -> LayerTerms:
+    """One region's paintings' term (regions.py): guided Grams at each style layer, weighted as the style
+    term's layers are, named ``style:NAME`` in the reported losses."""
+    layer_weights = opts.style_layer_weights or (1.0,) * len(opts.style_layers)
+    weight_of = dict(zip(opts.style_layers, layer_weights))
+    return LayerTerms(f"style:{name}", {layer: GuidedStyleLoss(target.to(device), guides[layer].to(device),
+                                                               opts.style_weight * weight_of.get(layer, 1.0),
+                                                               opts.gram_backend, opts.normalize)
+                                        for layer, target in targets.items()}, "gram")
+
+
 def smoothness_term(opts: Options) -> ImageTerm:
     return ImageTerm("tv", lambda image: opts.tv_weight * total_variation(image) if opts.tv_weight
                      else image.new_zeros(()))
@@ -183,6 +194,7 @@ def optimize(
     previous: tuple[torch.Tensor, torch.Tensor] | None = None,
     fit: Fit | None = None,
     extra_terms: tuple = (),
+    held: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> Result:
     """Minimise the weighted objective over the pixels of ``init`` for ``opts.iterations`` evaluations.
 
@@ -192,6 +204,8 @@ def optimize(
     The objective is ``loss_terms``'s list and ``extra_terms`` (losses.LayerTerms or ImageTerm): the loop
     sums and reports its terms by name.
     ``fit`` (the memory guard's, memory.py) evaluates in blocks and shortens L-BFGS's history.
+    ``held`` is (photo, mask): the picture is the photo where the mask is 1 and the pixels optimised where
+    it is 0, mixed where it is soft (a region painted by the photo, regions.py).
     Returns the best image evaluated, so the losses reported are exactly those of the picture returned.
     """
     opts.check()
@@ -217,13 +231,23 @@ def optimize(
     def autocast():  # convolutions in half precision when asked; the loss terms upcast to float32
         return torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None)
 
+    if held is not None:  # the picture is mixed from the pixels and the photo: the photo's share is fixed
+        photo, hold = (t.detach().to(device=device, dtype=torch.float32) for t in held)
+        keep = 1.0 - hold
+
+        def picture(variable):
+            return variable / GREY_LEVELS * keep + photo * hold
+    else:
+        def picture(variable):
+            return variable / GREY_LEVELS
+
     blockwise = None
     if fit is not None and fit.block:
         blockwise = BlockwiseObjective(vgg, terms, tuple(pixels.shape), fit.block, autocast)
 
     def closure():
         optimizer.zero_grad(set_to_none=True)
-        image = pixels / GREY_LEVELS
+        image = picture(pixels)
         if blockwise is None:
             with autocast():
                 features = vgg(image, layers)
@@ -238,6 +262,8 @@ def optimize(
             (total * scale[0]).backward()
         if blockwise is not None:
             gradient = blockwise.backward(image.detach(), scale[0]) / GREY_LEVELS
+            if held is not None:
+                gradient = gradient * keep
             pixels.grad = gradient if pixels.grad is None else pixels.grad + gradient
         losses = {k: float(v.detach()) for k, v in parts.items()}
         losses["total"] = float(total.detach())

@@ -14,13 +14,15 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import UsageError
-from .color import preserve_colors
+from .color import COLOR_MODES, keep_colors as colors_kept, match_colors
 from .defaults import DEVICES
 from .gram import backend_in_use
 from .headroom import free_bytes, gib
 from .memory import Fit, Needs, activation_bytes_per_pixel, fit
+from .regions import RegionStyle, guided_gram, layer_guides, layout
 from .scales import content_boost, scale_plan
-from .stylize import PRECISIONS, Options, Result, Step, content_targets, initial_image, losses_of, optimize, style_targets
+from .stylize import (PRECISIONS, Options, Result, Step, content_targets, initial_image, losses_of, optimize,
+                      region_term, style_targets)
 from .vgg import LAYER_INDEX, channels, load_vgg19, min_side
 
 log = logging.getLogger("nstbatch")
@@ -56,15 +58,21 @@ class StyleTransfer:
         options: Options | None = None,
         blend: list[float] | None = None,
         style_scale: float = 1.0,
-        keep_colors: bool = False,
+        keep_colors: str | bool | None = None,
         device: str = "auto",
         weights=None,
         target_features=None,
         block_size: int | None = None,
         max_memory: int | None = None,
+        regions: list[RegionStyle] | None = None,
     ):
         """``block_size`` evaluates every picture in blocks of that many pixels (blocks.py); otherwise
-        the memory guard (memory.py) chooses, within what is free or ``max_memory`` bytes if less."""
+        the memory guard (memory.py) chooses, within what is free or ``max_memory`` bytes if less.
+
+        ``keep_colors``: "luminance" or "histogram" (color.py; True is "luminance"), None for the
+        painting's colours. ``regions`` (regions.py): what paints each region; a picture's masks, one per
+        region, come with it (``__call__``'s ``masks``), and what no mask covers is painted by ``styles``, or
+        is the photo when there are none."""
         self.options = options or Options()
         self.options.check()
         self.styles = styles or []
@@ -74,7 +82,12 @@ class StyleTransfer:
         if style_scale <= 0:
             raise UsageError(f"style scale must be > 0, not {style_scale}")
         self.style_scale = style_scale
-        self.keep_colors = keep_colors
+        self.keep_colors = "luminance" if keep_colors is True else keep_colors or None
+        if self.keep_colors is not None and self.keep_colors not in COLOR_MODES:
+            raise UsageError(f"--preserve-colors must be one of {', '.join(COLOR_MODES)}, not '{keep_colors}'")
+        self.regions = list(regions or [])
+        self._rest = RegionStyle("rest", self.styles, self.blend) if self.styles else None
+        self._recoloured_for = None  # with keep_colors "histogram": the photo the paintings are recoloured to
         if block_size is not None and block_size < 16:
             raise UsageError(f"--block-size must be at least 16 pixels, not {block_size}")
         if max_memory is not None and max_memory <= 0:
@@ -107,23 +120,77 @@ class StyleTransfer:
         ``block``: gathered block by block, as a picture too large for memory is (in torch)."""
         long_side = max(16, round(content_long_side * self.style_scale))
         if long_side not in self._style_cache:
-            resized = [resize_long_side(s, long_side).to(self.device) for s in self.styles]
+            resized = [resize_long_side(s, long_side).to(self.device) for s in self._paintings(self.styles)]
             features = self.vgg if block else self.target_features
             self._style_cache[long_side] = style_targets(features, resized, self.blend, self.options.style_layers, block)
         return self._style_cache[long_side]
 
+    def _paintings(self, paintings: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The paintings as their targets are taken: recoloured to the photo being painted under
+        --preserve-colors histogram."""
+        if self._recoloured_for is None:
+            return paintings
+        return [match_colors(painting, self._recoloured_for) for painting in paintings]
+
+    def region_targets(self, index: int, content_long_side: int, block: int | None = None) -> dict[str, torch.Tensor]:
+        """The Gram targets of region ``index`` (``len(regions)``: the rest, painted by ``styles``): its
+        paintings blended, or with a painting mask, that part of the painting's guided Gram."""
+        region = self.regions[index] if index < len(self.regions) else self._rest
+        if region is self._rest:
+            return self.style_targets(content_long_side, block)
+        long_side = max(16, round(content_long_side * self.style_scale))
+        key = (index, long_side)
+        if key not in self._style_cache:
+            resized = [resize_long_side(s, long_side).to(self.device) for s in self._paintings(region.paintings)]
+            layers = self.options.style_layers
+            if region.painting_mask is None:
+                features = self.vgg if block else self.target_features
+                self._style_cache[key] = style_targets(features, resized, region.blend, layers, block)
+            else:
+                self._style_cache[key] = self._guided_targets(resized, region, layers)
+        return self._style_cache[key]
+
+    def _guided_targets(self, paintings, region: RegionStyle, layers) -> dict[str, torch.Tensor]:
+        """Blended guided Grams of the part of each painting that ``region.painting_mask`` marks."""
+        total, targets = sum(region.blend), {}
+        with torch.no_grad():
+            for painting, weight in zip(paintings, region.blend):
+                mask = torch.nn.functional.interpolate(region.painting_mask.float(), size=painting.shape[-2:],
+                                                       mode="bilinear", align_corners=False).clamp(0, 1)
+                guides = layer_guides(mask.to(self.device), layers)
+                for name, act in self.vgg(painting, layers).items():
+                    g = guided_gram(act.float(), guides[name])[0] * (weight / total)
+                    targets[name] = targets[name] + g if name in targets else g
+        return targets
+
     def __call__(self, content: torch.Tensor, init: torch.Tensor | str | None = None, callback=None,
-                 iterations: int | None = None, previous: tuple[torch.Tensor, torch.Tensor] | None = None) -> Result:
+                 iterations: int | None = None, previous: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 masks=None) -> Result:
         """Stylise ``content`` (1 x 3 x H x W in [0, 1]; a tensor, or a numpy array as batches read it) at
         its own size.
 
         ``iterations`` overrides the options' budget for this picture; ``previous`` is the temporal
-        term's (warped frame, mask) for a video frame (see ``stylize.optimize``).
+        term's (warped frame, mask) for a video frame (see ``stylize.optimize``); ``masks`` (R x H x W in
+        [0, 1], any size, one per region of the engine) say where each region is.
         """
         content = torch.as_tensor(content)
-        result = self._optimize(content, init, callback, iterations, previous)
-        if self.keep_colors:
-            result.image = preserve_colors(result.image, content.cpu())
+        if masks is not None:
+            masks = torch.as_tensor(masks)
+            if masks.shape[0] != len(self.regions):
+                raise UsageError(f"{masks.shape[0]} masks for {len(self.regions)} regions")
+        elif self.regions:
+            raise UsageError("this engine paints by region: give each picture its masks")
+        if self.keep_colors == "histogram":  # the paintings' colours are this photo's: their targets are its own
+            self._recoloured_for = content.cpu()
+            self._style_cache.clear()
+        try:
+            result = self._optimize(content, init, callback, iterations, previous, masks)
+        finally:
+            if self._recoloured_for is not None:
+                self._recoloured_for = None
+                self._style_cache.clear()
+        if self.keep_colors == "luminance":
+            result.image = colors_kept(self.keep_colors, result.image, content.cpu())
         return result
 
     def stylize_batch(self, contents: torch.Tensor, init: torch.Tensor | str | None = None, callback=None) -> list[Result]:
@@ -134,6 +201,9 @@ class StyleTransfer:
         then steps over all pixels at once. Returns one Result per photo, with that photo's own losses.
         """
         contents = torch.as_tensor(contents)
+        if self.regions or self.keep_colors == "histogram":
+            raise UsageError("painting by region and --preserve-colors histogram take one photo at a time: "
+                             "leave out --batch-size")
         joint = self._optimize(contents, init, callback)
         opts = self.options
         style = self.style_targets(max(contents.shape[-2:])) if self.styles and opts.style_weight > 0 else None
@@ -143,22 +213,21 @@ class StyleTransfer:
             targets = content_targets(self.target_features, photo, opts.content_layers) if opts.content_weight > 0 else None
             image = joint.image[i:i + 1]
             losses = losses_of(self.vgg, image, opts, targets, style)  # of the picture optimised, as for one photo
-            if self.keep_colors:
-                image = preserve_colors(image, photo.cpu())
+            image = colors_kept(self.keep_colors, image, photo.cpu())
             results.append(Result(image, losses, joint.iterations, joint.seconds / contents.shape[0], joint.history))
         return results
 
-    def _optimize(self, content, init, callback, iterations=None, previous=None) -> Result:
+    def _optimize(self, content, init, callback, iterations=None, previous=None, masks=None) -> Result:
         opts = self.options if iterations is None else dataclasses.replace(self.options, iterations=iterations)
         first = opts.first_scale
         if first is not None:  # no scale so small that the deepest layer would have nothing left
             first = max(first, math.ceil(self.min_side[0] * max(content.shape[-2:]) / min(content.shape[-2:])))
         plan = scale_plan(max(content.shape[-2:]), first, opts.iterations)
         if len(plan) > 1 and previous is None:  # a video frame after the first starts from its neighbour instead
-            return self._coarse_to_fine(content, init, callback, opts, plan)
-        return self._at_one_scale(content, init, callback, opts, previous)
+            return self._coarse_to_fine(content, init, callback, opts, plan, masks)
+        return self._at_one_scale(content, init, callback, opts, previous, masks)
 
-    def _coarse_to_fine(self, content, init, callback, opts, plan) -> Result:
+    def _coarse_to_fine(self, content, init, callback, opts, plan, masks=None) -> Result:
         """Each scale from the previous result upsampled with the photo's detail band, with its own
         targets and the photo weighed ``content_boost`` times as much (scales.py); the steps the callback
         sees count on across scales, out of the whole budget."""
@@ -182,25 +251,44 @@ class StyleTransfer:
                     label = f"{label}, {step.scale}" if step.scale else label
                     callback(dataclasses.replace(step, iteration=done + step.iteration, total=opts.iterations, scale=label))
 
-            result = self._at_one_scale(photo, start, counted, dataclasses.replace(opts, iterations=iterations))
+            result = self._at_one_scale(photo, start, counted, dataclasses.replace(opts, iterations=iterations),
+                                        masks=masks)
             done, seconds, history = done + result.iterations, seconds + result.seconds, history + result.history
         # Reported at the content weight asked for (the content term is linear in it), as one scale reports.
         losses = {**result.losses, "content": result.losses["content"] / boost}
         losses["total"] = result.losses["total"] - result.losses["content"] + losses["content"]
         return Result(result.image, losses, done, seconds, history)
 
-    def _at_one_scale(self, content, init, callback, opts, previous=None) -> Result:
+    def _at_one_scale(self, content, init, callback, opts, previous=None, masks=None) -> Result:
         content = content.to(self.device)
         how = self.fit(tuple(content.shape), opts, temporal=previous is not None)
         # Targets of a picture optimised in blocks are gathered in blocks too, with torch's VGG.
         features = self.vgg if how.block else self.target_features
         targets = content_targets(features, content, opts.content_layers, how.block) if opts.content_weight > 0 else None
-        style = self.style_targets(max(content.shape[-2:]), how.block) if self.styles and opts.style_weight > 0 else None
+        style, regional, held = None, [], None
+        if masks is not None:
+            regional, held = self._regional(content, masks, opts, how.block)
+        elif self.styles and opts.style_weight > 0:
+            style = self.style_targets(max(content.shape[-2:]), how.block)
         style_image = self.styles[0] if self.styles else None
         start = initial_image(init if init is not None else opts.init, content, style_image, tuple(content.shape), opts.seed)
         if how.label() and callback is not None:  # say on the bar that memory changed the way
             callback = _labelled(callback, how.label())
-        return optimize(self.vgg, start, opts, targets, style, callback=callback, previous=previous, fit=how)
+        return optimize(self.vgg, start, opts, targets, style, callback=callback, previous=previous, fit=how,
+                        extra_terms=tuple(regional), held=held)
+
+    def _regional(self, content, masks, opts, block):
+        """A picture's region terms (guided Grams, one per painted region present) and its photo hold."""
+        where = layout(masks, self.regions, self._rest, tuple(content.shape[-2:]))
+        terms = []
+        if opts.style_weight > 0:
+            for index, mask in where.painted:
+                region = self.regions[index] if index < len(self.regions) else self._rest
+                guides = layer_guides(mask.to(self.device), opts.style_layers)
+                terms.append(region_term(opts, region.name, self.region_targets(index, max(content.shape[-2:]), block),
+                                         guides, self.device))
+        held = None if where.held is None else (content, where.held.to(self.device))
+        return terms, held
 
     def needs(self, opts: Options | None = None, temporal: bool = False) -> Needs:
         """What decides a picture's peak memory with these options (memory.py)."""

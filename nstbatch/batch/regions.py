@@ -1,0 +1,211 @@
+"""Which painting goes where in a batch: the region options parsed once, and each photo's masks found.
+
+Two ways to say where the regions are, usable together:
+
+- ``--region MASK=STYLE`` (repeatable): a grey mask, white inside (soft where grey);
+- ``--regions SEG --region-style COLOUR=STYLE`` (repeatable): a colour-coded segmentation.
+
+MASK and SEG are a file (one for every photo) or a folder mirroring the inputs, holding a mask for each
+photo under the photo's own path with an image suffix (``photos/a/b.jpg`` -> ``SEG/a/b.png``), as a
+segmentation tool writes them for a folder. STYLE is what paints the region: ``photo`` (the photo kept
+there), or paintings (files for optimisation, a network's painting names with --model), comma-separated
+with optional weights (``a.jpg:0.7,b.jpg:0.3``), and for optimisation optionally ``@PAINTING_MASK``, the
+part of the painting to take the style from. What no mask covers is painted by --style (or the network's
+blend); with no --style, it is the photo.
+
+A photo whose mask is missing or of another shape fails with one line, or with ``--missing-mask
+unmasked`` is painted without regions; the batch goes on either way. Masks are facts about each result:
+their hashes go in its manifest row and decide, on a re-run, whether it is still the result asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ImageError, UsageError
+from ..media.masks import fitted, mask_beside, parse_colour, read_mask, read_segmentation
+from ..records import file_sha256
+PHOTO = "photo"  # the STYLE of a region kept as the photo
+MISSING_MASK = ("fail", "unmasked")
+
+
+@dataclass
+class Region:
+    """One region as the options gave it: where (a mask file or folder, or a colour of the segmentation)
+    and what paints it (``paintings``: (file or name, weight) pairs; empty for the photo)."""
+
+    label: str
+    mask: Path | None = None  # a --region's mask file or folder
+    colour: tuple[int, int, int] | None = None  # a --region-style's colour in the segmentation
+    paintings: list[tuple[str, float]] = field(default_factory=list)
+    painting_mask: Path | None = None
+
+    @property
+    def is_photo(self) -> bool:
+        return not self.paintings
+
+
+def parse_style(text: str, option: str) -> tuple[list[tuple[str, float]], Path | None]:
+    """STYLE as (paintings with weights, painting mask): ``photo``, or ``a.jpg[:w],b.jpg[:w][@mask.png]``."""
+    text = text.strip()
+    if text.lower() == PHOTO:
+        return [], None
+    text, _, painting_mask = text.partition("@")
+    paintings = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        name, colon, weight = item.rpartition(":")
+        if not colon or not _is_number(weight):
+            name, weight = item, "1"
+        if float(weight) < 0:
+            raise UsageError(f"{option}: the weight of {name} must be >= 0, not {weight}")
+        paintings.append((name, float(weight)))
+    if not paintings or sum(w for _, w in paintings) <= 0:
+        raise UsageError(f"{option}: '{text}' names no painting; give paintings, or 'photo'")
+    paintings = [(str(Path(name).absolute()) if Path(name).is_file() else name, w) for name, w in paintings]
+    return paintings, Path(painting_mask).absolute() if painting_mask else None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class RegionPlan:
+    """The regions of a run, and where each photo's masks are."""
+
+    regions: list[Region]
+    segmentation: Path | None = None  # --regions: a file, or a folder of per-photo segmentations
+    missing: str = "fail"  # a photo whose masks are missing or do not fit: "fail", or "unmasked"
+
+    @property
+    def per_photo(self) -> bool:
+        """Whether any mask is found per photo (a folder), not one for every photo."""
+        sources = [self.segmentation] + [r.mask for r in self.regions]
+        return any(source is not None and source.is_dir() for source in sources)
+
+    def sources(self, relative: str) -> list[Path]:
+        """The mask files the photo at ``relative`` uses: the segmentation, then each --region's mask;
+        an ImageError when one is missing."""
+        found = []
+        for source in [self.segmentation] + [r.mask for r in self.regions if r.mask is not None]:
+            if source is None:
+                continue
+            path = mask_beside(source, relative) if source.is_dir() else source
+            if path is None:
+                raise ImageError(Path(source) / relative, f"has no mask in {source} (looked for "
+                                                        f"{Path(relative).with_suffix('.png')})")
+            found.append(path)
+        return found
+
+    def masks(self, relative: str, size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
+        """The photo's masks at ``size`` (R x H x W, in ``regions``' order) and the hashes of the files read;
+        an ImageError naming the file when one is missing, unreadable or of another shape."""
+        paths = self.sources(relative)
+        by_path = iter(paths)
+        segmentation = None
+        if self.segmentation is not None:
+            path = next(by_path)
+            colours = [r.colour for r in self.regions if r.colour is not None]
+            segmentation = iter(fitted(read_segmentation(path, colours), path, size))
+        masks = []
+        for region in self.regions:
+            if region.colour is not None:
+                masks.append(next(segmentation))
+            else:
+                path = next(by_path)
+                masks.append(fitted(read_mask(path)[None], path, size)[0])
+        return np.stack(masks), [file_sha256(path) for path in paths]
+
+    def hashes(self, relative: str) -> list[str] | None:
+        """The hashes of the photo's mask files now, as its row records them: [] where it would be painted
+        without regions (missing, --missing-mask unmasked), None where it would fail."""
+        try:
+            return [file_sha256(path) for path in self.sources(relative)]
+        except (ImageError, OSError):
+            return [] if self.missing == "unmasked" else None
+
+    def fallback(self, size: tuple[int, int]) -> np.ndarray:
+        """Masks that cover nothing: the photo painted as if there were no regions (--missing-mask unmasked)."""
+        return np.zeros((len(self.regions), *size), np.float32)
+
+    def record(self) -> list[dict]:
+        """The regions as the manifest keeps them (what decides the pictures): masks given once by their
+        hashes, per-photo ones by their folder (each row holds the photo's own); the paintings by name."""
+        rows = []
+        for region in self.regions:
+            where = ({"colour": "#%02x%02x%02x" % region.colour} if region.colour is not None else
+                     {"mask": _file_or_folder(region.mask)})
+            rows.append({**where, "paintings": [[_file_or_name(name), w] for name, w in region.paintings],
+                         "painting_mask": file_sha256(region.painting_mask) if region.painting_mask else None})
+        segmentation = _file_or_folder(self.segmentation) if self.segmentation is not None else None
+        return [{"segmentation": segmentation, "missing_mask": self.missing}, *rows]
+
+
+def _file_or_folder(path: Path) -> str:
+    return f"per photo in {path.name}/" if path.is_dir() else file_sha256(path)
+
+
+def _file_or_name(name: str) -> str:
+    path = Path(name)
+    return file_sha256(path) if path.is_file() else name
+
+
+def parse_regions(region: list[str] | None, regions: Path | None, region_style: list[str] | None,
+                  missing: str = "fail") -> RegionPlan | None:
+    """The region options as a plan (None when none was given); a UsageError, before any work, for
+    anything malformed or missing."""
+    region, region_style = region or [], region_style or []
+    if not region and regions is None and not region_style:
+        return None
+    if missing not in MISSING_MASK:
+        raise UsageError(f"--missing-mask must be one of {', '.join(MISSING_MASK)}, not '{missing}'")
+    if (regions is None) != (not region_style):
+        raise UsageError("--regions and --region-style go together: the segmentation, and the colour of each region")
+    plan = RegionPlan([], None if regions is None else regions.absolute(), missing)
+    if regions is not None and not regions.exists():
+        raise UsageError(f"{regions}: no such file or folder for --regions")
+    for text in region:
+        mask, equals, style = text.partition("=")
+        if not equals or not mask.strip():
+            raise UsageError(f"--region '{text}': expected MASK=STYLE, e.g. sky.png=starry.jpg or person.png=photo")
+        mask_path = Path(mask.strip()).absolute()  # absolute: a worker elsewhere finds it too
+        if not mask_path.exists():
+            raise UsageError(f"{mask_path}: no such mask file or folder for --region")
+        paintings, painting_mask = parse_style(style, "--region")
+        plan.regions.append(Region(mask_path.stem, mask=mask_path, paintings=paintings, painting_mask=painting_mask))
+    colours = set()
+    for text in region_style:
+        colour, equals, style = text.partition("=")
+        if not equals:
+            raise UsageError(f"--region-style '{text}': expected COLOUR=STYLE, e.g. red=starry.jpg or '#00ff00=photo'")
+        rgb = parse_colour(colour)
+        if rgb in colours:
+            raise UsageError(f"--region-style: {colour.strip()} is given twice")
+        colours.add(rgb)
+        paintings, painting_mask = parse_style(style, "--region-style")
+        plan.regions.append(Region(colour.strip().lstrip("#"), colour=rgb, paintings=paintings,
+                                   painting_mask=painting_mask))
+    for r in plan.regions:
+        if r.painting_mask is not None and not r.painting_mask.is_file():
+            raise UsageError(f"{r.painting_mask}: no such painting mask (after @ in the region of {r.label})")
+    return plan
+
+
+def check_single_masks(plan: RegionPlan) -> None:
+    """Masks given once for every photo are read before any work: a bad one is a usage error, not a
+    failure of every photo."""
+    for path in [plan.segmentation] + [r.mask for r in plan.regions]:
+        if path is not None and path.is_file():
+            try:
+                read_mask(path)
+            except ImageError as exc:
+                raise UsageError(f"mask {exc}") from None
