@@ -18,7 +18,7 @@ from conftest import photo_like
 MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
 
 
-@pytest.mark.parametrize("name", ["starry_night", "starry_night_steady"])
+@pytest.mark.parametrize("name", ["starry_night", "starry_night_steady", "starry_kandinsky"])
 def test_each_bundled_export_is_its_checkpoint(name):
     checkpoint, exported = MODELS / name / "model.safetensors", MODELS / name / "model.onnx"
     described = describe(exported)
@@ -33,3 +33,16 @@ def test_each_bundled_export_is_its_checkpoint(name):
     with torch.no_grad():
         want = network(photo, torch.from_numpy(weights)).numpy()
     np.testing.assert_allclose(painted, want, rtol=0, atol=1e-4)
+
+
+def test_the_two_painting_network_paints_by_region_as_its_checkpoint_does():
+    checkpoint, exported = MODELS / "starry_kandinsky" / "model.safetensors", MODELS / "starry_kandinsky" / "model.onnx"
+    session = StylizerSession(exported, [CPU])
+    assert session.inputs == ["image", "style_map"] and session.style_names[1] == "composition_vii_kandinsky"
+    photo = photo_like(48, 64)
+    style_map = np.zeros((1, 2, 48, 64), np.float32)
+    style_map[:, 0, :, :32], style_map[:, 1, :, 32:] = 1, 1  # Starry Night left, Kandinsky right
+    network = load_checkpoint(checkpoint)[0].float().eval()
+    with torch.no_grad():
+        want = network(photo, torch.from_numpy(style_map)).numpy()
+    np.testing.assert_allclose(session(photo.numpy(), None, style_map), want, rtol=0, atol=1e-4)
