@@ -72,14 +72,16 @@ def blend_weights(text: str | None) -> list[float] | None:
 
 def optimiser(paintings: list, options, blend: list[float] | None = None, style_scale: float = 1.0,
               preserve_colors: bool | str = False, device="auto", weights=None, target_features=None,
-              block_size: int | None = None, max_memory: float | None = None, regions=None):
+              block_size: int | None = None, max_memory: float | None = None, regions=None, fine_style=None):
     """The optimisation engine (``transfer.StyleTransfer``) for paintings given as 1 x 3 x H x W tensors: what
     `run`, `video` and ``nstbatch.stylize`` all paint with. ``max_memory`` in GiB, as the options take it;
-    ``preserve_colors`` True or "luminance", or "histogram"; ``regions`` a batch.regions.RegionPlan."""
+    ``preserve_colors`` True or "luminance", or "histogram"; ``regions`` a batch.regions.RegionPlan;
+    ``fine_style`` a painting for the fine texture (1 x 3 x H x W)."""
     from .runtime.transfer import StyleTransfer
 
     return StyleTransfer(paintings, options, blend, style_scale, preserve_colors, device, weights, target_features,
-                         **memory_options(block_size, max_memory), regions=region_styles(regions))
+                         **memory_options(block_size, max_memory), regions=region_styles(regions),
+                         fine_style=fine_style)
 
 
 def color_mode(preserve_colors: bool, match_colors: bool) -> str | None:
@@ -135,7 +137,7 @@ NOT_MADE_WITH = ("device", "runs_on", "style", "model", "targets", "block_size",
 
 def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend, style_scale, preserve_colors,
                         weights, targets, providers, block_size, max_memory, iterations, init, regions=None,
-                        match_colors: bool = False, **fields) -> Chosen:
+                        match_colors: bool = False, style_fine: Path | None = None, **fields) -> Chosen:
     recipe = ("optimisation", _absolute_paths({k: v for k, v in locals().items() if k != "fields"} | fields))
     from .onnx.providers import parse as parse_providers
     from .runtime.gram import backend_in_use
@@ -147,6 +149,7 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
     options, size = loop_options(device, size, iterations, init=init if init in INITS else "content", **fields)
     colors = color_mode(preserve_colors, match_colors)
     styles = [load_option_image(path, "--style", max_pixels=max_pixels) for path in style]
+    fine = None if style_fine is None else load_option_image(style_fine, "--style-fine", max_pixels=max_pixels)
     init_image = None if init in INITS else load_option_image(Path(init), "--init", max_pixels=max_pixels)
     if targets not in ("torch", "onnx"):
         raise UsageError(f"--targets must be torch or onnx, not '{targets}'")
@@ -157,7 +160,7 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
         target_features = feature_session(options.content_layers + options.style_layers, options.pooling, weights,
                                           parse_providers(providers))
     engine = optimiser(styles, options, blend_weights(style_blend), style_scale, colors, device, weights,
-                       target_features, block_size, max_memory, regions)
+                       target_features, block_size, max_memory, regions, fine)
     record = {"style": [str(s) for s in style], "style_blend": style_blend, "style_scale": style_scale,
               "preserve_colors": preserve_colors, "device": str(engine.device), "weights": engine.vgg.weights_source,
               "targets": targets, "block_size": block_size, "max_memory": max_memory,
@@ -172,6 +175,9 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
     made_with.update(engine="optimisation", style_sha256=[file_sha256(path) for path in style], size=size,
                      init=init if init in INITS else file_sha256(Path(init)), version=__version__)
     _control(record, made_with, regions, match_colors)
+    if style_fine is not None:
+        record["style_fine"] = str(style_fine)
+        made_with["style_fine_sha256"] = file_sha256(style_fine)
     return Chosen(engine, size, init_image, record, header, made_with=made_with, recipe=recipe)
 
 

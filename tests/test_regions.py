@@ -168,3 +168,30 @@ def test_histogram_colours_recolour_the_targets_for_each_photo(vgg):
     on_red, on_blue = engine(red).image, engine(blue).image
     assert float(on_red[:, 0].mean()) > float(on_red[:, 2].mean()) + 0.2
     assert float(on_blue[:, 2].mean()) > float(on_blue[:, 0].mean()) + 0.2
+
+
+def test_style_fine_takes_the_fine_layers_from_its_painting_and_the_rest_from_style(vgg):
+    coarse, fine = painting_like(), other_painting()
+    opts = Options(iterations=30, style_weight=10.0)
+    engine = StyleTransfer([coarse], opts, device="cpu", fine_style=fine)
+    targets = engine.style_targets(40)
+    of_coarse = style_targets(engine.vgg, [coarse], [1.0], opts.style_layers)
+    of_fine = style_targets(engine.vgg, [fine], [1.0], opts.style_layers)
+    for name in ("relu1_1", "relu2_1"):
+        torch.testing.assert_close(targets[name], of_fine[name])
+    for name in ("relu3_1", "relu4_1", "relu5_1"):
+        torch.testing.assert_close(targets[name], of_coarse[name])
+    # At the fine layer the picture moves from the --style painting towards the fine one: relative to its
+    # distance from the --style painting, it is far nearer the fine painting than a picture of --style alone.
+    photo = photo_like(40, 40)
+    mixed, alone = engine(photo).image, StyleTransfer([coarse], opts, device="cpu")(photo).image
+
+    def distance(image, targets):
+        features = engine.vgg(image, ["relu1_1"])["relu1_1"]
+        gram = guided_gram(features, torch.ones(1, 1, 40, 40))[0]
+        return float(((gram - targets["relu1_1"]) ** 2).sum() / (targets["relu1_1"] ** 2).sum())
+
+    def towards_fine(image):
+        return distance(image, of_fine) / distance(image, of_coarse)
+
+    assert towards_fine(mixed) < 0.5 * towards_fine(alone)

@@ -76,6 +76,7 @@ LearningRate = Annotated[float, typer.Option(min=0.0, metavar="R", help="Step si
 StyleBlend = Annotated[Optional[str], typer.Option(metavar="W,W|NAME=W", help="e.g. 0.7,0.3; with --model also starry=0.7.", show_default="equal", rich_help_panel=LOOK)]
 StyleScale = Annotated[float, typer.Option(min=0.05, metavar="X", help="Painting size: smaller, finer strokes.", rich_help_panel=LOOK)]
 PreserveColors = Annotated[bool, typer.Option("--preserve-colors", help="Keep the photo's colours (luminance only).", rich_help_panel=LOOK)]
+StyleFine = Annotated[Optional[Path], typer.Option("--style-fine", metavar="FILE", help="The fine texture from this painting instead.", rich_help_panel=ENGINE)]
 MatchColors = Annotated[bool, typer.Option("--match-colors", help="Paint in the photo's colours (histogram matching).", rich_help_panel=LOOK)]
 # Regions (batch/regions.py): which painting goes where.
 Region = Annotated[Optional[list[str]], typer.Option("--region", metavar="MASK=STYLE", help="Paint a mask's region with STYLE (or 'photo').", rich_help_panel=REGIONS)]

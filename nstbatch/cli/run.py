@@ -14,12 +14,12 @@ from .app import app
 from .options import (DEVICES, ENGINE, INPUT_OUTPUT, MANY_MACHINES, OPTIMISATION, BlockSize,
                       ContentLayers, ContentWeight, Device, Iterations, LearningRate, MatchColors, MaxMemory, MaxSize,
                       MissingMask, Model, Optimizer, Pooling, Precision, PreserveColors, Providers, Quiet, Region,
-                      Regions, RegionStyle, Scales, Seed, StyleBlend, StyleLayers, StyleScale, StyleWeight, TvWeight,
+                      Regions, RegionStyle, Scales, StyleFine, Seed, StyleBlend, StyleLayers, StyleScale, StyleWeight, TvWeight,
                       Weights, check_engine_choice, fail, given_on_command_line, parse_scales, split_floats,
                       split_names)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
-OPTIMISATION_ONLY = ("iterations", "scales", "seed", "style_scale", "content_weight", "style_weight", "tv_weight",
+OPTIMISATION_ONLY = ("style_fine", "iterations", "scales", "seed", "style_scale", "content_weight", "style_weight", "tv_weight",
                      "content_layers", "style_layers", "style_layer_weights", "optimizer", "learning_rate", "init",
                      "pooling", "weights", "save_every", "targets", "precision", "block_size")
 
@@ -29,7 +29,7 @@ def run(
     ctx: typer.Context,
     inputs: Annotated[Path, typer.Option("--inputs", "--input", "-i", metavar="PATH", help="A photo or a folder of them.", rich_help_panel=INPUT_OUTPUT)],
     output: Annotated[Path, typer.Option("--output", "-o", metavar="FOLDER", help="Where results go.", rich_help_panel=INPUT_OUTPUT)] = Path("stylised"),
-    size: Annotated[Optional[int], typer.Option(min=16, metavar="PX", help="Longest side of each result.", show_default="256 CPU, 512 GPU", rich_help_panel=INPUT_OUTPUT)] = None,
+    size: Annotated[Optional[int], typer.Option(min=16, metavar="PX", help="The results' long side.", show_default="256 CPU, 512 GPU", rich_help_panel=INPUT_OUTPUT)] = None,
     max_size: MaxSize = MODEL_MAX_SIZE,
     output_format: Annotated[str, typer.Option("--format", metavar="FORMAT", help="png, jpg, webp or tif16 (16-bit, print).", rich_help_panel=INPUT_OUTPUT)] = "png",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo results that exist (else they are kept).", rich_help_panel=INPUT_OUTPUT)] = False,
@@ -37,6 +37,7 @@ def run(
     no_gallery: Annotated[bool, typer.Option("--no-gallery", help="No OUTPUT/index.html (photos beside results).", rich_help_panel=INPUT_OUTPUT)] = False,
     quiet: Quiet = False,
     style: Annotated[Optional[list[Path]], typer.Option("--style", "-s", metavar="FILE", help="A painting; repeat to blend several.", rich_help_panel=ENGINE)] = None,
+    style_fine: StyleFine = None,
     model: Model = None,
     style_blend: StyleBlend = None,
     style_scale: StyleScale = 1.0,
@@ -122,7 +123,7 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
             chosen = optimisation_engine(
                 o.style or [], o.size, o.device, o.max_pixels, o.style_blend, o.style_scale, o.preserve_colors,
                 o.weights, o.targets, o.providers, o.block_size, o.max_memory, iterations=o.iterations, init=o.init,
-                regions=plan, match_colors=o.match_colors,
+                regions=plan, match_colors=o.match_colors, style_fine=o.style_fine,
                 optimizer=o.optimizer, learning_rate=o.learning_rate, content_layers=split_names(o.content_layers),
                 style_layers=split_names(o.style_layers),
                 style_layer_weights=split_floats(o.style_layer_weights, "--style-layer-weights"),

@@ -23,9 +23,13 @@ from .regions import RegionStyle, guided_gram, layer_guides, layout
 from .scales import content_boost, scale_plan
 from .stylize import (PRECISIONS, Options, Result, Step, content_targets, initial_image, losses_of, optimize,
                       region_term, style_targets)
-from .vgg import LAYER_INDEX, channels, load_vgg19, min_side
+from .vgg import LAYER_INDEX, channels, load_vgg19, min_side, stride
 
 log = logging.getLogger("nstbatch")
+
+# The style layers that carry the fine texture, which --style-fine paints: those at most this many pixels
+# apart (relu1_1 and relu2_1 of the default layers). Deeper layers see the larger forms and the colours.
+FINE_STRIDE = 2
 
 
 
@@ -65,6 +69,7 @@ class StyleTransfer:
         block_size: int | None = None,
         max_memory: int | None = None,
         regions: list[RegionStyle] | None = None,
+        fine_style: torch.Tensor | None = None,
     ):
         """``block_size`` evaluates every picture in blocks of that many pixels (blocks.py); otherwise
         the memory guard (memory.py) chooses, within what is free or ``max_memory`` bytes if less.
@@ -72,7 +77,9 @@ class StyleTransfer:
         ``keep_colors``: "luminance" or "histogram" (color.py; True is "luminance"), None for the
         painting's colours. ``regions`` (regions.py): what paints each region; a picture's masks, one per
         region, come with it (``__call__``'s ``masks``), and what no mask covers is painted by ``styles``, or
-        is the photo when there are none."""
+        is the photo when there are none. ``fine_style``: a painting whose Grams replace those of ``styles``
+        at the fine layers (``FINE_STRIDE``): one painting's large forms with another's brushwork (Gatys et
+        al. 2017, "scale")."""
         self.options = options or Options()
         self.options.check()
         self.styles = styles or []
@@ -86,6 +93,9 @@ class StyleTransfer:
         if self.keep_colors is not None and self.keep_colors not in COLOR_MODES:
             raise UsageError(f"--preserve-colors must be one of {', '.join(COLOR_MODES)}, not '{keep_colors}'")
         self.regions = list(regions or [])
+        self.fine_style = fine_style
+        if fine_style is not None and not self.styles:
+            raise UsageError("--style-fine gives the fine texture of the --style paintings: give --style too")
         self._rest = RegionStyle("rest", self.styles, self.blend) if self.styles else None
         self._recoloured_for = None  # with keep_colors "histogram": the photo the paintings are recoloured to
         if block_size is not None and block_size < 16:
@@ -122,7 +132,12 @@ class StyleTransfer:
         if long_side not in self._style_cache:
             resized = [resize_long_side(s, long_side).to(self.device) for s in self._paintings(self.styles)]
             features = self.vgg if block else self.target_features
-            self._style_cache[long_side] = style_targets(features, resized, self.blend, self.options.style_layers, block)
+            targets = style_targets(features, resized, self.blend, self.options.style_layers, block)
+            if self.fine_style is not None:
+                fine = [name for name in self.options.style_layers if stride(name) <= FINE_STRIDE]
+                painting = resize_long_side(self._paintings([self.fine_style])[0], long_side).to(self.device)
+                targets.update(style_targets(features, [painting], [1.0], fine, block) if fine else {})
+            self._style_cache[long_side] = targets
         return self._style_cache[long_side]
 
     def _paintings(self, paintings: list[torch.Tensor]) -> list[torch.Tensor]:
