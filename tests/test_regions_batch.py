@@ -233,3 +233,38 @@ def test_a_network_region_naming_no_painting_of_the_model_is_refused(tiny_onnx, 
     result = invoke("run", "-i", inputs / "a.png", "-o", tmp_path / "out", "--model", tiny_onnx, "--region",
                     f"{masks / 'a.png'}=starry")
     assert result.exit_code == 2 and "holds no painting 'starry'" in result.output
+
+
+def test_a_video_with_a_mask_that_stays_put_keeps_the_photo_in_every_frame(tmp_path, tiny_onnx):
+    from conftest import clip_folders
+
+    clip = clip_folders(tmp_path) / "forward"
+    mask = save_mask(left_half(40, 48), tmp_path / "left.png")
+    for engine in (["--style", save_image(painting_like(), tmp_path / "style.png"), "--iterations", 3,
+                    "--first-iterations", 6, "--style-weight", 30],
+                   ["--model", tiny_onnx]):
+        frames = tmp_path / f"frames-{engine[0][2:]}"
+        result = invoke("video", "-i", clip, "-o", tmp_path / f"{engine[0][2:]}.mp4", "--frames-dir", frames, "--size", 48,
+                        "--region", f"{mask}=photo", "--quiet", *engine)
+        assert result.exit_code == 0, result.output
+        painted = sorted(frames.glob("frame_*.png"))
+        originals = sorted(clip.glob("frame_*.png"))
+        assert len(painted) == len(originals) == 4
+        for done, original in zip(painted, originals):
+            done, original = read_picture(done), read_picture(original)
+            assert np.abs(done[..., :20] - original[..., :20]).max() <= 1 / 255 + 1e-6
+            assert np.abs(done[..., 28:] - original[..., 28:]).mean() > 0.01
+
+
+def test_a_video_refuses_a_folder_of_masks_and_masks_of_another_shape(tmp_path):
+    from conftest import clip_folders
+
+    clip = clip_folders(tmp_path) / "forward"
+    style = save_image(painting_like(), tmp_path / "style.png")
+    save_mask(left_half(40, 48), tmp_path / "masks" / "frame.png")
+    result = invoke("video", "-i", clip, "-o", tmp_path / "a.mp4", "--style", style, "--region", f"{tmp_path / 'masks'}=photo")
+    assert result.exit_code == 2 and "one mask for the whole clip" in result.output
+    square = save_mask(left_half(40, 40), tmp_path / "square.png")
+    result = invoke("video", "-i", clip, "-o", tmp_path / "b.mp4", "--style", style, "--region", f"{square}=photo",
+                    "--size", 48)
+    assert result.exit_code == 2 and "square.png" in result.output and "another shape" in result.output

@@ -209,3 +209,37 @@ def check_single_masks(plan: RegionPlan) -> None:
                 read_mask(path)
             except ImageError as exc:
                 raise UsageError(f"mask {exc}") from None
+
+
+class SameMasks:
+    """An engine that paints every picture with the same masks (a clip from a camera that stays put): each
+    picture is handed the masks fitted to its size. Everything else is the engine's."""
+
+    def __init__(self, engine, plan: RegionPlan):
+        if plan.per_photo:
+            raise UsageError("video: regions take one mask for the whole clip (a camera that stays put), not a "
+                             "folder of masks")
+        self.engine, self.plan = engine, plan
+        self._fitted: dict = {}
+
+    def check(self, size: tuple[int, int]) -> None:
+        """Refuse, before any frame, masks that do not fit frames of ``size`` (height, width)."""
+        try:
+            self.masks_for(size)
+        except ImageError as exc:
+            raise UsageError(f"mask {exc}") from None
+
+    def masks_for(self, size: tuple[int, int]) -> np.ndarray:
+        size = tuple(int(v) for v in size)
+        if size not in self._fitted:
+            self._fitted[size] = self.plan.masks("", size)[0]
+        return self._fitted[size]
+
+    def __call__(self, content, *args, **kwargs):
+        return self.engine(content, *args, masks=self.masks_for(content.shape[-2:]), **kwargs)
+
+    def stylize_batch(self, contents, init=None, callback=None) -> list:
+        return [self(contents[i:i + 1], init, callback) for i in range(contents.shape[0])]
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)

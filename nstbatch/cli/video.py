@@ -15,10 +15,10 @@ from ..media.encode import DEFAULT_CRF, ENCODERS
 from ..errors import NstError, UsageError
 from ..version import __version__
 from .app import app
-from .options import (DEVICES, ENGINE, INPUT_OUTPUT, OPTIMISATION, VIDEO, ContentWeight, Device, MaxSize,
-                      Model, Precision, PreserveColors, Providers, Quiet, Scales, Seed, StyleBlend, StyleScale,
-                      StyleWeight, TvWeight, Weights, check_engine_choice, fail, given_on_command_line, parse_scales,
-                      split_ints)
+from .options import (DEVICES, ENGINE, INPUT_OUTPUT, OPTIMISATION, VIDEO, ContentWeight, Device, MatchColors,
+                      MaxSize, Model, Precision, PreserveColors, Providers, Quiet, Region, Regions, RegionStyle,
+                      Scales, Seed, StyleBlend, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, fail,
+                      given_on_command_line, parse_scales, split_ints)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
 OPTIMISATION_ONLY = ("iterations", "first_iterations", "scales", "temporal_weight", "temporal_frames", "passes", "flow",
@@ -55,6 +55,10 @@ def video(
     style_blend: StyleBlend = None,
     style_scale: StyleScale = 1.0,
     preserve_colors: PreserveColors = False,
+    match_colors: MatchColors = False,
+    region: Region = None,
+    regions: Regions = None,
+    region_style: RegionStyle = None,
     content_weight: ContentWeight = 1.0,
     style_weight: StyleWeight = 3.0,
     tv_weight: TvWeight = 0.0,
@@ -100,15 +104,21 @@ class Plan:
 
 def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
     """Every check and refusal before any work; the plan, or the exit of a video already made."""
+    from ..batch.regions import check_single_masks, parse_regions
     from ..batch.video import already_made, prepare_work_dir
     from ..engines import network_engine
     from ..media.frames import open_frames
 
+    o.plan = parse_regions(o.region, o.regions, o.region_style)
+    if o.plan is not None:
+        check_single_masks(o.plan)
+        if o.keyframes is not None:
+            raise UsageError("--keyframes and regions: not together yet; paint the clip frame by frame, or with --model")
     if o.output.suffix.lower() != ".mp4":
         raise UsageError(f"--output {o.output}: must end in .mp4 (what browsers and phones play)")
     if o.codec not in ENCODERS:
         raise UsageError(f"--codec must be one of {', '.join(ENCODERS)}, not '{o.codec}'")
-    check_engine_choice(o.style, o.model, ctx, OPTIMISATION_ONLY)
+    check_engine_choice(o.style, o.model, ctx, OPTIMISATION_ONLY, o.plan)
     unused = given_on_command_line(ctx, NOT_WITH_KEYFRAMES) if o.keyframes is not None else []
     if unused:
         raise UsageError(f"{', '.join(unused)}: not with --keyframes, which paints the keyframes with "
@@ -120,15 +130,17 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
     if o.model is not None:
         source = open_frames(o.input_path, o.max_frames, o.fps)
         size = o.size or min(max(source.width, source.height), o.max_size)
-        chosen = network_engine(o.model, size, o.max_size, o.style_blend, o.preserve_colors, o.device, o.providers)
+        chosen = network_engine(o.model, size, o.max_size, o.style_blend, o.preserve_colors, o.device, o.providers,
+                                regions=o.plan, match_colors=o.match_colors)
         record = {"input": str(o.input_path.resolve()), "size": size, "temporal_blend": o.temporal_blend,
                   **chosen.record}
         record.pop("runs_on")  # where it runs does not change the frames
         made_with = {**record, **chosen.made_with, **_encoding(o)}
         if already_made(o.output, made_with, o.overwrite, o.input_path):
             finished(o.output)
+        engine = _with_masks(chosen.engine, o.plan, source, size)
         prepare_work_dir(work_dir, record, o.overwrite)
-        return Plan(source, chosen.engine, size, work_dir, made_with, label=chosen.label)
+        return Plan(source, engine, size, work_dir, made_with, label=chosen.label)
     return _prepare_optimisation(o, work_dir)
 
 
@@ -136,7 +148,7 @@ def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> Plan:
     """The plan of a clip painted by optimisation, frame by frame or through its keyframes' network."""
     from ..batch.video import already_made, prepare_work_dir
     from ..batch.video_optimisation import VideoSettings
-    from ..engines import optimiser
+    from ..engines import color_mode, optimiser
     from ..media.frames import open_frames
     from ..records import file_sha256
     from ..training.keyframes import KeyframeSettings
@@ -152,11 +164,11 @@ def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> Plan:
                              temporal_frames=split_ints(o.temporal_frames, "--temporal-frames"), passes=o.passes)
     settings.check()
     source = open_frames(o.input_path, o.max_frames, o.fps)
-    paintings = [load_option_image(path, "--style") for path in o.style]
+    paintings = [load_option_image(path, "--style") for path in o.style or []]
     engine = optimiser(paintings, options, blend_weights(o.style_blend), o.style_scale,
-                       o.preserve_colors, o.device, o.weights)
+                       color_mode(o.preserve_colors, o.match_colors), o.device, o.weights, regions=o.plan)
     settings.record = {
-        "input": str(o.input_path.resolve()), "style": [str(p.resolve()) for p in o.style], "size": size,
+        "input": str(o.input_path.resolve()), "style": [str(p.resolve()) for p in o.style or []], "size": size,
         "first_iterations": settings.first_iterations, "flow": o.flow,
         "temporal_frames": list(settings.temporal_frames), "passes": o.passes, "style_blend": o.style_blend,
         "style_scale": o.style_scale, "preserve_colors": o.preserve_colors, "weights": engine.vgg.weights_source,
@@ -167,12 +179,30 @@ def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> Plan:
         keyframe_settings = KeyframeSettings(steps=o.keyframe_steps, seed=o.seed)
         settings.record.update(keyframes=o.keyframes, temporal_blend=o.temporal_blend,
                                keyframe_network={**keyframe_settings.record(), "steps": o.keyframe_steps})
-    made_with = {**settings.record, "style_sha256": [file_sha256(path) for path in o.style], "version": __version__,
-                 **_encoding(o)}
+    if o.match_colors:
+        settings.record["match_colors"] = True
+    if o.plan is not None:
+        settings.record["regions"] = o.plan.record()
+    made_with = {**settings.record, "style_sha256": [file_sha256(path) for path in o.style or []],
+                 "version": __version__, **_encoding(o)}
     if already_made(o.output, made_with, o.overwrite, o.input_path):
         finished(o.output)
+    engine = _with_masks(engine, o.plan, source, size)
     prepare_work_dir(work_dir, settings.record, o.overwrite)
     return Plan(source, engine, size, work_dir, made_with, settings=settings, keyframe_settings=keyframe_settings)
+
+
+def _with_masks(engine, plan, source, size: int):
+    """The engine handed the clip's masks with every frame (a camera that stays put); as it is without regions."""
+    if plan is None:
+        return engine
+    from ..batch.regions import SameMasks
+    from ..media.frames import working_size
+
+    masked = SameMasks(engine, plan)
+    width, height = working_size(source.width, source.height, size)
+    masked.check((height, width))
+    return masked
 
 
 def _encoding(o: SimpleNamespace) -> dict:
