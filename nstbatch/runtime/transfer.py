@@ -91,7 +91,7 @@ class StyleTransfer:
         self.style_scale = style_scale
         self.keep_colors = "luminance" if keep_colors is True else keep_colors or None
         if self.keep_colors is not None and self.keep_colors not in COLOR_MODES:
-            raise UsageError(f"--preserve-colors must be one of {', '.join(COLOR_MODES)}, not '{keep_colors}'")
+            raise UsageError(f"the colours are kept by {' or '.join(COLOR_MODES)}, not '{keep_colors}'")
         self.regions = list(regions or [])
         self.fine_style = fine_style
         if fine_style is not None and not self.styles:
@@ -142,7 +142,7 @@ class StyleTransfer:
 
     def _paintings(self, paintings: list[torch.Tensor]) -> list[torch.Tensor]:
         """The paintings as their targets are taken: recoloured to the photo being painted under
-        --preserve-colors histogram."""
+        --match-colors."""
         if self._recoloured_for is None:
             return paintings
         return [match_colors(painting, self._recoloured_for) for painting in paintings]
@@ -217,8 +217,7 @@ class StyleTransfer:
         """
         contents = torch.as_tensor(contents)
         if self.regions or self.keep_colors == "histogram":
-            raise UsageError("painting by region and --preserve-colors histogram take one photo at a time: "
-                             "leave out --batch-size")
+            raise UsageError("painting by region and --match-colors take one photo at a time: leave out --batch-size")
         joint = self._optimize(contents, init, callback)
         opts = self.options
         style = self.style_targets(max(contents.shape[-2:])) if self.styles and opts.style_weight > 0 else None
