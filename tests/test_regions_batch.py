@@ -268,3 +268,11 @@ def test_a_video_refuses_a_folder_of_masks_and_masks_of_another_shape(tmp_path):
     result = invoke("video", "-i", clip, "-o", tmp_path / "b.mp4", "--style", style, "--region", f"{square}=photo",
                     "--size", 48)
     assert result.exit_code == 2 and "square.png" in result.output and "another shape" in result.output
+
+
+def test_info_says_a_model_takes_a_style_map(tiny_model, tmp_path):
+    from nstbatch.exporter import export_stylizer
+
+    export_stylizer(tiny_model[0] / "model.safetensors", tmp_path / "map.onnx", style_map=True)
+    result = invoke("info", "--model", tmp_path / "map.onnx")
+    assert result.exit_code == 0 and "style_map float32 [N, 2, h, w]" in result.output, result.output

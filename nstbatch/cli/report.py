@@ -69,7 +69,10 @@ def describe_model(path) -> dict[str, dict[str, str]]:
 
     model = describe(path)
     inputs = "image float32 [N, 3, H, W], RGB in [0, 1], any H and W"
-    if len(model.style_names) > 1:
+    if model.style_map:
+        inputs += (f"; style_map float32 [N, {len(model.style_names)}, h, w], a blend at every pixel (paints by region "
+                   f"in one pass)")
+    elif len(model.style_names) > 1:
         inputs += f"; style float32 [N, {len(model.style_names)}], blend weights summing to 1"
     return {
         "model": {"file": str(model.path), "kind": model.description, "sha256": model.sha256},

@@ -22,6 +22,7 @@ class ModelFile:
     kind: str  # "onnx" or "checkpoint"
     training: dict  # the settings that trained it, with its step
     description: str  # the form and the nstbatch version that wrote it, for people
+    style_map: bool = False  # an ONNX file taking a per-pixel blend (export --style-map), not one a picture
 
 
 def describe(path, onnx_metadata: dict | None = None) -> ModelFile:
@@ -35,7 +36,8 @@ def describe(path, onnx_metadata: dict | None = None) -> ModelFile:
         meta = onnx_metadata or stylizer_metadata(path)
         description = (f"ONNX styliser ({meta.get('precision', 'fp32')}), exported by nstbatch "
                        f"{meta.get('nstbatch_version', '?')}")
-        return ModelFile(path, meta["styles"], file_sha256(path), "onnx", meta["training"], description)
+        return ModelFile(path, meta["styles"], file_sha256(path), "onnx", meta["training"], description,
+                         meta.get("style_map") == "true")
     info, _ = read_info(path)
     return ModelFile(path, info.style_names, file_sha256(path), "checkpoint", {**info.settings, "step": info.step},
                      f"checkpoint (safetensors), written by nstbatch {info.nstbatch_version}")
