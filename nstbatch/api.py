@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
-from .engines import open_model, optimiser
+from .engines import color_mode, open_model, optimiser
 from .errors import UsageError
 from .media.images import load_image, pil_to_tensor, tensor_to_pil
+from .runtime.regions import RegionStyle, resized_masks
 from .runtime.stylize import Options
 from .runtime.transfer import resize_long_side
 
 ImageLike = str | Path | Image.Image | torch.Tensor
+PHOTO = "photo"  # a region's painting that keeps the photo there
 
 
 def _as_tensor(image: ImageLike, long_side: int | None) -> torch.Tensor:
@@ -38,6 +41,9 @@ def stylize(
     style_blend: list[float] | str | None = None,
     style_scale: float = 1.0,
     preserve_colors: bool = False,
+    match_colors: bool = False,
+    regions: dict | None = None,
+    style_fine: ImageLike | None = None,
     device: str = "auto",
     weights: str | Path | None = None,
     callback=None,
@@ -48,21 +54,56 @@ def stylize(
 
     ``size`` is the longest side of the result (None keeps the photo's size). With ``model``,
     ``style_blend`` weighs the model's paintings (``[0.7, 0.3]`` or ``"starry=0.7,scream=0.3"``).
+    ``regions`` maps masks (paths, PIL images or H x W tensors in [0, 1], white inside) to what paints them:
+    a painting (with ``model``, a painting's name), or ``"photo"``; the rest is painted by ``style`` (or the
+    model's blend), or is the photo without one (docs/control.md). ``match_colors`` paints in the photo's
+    colours; ``style_fine`` (optimisation) takes the fine texture from another painting.
     Otherwise the keyword arguments are fields of ``nstbatch.runtime.stylize.Options``: iterations,
     optimizer, content_weight, style_weight, tv_weight, content_layers, style_layers, init, seed, pooling.
     """
-    if (style is None) == (model is None):
+    if model is not None and style is not None or model is None and style is None and not regions:
         raise UsageError("give a painting (style=...) or a trained network (model=...), not both or neither")
+    photo = _as_tensor(content, size)
+    masks = _masks(regions, photo.shape[-2:]) if regions else None
     if model is not None:
-        if options or weights is not None or style_scale != 1.0:
-            raise UsageError(f"only for optimisation, not with model=: {', '.join(options) or 'weights/style_scale'}")
+        if options or weights is not None or style_scale != 1.0 or style_fine is not None:
+            raise UsageError(f"only for optimisation, not with model=: "
+                             f"{', '.join(options) or 'weights/style_scale/style_fine'}")
+        from .network.feedforward import parse_blend
+
         blend = ",".join(map(str, style_blend)) if isinstance(style_blend, (list, tuple)) else style_blend
-        engine, _ = open_model(model, blend, preserve_colors, device)
-        return tensor_to_pil(engine(_as_tensor(content, size)).image)
-    styles = style if isinstance(style, list) else [style]
+        engine, described = open_model(model, blend, color_mode(preserve_colors, match_colors), device)
+        if regions:
+            engine.regions = [None if painting == PHOTO else
+                              np.asarray(parse_blend(f"{painting}=1", described.style_names, "regions"), np.float32)
+                              for painting in regions.values()]
+        return tensor_to_pil(engine(photo, masks=masks).image)
+    styles = [] if style is None else style if isinstance(style, list) else [style]
+    region_styles = None
+    if regions:
+        region_styles = [RegionStyle(f"region {i + 1}") if painting == PHOTO else
+                         RegionStyle(f"region {i + 1}", [_as_tensor(painting, None)], [1.0])
+                         for i, painting in enumerate(regions.values())]
     engine = optimiser([_as_tensor(s, None) for s in styles], Options(**options), style_blend, style_scale,
-                       preserve_colors, device, weights)
-    return tensor_to_pil(engine(_as_tensor(content, size), callback=callback).image)
+                       color_mode(preserve_colors, match_colors), device, weights, regions=region_styles,
+                       fine_style=None if style_fine is None else _as_tensor(style_fine, None))
+    return tensor_to_pil(engine(photo, callback=callback, masks=masks).image)
+
+
+def _masks(regions: dict, size) -> torch.Tensor:
+    """The masks of ``regions`` (paths, PIL images, tensors or arrays, white inside) as R x H x W at ``size``."""
+    from .media.masks import read_mask
+
+    masks = []
+    for mask in regions:
+        if isinstance(mask, (str, Path)):
+            mask = torch.from_numpy(read_mask(mask))
+        elif isinstance(mask, Image.Image):
+            mask = torch.from_numpy(np.asarray(mask.convert("L"), np.float32) / 255.0)
+        mask = torch.as_tensor(mask).float()
+        mask = mask.reshape(-1, *mask.shape[-2:])[0]  # H x W, or the first of 1 x H x W and 1 x 1 x H x W
+        masks.append(resized_masks(mask[None], tuple(size))[0, 0])
+    return torch.stack(masks)
 
 
 def stylize_video(clip: str | Path, output: str | Path, style: ImageLike | list[ImageLike] | None = None, *,

@@ -93,9 +93,10 @@ def color_mode(preserve_colors: bool, match_colors: bool) -> str | None:
 
 def region_styles(plan) -> list | None:
     """What paints each region of ``plan`` (batch.regions.RegionPlan), as optimisation takes it: paintings
-    loaded, weights normalised, the painting masks read."""
-    if plan is None:
-        return None
+    loaded, the painting masks read. A list (of runtime.regions.RegionStyle, from the Python API) is taken
+    as it is."""
+    if plan is None or isinstance(plan, list):
+        return plan
     import torch
 
     from .media.masks import read_mask

@@ -276,3 +276,22 @@ def test_info_says_a_model_takes_a_style_map(tiny_model, tmp_path):
     export_stylizer(tiny_model[0] / "model.safetensors", tmp_path / "map.onnx", style_map=True)
     result = invoke("info", "--model", tmp_path / "map.onnx")
     assert result.exit_code == 0 and "style_map float32 [N, 2, h, w]" in result.output, result.output
+
+
+def test_the_python_api_paints_by_region_with_either_engine(tiny_model, tmp_path):
+    import nstbatch
+
+    photo = photo_like(32, 48)
+    mask = save_mask(left_half(32, 48), tmp_path / "left.png")
+    style = save_image(painting_like(), tmp_path / "style.png")
+    kept = np.asarray(nstbatch.stylize(photo, style, regions={mask: "photo"}, size=None, iterations=6,
+                                       style_weight=30.0, device="cpu"), np.float32) / 255
+    original = photo[0].permute(1, 2, 0).numpy()
+    assert np.abs(kept[:, :20] - original[:, :20]).max() <= 1 / 255 + 1e-6
+    assert np.abs(kept[:, 28:] - original[:, 28:]).mean() > 0.02
+    model = tiny_model[0] / "model.safetensors"
+    by_network = np.asarray(nstbatch.stylize(photo, model=model, regions={mask: "photo"}, size=None, device="cpu"),
+                            np.float32) / 255
+    assert np.abs(by_network[:, :20] - original[:, :20]).max() <= 1 / 255 + 1e-6
+    with pytest.raises(UsageError, match="holds no painting 'starry'"):
+        nstbatch.stylize(photo, model=model, regions={mask: "starry"}, device="cpu")
