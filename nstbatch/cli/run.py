@@ -184,6 +184,10 @@ def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, 
         return EXIT_FAILED
     if not o.no_gallery:
         paintings = [(path.name, path) for path in o.style or []] if o.model is None else [(chosen.label, None)]
+        if o.model is None and regions is not None:  # the regions' paintings too, each once
+            files = dict.fromkeys(Path(name) for region in regions.regions for name, _ in region.paintings)
+            given = {path.resolve() for path in o.style or []}
+            paintings += [(path.name, path) for path in files if path.is_file() and path.resolve() not in given]
         settings.gallery = Gallery(o.output, paintings, f"nstbatch run: {o.inputs} -> {o.output}",
                                    f"index{part.suffix}.html")
     reporter = QuietReporter() if o.quiet else RichReporter()
