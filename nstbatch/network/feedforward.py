@@ -117,11 +117,15 @@ class FeedForward:
         memory asks (headroom.TooLarge for a photo too large to pass alone). A numpy array in, one out;
         a torch tensor in, a CPU tensor out."""
         arrays = as_array(photos)
-        free = free_bytes(self.painter.device)
-        at_once = photos_at_once(arrays.shape, network_bytes_per_pixel(self.painter.channels),
-                                 min(free, self.max_memory) if self.max_memory else free)
+        at_once = self._at_once(arrays.shape)
         painted = np.concatenate([self._paint(arrays[i:i + at_once]) for i in range(0, arrays.shape[0], at_once)])
         return painted if isinstance(photos, np.ndarray) else photos.new_tensor(painted, device="cpu")
+
+    def _at_once(self, shape: tuple) -> int:
+        """Photos of ``shape`` a pass may take in the memory there is (headroom.TooLarge if not one)."""
+        free = free_bytes(self.painter.device)
+        return photos_at_once(shape, network_bytes_per_pixel(self.painter.channels),
+                              min(free, self.max_memory) if self.max_memory else free)
 
     def _paint(self, photos: np.ndarray, blend: np.ndarray | None = None) -> np.ndarray:
         blend = np.asarray(self.blend if blend is None else blend, np.float32)
@@ -133,6 +137,7 @@ class FeedForward:
         """One photo (1 x 3 x H x W) painted region by region (Dumoulin et al.'s spatial interpolation):
         with a network that takes a style map, one pass whose (γ, β) at each pixel mix the region's
         paintings; otherwise one pass per blend, mixed by the masks. Photo regions keep the photo."""
+        self._at_once(photo.shape)  # a photo too large to pass alone is refused as in ``paint``
         rest = np.asarray(self.blend, np.float32)
         shares, photo_share = shares_by_region(as_array(masks), self.regions, rest)
         if getattr(self.painter, "takes_style_map", False):
