@@ -150,3 +150,25 @@ def test_split_k_fills_the_gpu_for_long_reductions(ops, monkeypatch):
     assert cfg["chunk"] % 64 == 0 and cfg["splits"] * cfg["chunk"] >= 1024 * 1024
     small = ops.block_config(512, 32 * 32, 1, torch.device("cuda"))
     assert small["splits"] == 1  # 1024 positions are not worth splitting
+
+
+@pytest.mark.parametrize("c,h,w", [(3, 5, 7), (64, 12, 17)])
+def test_a_guided_style_term_on_triton_is_torch_float64s(ops, c, h, w):
+    """A region's term (losses.GuidedStyleLoss) runs the Triton Gram on the guide-weighted features:
+    its value and gradient against float64 torch."""
+    from nstbatch.runtime.losses import GuidedStyleLoss
+
+    generator = torch.Generator().manual_seed(c)
+    features = torch.rand(2, c, h, w, generator=generator).to(DEVICE)
+    guide = torch.rand(1, 1, h, w, generator=generator).to(DEVICE)
+    target = torch.rand(c, c, generator=generator).to(DEVICE) / c
+    got_features = features.clone().requires_grad_(True)
+    got = GuidedStyleLoss(target, guide, 2.0, "triton")(got_features)
+    got.backward()
+    want_features = features.double().clone().requires_grad_(True)
+    want = GuidedStyleLoss(target.double(), guide.double(), 2.0, "torch")(want_features)
+    want.backward()
+    got, want = float(got.detach()), float(want.detach())
+    assert abs(got - want) <= TOLERANCE[torch.float32]["loss"] * abs(want)
+    scale = float(want_features.grad.abs().max())
+    assert float((got_features.grad.double() - want_features.grad).abs().max()) <= TOLERANCE[torch.float32]["grad"] * scale
