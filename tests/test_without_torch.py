@@ -101,3 +101,19 @@ def test_keeping_colours_gives_arrays_and_tensors_the_same_picture():
     from_tensors = preserve_colors(torch.from_numpy(stylised), torch.from_numpy(photo))
     assert isinstance(from_arrays, np.ndarray) and isinstance(from_tensors, torch.Tensor)
     np.testing.assert_allclose(from_arrays, from_tensors.numpy(), rtol=0, atol=1e-6)
+
+
+def test_a_network_paints_by_region_without_torch(tiny_onnx, files, tmp_path):
+    inputs, _ = files
+    masks = tmp_path / "masks"
+    for source in sorted(inputs.rglob("*.*")):
+        width, height = Image.open(source).size
+        mask = np.zeros((height, width), np.uint8)
+        mask[:, : width // 2] = 255
+        target = (masks / source.relative_to(inputs)).with_suffix(".png")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(mask).save(target)
+    done = without_torch("run", "-i", inputs, "-m", tiny_onnx, "-o", tmp_path / "worker", "--region", f"{masks}=photo",
+                         "--match-colors")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr + done.stdout
+    assert "2 done" in done.stdout + done.stderr
