@@ -20,10 +20,12 @@ their hashes go in its manifest row and decide, on a re-run, whether it is still
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from ..errors import ImageError, UsageError
 from ..media.masks import fitted, mask_beside, parse_colour, read_mask, read_segmentation
@@ -109,7 +111,11 @@ class RegionPlan:
     def masks(self, relative: str, size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
         """The photo's masks at ``size`` (R x H x W, in ``regions``' order) and the hashes of the files read;
         an ImageError naming the file when one is missing, unreadable or of another shape."""
-        paths = self.sources(relative)
+        return self.read(self.sources(relative), size)
+
+    def read(self, paths: list[Path], size: tuple[int, int]) -> tuple[np.ndarray, list[str]]:
+        """The masks in ``paths`` (the segmentation's first, then each --region's, as ``sources`` lists them)
+        at ``size``, and the files' hashes."""
         by_path = iter(paths)
         segmentation = None
         if self.segmentation is not None:
@@ -211,35 +217,77 @@ def check_single_masks(plan: RegionPlan) -> None:
                 raise UsageError(f"mask {exc}") from None
 
 
-class SameMasks:
-    """An engine that paints every picture with the same masks (a clip from a camera that stays put): each
-    picture is handed the masks fitted to its size. Everything else is the engine's."""
+class ClipMasks:
+    """An engine handed each frame's masks: ``for_frame(index)`` is the engine with frame ``index``'s masks
+    (0-based, as painted). A mask file serves every frame (a camera that stays put); a folder holds one
+    mask a frame, in frame order (frame_2 before frame_10), the k-th frame painted taking the k-th, as a
+    segmentation tool writes them for a clip. Everything else is the engine's."""
 
-    def __init__(self, engine, plan: RegionPlan):
-        if plan.per_photo:
-            raise UsageError("video: regions take one mask for the whole clip (a camera that stays put), not a "
-                             "folder of masks")
+    def __init__(self, engine, plan: RegionPlan, frames: int):
+        from ..media.frames import frame_files  # here: OpenCV comes with it, which `run` does not need
+
         self.engine, self.plan = engine, plan
+        self._per_frame: dict[Path, list[Path]] = {}
+        for source in [plan.segmentation] + [r.mask for r in plan.regions]:
+            if source is not None and source.is_dir():
+                files = frame_files(source)
+                if len(files) < frames:
+                    raise UsageError(f"{source}: {len(files)} masks for {frames} frames; give one mask a frame (in "
+                                     f"frame order), or one mask file for the whole clip")
+                self._per_frame[source] = files[:frames]
         self._fitted: dict = {}
 
+    def sources(self, index: int) -> list[Path]:
+        """The mask files of frame ``index``, as RegionPlan.sources lists a photo's."""
+        return [self._per_frame[source][index] if source in self._per_frame else source
+                for source in [self.plan.segmentation] + [r.mask for r in self.plan.regions] if source is not None]
+
+    def sha256(self) -> str:
+        """One hash of every mask file the clip uses, in order: what decides its frames, for ``made_with``."""
+        used = dict.fromkeys(path for index in range(max(map(len, self._per_frame.values()), default=1))
+                             for path in self.sources(index))
+        return hashlib.sha256("".join(file_sha256(path) for path in used).encode()).hexdigest()
+
     def check(self, size: tuple[int, int]) -> None:
-        """Refuse, before any frame, masks that do not fit frames of ``size`` (height, width)."""
+        """Refuse, before any frame, masks that do not fit frames of ``size`` (height, width): the first
+        frame's (and every frame's mask file when they are one a frame: their headers only)."""
         try:
-            self.masks_for(size)
-        except ImageError as exc:
+            self.masks_for(0, size)
+            for files in self._per_frame.values():
+                for path in files[1:]:
+                    with Image.open(path) as image:
+                        fitted(np.zeros((1, image.height, image.width), np.float32), path, size)
+        except (ImageError, OSError) as exc:
             raise UsageError(f"mask {exc}") from None
 
-    def masks_for(self, size: tuple[int, int]) -> np.ndarray:
-        size = tuple(int(v) for v in size)
-        if size not in self._fitted:
-            self._fitted[size] = self.plan.masks("", size)[0]
-        return self._fitted[size]
+    def masks_for(self, index: int, size: tuple[int, int]) -> np.ndarray:
+        paths = tuple(self.sources(index))
+        key = (paths, tuple(int(v) for v in size))
+        if key not in self._fitted:
+            if self._per_frame:  # one a frame: keep only the frame at hand
+                self._fitted.clear()
+            self._fitted[key] = self.plan.read(list(paths), key[1])[0]
+        return self._fitted[key]
 
-    def __call__(self, content, *args, **kwargs):
-        return self.engine(content, *args, masks=self.masks_for(content.shape[-2:]), **kwargs)
-
-    def stylize_batch(self, contents, init=None, callback=None) -> list:
-        return [self(contents[i:i + 1], init, callback) for i in range(contents.shape[0])]
+    def for_frame(self, index: int) -> "_FrameEngine":
+        return _FrameEngine(self, index)
 
     def __getattr__(self, name):
         return getattr(self.engine, name)
+
+
+class _FrameEngine:
+    """The engine as one frame sees it: each call handed that frame's masks at the picture's size."""
+
+    def __init__(self, clip: ClipMasks, index: int):
+        self.clip, self.index = clip, index
+
+    def __call__(self, content, *args, **kwargs):
+        masks = self.clip.masks_for(self.index, content.shape[-2:])
+        return self.clip.engine(content, *args, masks=masks, **kwargs)
+
+
+def for_frame(engine, index: int):
+    """The engine that paints frame ``index``: with the clip's masks for that frame (ClipMasks), or the
+    engine itself."""
+    return engine.for_frame(index) if isinstance(engine, ClipMasks) else engine

@@ -26,6 +26,7 @@ from ..media.images import array_to_picture, read_picture, save_image, tensor_to
 from ..records import as_stored, differing
 from .manifest import same_source, source_print, stat_print
 from .progress import QuietReporter
+from .regions import ClipMasks, for_frame
 from .runner import painting_failure
 
 SETTINGS_NAME = "nstbatch-video.json"
@@ -163,7 +164,10 @@ def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter
             return True
         started = time.perf_counter()
         try:
-            results = engine.stylize_batch(np.concatenate([array_to_picture(frame) for _, _, frame in pending]))
+            if isinstance(engine, ClipMasks):  # each frame with its own masks
+                results = [for_frame(engine, index)(array_to_picture(frame)) for index, _, frame in pending]
+            else:
+                results = engine.stylize_batch(np.concatenate([array_to_picture(frame) for _, _, frame in pending]))
         except Exception as exc:  # noqa: BLE001 - out of memory, a session that fails: stop with what is stored
             run.failure = (f"frames {pending[0][0] + 1}-{pending[-1][0] + 1} ({pending[0][1]}...): "
                            f"{painting_failure(exc, pending[0][2])}")

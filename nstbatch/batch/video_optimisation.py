@@ -20,6 +20,7 @@ from ..media.frames import FrameSource
 from ..media.images import array_to_tensor, save_image, tensor_to_array
 from ..runtime.transfer import StyleTransfer
 from .progress import QuietReporter
+from .regions import for_frame
 from .runner import painting_failure
 from .video import VideoRun, frame_path, numbered, pass_dir, stored_frame
 
@@ -123,7 +124,7 @@ def stylize_video(source: FrameSource, engine: StyleTransfer, settings: VideoSet
         else:
             iterations = settings.iterations if history else settings.first_iterations
             stylised = _paint_and_store(
-                lambda callback: stylize_frame(engine, frame, history, settings, callback), frame, path,
+                lambda callback: stylize_frame(for_frame(engine, index), frame, history, settings, callback), frame, path,
                 f"frame {index + 1}", f"frame {index + 1} ({name})", iterations, run, reporter)
             if stylised is None:
                 break
@@ -162,7 +163,8 @@ def sweep(photos: list[np.ndarray], engine: StyleTransfer, settings: VideoSettin
                 return
             label = f"pass {number}, frame {index + 1}"
             stylised = _paint_and_store(
-                lambda callback: _refine(engine, photos[index], own, neighbour, settings, callback), photos[index],
+                lambda callback: _refine(for_frame(engine, index), photos[index], own, neighbour, settings, callback),
+                photos[index],
                 path, label, label, settings.iterations, run, reporter)
             if stylised is None:
                 return

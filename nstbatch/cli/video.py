@@ -135,10 +135,10 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
         record = {"input": str(o.input_path.resolve()), "size": size, "temporal_blend": o.temporal_blend,
                   **chosen.record}
         record.pop("runs_on")  # where it runs does not change the frames
+        engine = _with_masks(chosen.engine, o.plan, source, size, record)
         made_with = {**record, **chosen.made_with, **_encoding(o)}
         if already_made(o.output, made_with, o.overwrite, o.input_path):
             finished(o.output)
-        engine = _with_masks(chosen.engine, o.plan, source, size)
         prepare_work_dir(work_dir, record, o.overwrite)
         return Plan(source, engine, size, work_dir, made_with, label=chosen.label)
     return _prepare_optimisation(o, work_dir)
@@ -183,25 +183,27 @@ def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> Plan:
         settings.record["match_colors"] = True
     if o.plan is not None:
         settings.record["regions"] = o.plan.record()
+    engine = _with_masks(engine, o.plan, source, size, settings.record)
     made_with = {**settings.record, "style_sha256": [file_sha256(path) for path in o.style or []],
                  "version": __version__, **_encoding(o)}
     if already_made(o.output, made_with, o.overwrite, o.input_path):
         finished(o.output)
-    engine = _with_masks(engine, o.plan, source, size)
     prepare_work_dir(work_dir, settings.record, o.overwrite)
     return Plan(source, engine, size, work_dir, made_with, settings=settings, keyframe_settings=keyframe_settings)
 
 
-def _with_masks(engine, plan, source, size: int):
-    """The engine handed the clip's masks with every frame (a camera that stays put); as it is without regions."""
+def _with_masks(engine, plan, source, size: int, record: dict):
+    """The engine handed each frame its masks (one mask for the clip, or a folder of one a frame), the
+    hash of every mask file used put in ``record``; as it is without regions."""
     if plan is None:
         return engine
-    from ..batch.regions import SameMasks
+    from ..batch.regions import ClipMasks
     from ..media.frames import working_size
 
-    masked = SameMasks(engine, plan)
+    masked = ClipMasks(engine, plan, source.count)
     width, height = working_size(source.width, source.height, size)
     masked.check((height, width))
+    record["masks_sha256"] = masked.sha256()
     return masked
 
 

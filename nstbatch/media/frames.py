@@ -23,7 +23,7 @@ from .images import IMAGE_SUFFIXES, read_picture, tensor_to_array
 DEFAULT_FOLDER_FPS = 25.0
 
 
-def _numbered(path: Path) -> tuple:
+def frame_order(path: Path) -> tuple:
     """Sort key that puts frame_2 before frame_10."""
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name))
 
@@ -101,8 +101,13 @@ def open_frames(path, max_frames: int | None = None, fps: float | None = None) -
     return source
 
 
+def frame_files(path: Path) -> list[Path]:
+    """The image files of a folder of frames (or of masks, one a frame), in frame order."""
+    return sorted((f for f in Path(path).iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES), key=frame_order)
+
+
 def _open_folder(path: Path, fps: float | None) -> FrameSource:
-    files = sorted((f for f in path.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES), key=_numbered)
+    files = frame_files(path)
     if not files:
         raise UsageError(f"{path}: no frames found (looked for {' '.join(IMAGE_SUFFIXES)})")
     sizes = {}
