@@ -145,7 +145,8 @@ class RegionPlan:
 
     def record(self) -> list[dict]:
         """The regions as the manifest keeps them (what decides the pictures): masks given once by their
-        hashes, per-photo ones by their folder (each row holds the photo's own); the paintings by name."""
+        hashes, a folder of them by its name (each row, or a video's record, holds the hashes of those used); the
+        paintings by name."""
         rows = []
         for region in self.regions:
             where = ({"colour": "#%02x%02x%02x" % region.colour} if region.colour is not None else
@@ -157,7 +158,7 @@ class RegionPlan:
 
 
 def _file_or_folder(path: Path) -> str:
-    return f"per photo in {path.name}/" if path.is_dir() else file_sha256(path)
+    return f"one a picture in {path.name}/" if path.is_dir() else file_sha256(path)
 
 
 def _file_or_name(name: str) -> str:
