@@ -6,15 +6,7 @@
 #   scripts/gallery_screenshot.sh        # needs Debian's Chromium: sudo apt-get install chromium
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
-if [ -z "$CHROMIUM" ]; then
-  echo "error: no Chromium found; install it with: sudo apt-get install chromium (or set CHROMIUM=...)" >&2
-  exit 2
-fi
-PYTHON=${PYTHON:-.venv/bin/python}
-NSTBATCH=${NSTBATCH:-.venv/bin/nstbatch}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source scripts/_browser.sh
 mkdir -p "$work/photos"
 cp examples/photos/* "$work/photos/"
 head -c 2000 examples/photos/coffee.jpg > "$work/photos/cut off.jpg"  # a truncated download

@@ -9,15 +9,7 @@
 #   scripts/video_playback_check.sh        # needs Debian's Chromium: sudo apt-get install chromium
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
-if [ -z "$CHROMIUM" ]; then
-  echo "error: no Chromium found; install it with: sudo apt-get install chromium (or set CHROMIUM=...)" >&2
-  exit 2
-fi
-PYTHON=${PYTHON:-.venv/bin/python}
-NSTBATCH=${NSTBATCH:-.venv/bin/nstbatch}
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source scripts/_browser.sh
 
 "$PYTHON" - "$work/source.mp4" <<'PY'
 import sys
