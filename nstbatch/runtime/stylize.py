@@ -133,11 +133,16 @@ def content_term(opts: Options, targets, device) -> LayerTerms:
                                   for name, target in (targets or {}).items()}, "positions")
 
 
+def style_weights(opts: Options) -> dict[str, float]:
+    """Each style layer's weight: the style weight times the layer's own (--style-layer-weights; equal)."""
+    layer_weights = opts.style_layer_weights or (1.0,) * len(opts.style_layers)
+    return {name: opts.style_weight * weight for name, weight in zip(opts.style_layers, layer_weights)}
+
+
 def style_term(opts: Options, targets, device) -> LayerTerms:
     """The paintings' term: their (blended) Gram matrices at each style layer, each layer weighted."""
-    layer_weights = opts.style_layer_weights or (1.0,) * len(opts.style_layers)
-    weight_of = dict(zip(opts.style_layers, layer_weights))
-    return LayerTerms("style", {name: StyleLoss(target.to(device), opts.style_weight * weight_of.get(name, 1.0),
+    weight_of = style_weights(opts)
+    return LayerTerms("style", {name: StyleLoss(target.to(device), weight_of.get(name, opts.style_weight),
                                                 opts.gram_backend, opts.normalize)
                                 for name, target in (targets or {}).items()}, "gram")
 
@@ -145,10 +150,9 @@ def style_term(opts: Options, targets, device) -> LayerTerms:
 def region_term(opts: Options, name: str, targets, guides, device) -> LayerTerms:
     """One region's paintings' term (regions.py): guided Grams at each style layer, weighted as the style
     term's layers are, named ``style:NAME`` in the reported losses."""
-    layer_weights = opts.style_layer_weights or (1.0,) * len(opts.style_layers)
-    weight_of = dict(zip(opts.style_layers, layer_weights))
+    weight_of = style_weights(opts)
     return LayerTerms(f"style:{name}", {layer: GuidedStyleLoss(target.to(device), guides[layer].to(device),
-                                                               opts.style_weight * weight_of.get(layer, 1.0),
+                                                               weight_of.get(layer, opts.style_weight),
                                                                opts.gram_backend, opts.normalize)
                                         for layer, target in targets.items()}, "gram")
 

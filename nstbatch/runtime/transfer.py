@@ -128,24 +128,28 @@ class StyleTransfer:
     def style_targets(self, content_long_side: int, block: int | None = None) -> dict[str, torch.Tensor]:
         """Blended Gram targets with each painting's long side at ``style_scale`` x the content's;
         ``block``: gathered block by block, as a picture too large for memory is (in torch)."""
-        long_side = max(16, round(content_long_side * self.style_scale))
+        long_side = self._style_side(content_long_side)
         if long_side not in self._style_cache:
-            resized = [resize_long_side(s, long_side).to(self.device) for s in self._paintings(self.styles)]
+            resized = self._resized(self.styles, long_side)
             features = self.vgg if block else self.target_features
             targets = style_targets(features, resized, self.blend, self.options.style_layers, block)
             if self.fine_style is not None:
                 fine = [name for name in self.options.style_layers if stride(name) <= FINE_STRIDE]
-                painting = resize_long_side(self._paintings([self.fine_style])[0], long_side).to(self.device)
-                targets.update(style_targets(features, [painting], [1.0], fine, block) if fine else {})
+                painting = self._resized([self.fine_style], long_side)
+                targets.update(style_targets(features, painting, [1.0], fine, block) if fine else {})
             self._style_cache[long_side] = targets
         return self._style_cache[long_side]
 
-    def _paintings(self, paintings: list[torch.Tensor]) -> list[torch.Tensor]:
-        """The paintings as their targets are taken: recoloured to the photo being painted under
-        --match-colors."""
-        if self._recoloured_for is None:
-            return paintings
-        return [match_colors(painting, self._recoloured_for) for painting in paintings]
+    def _style_side(self, content_long_side: int) -> int:
+        """The paintings' long side for a picture of ``content_long_side``: ``style_scale`` times it."""
+        return max(16, round(content_long_side * self.style_scale))
+
+    def _resized(self, paintings: list[torch.Tensor], long_side: int) -> list[torch.Tensor]:
+        """The paintings as their targets are taken: at ``long_side`` on the device, recoloured to the photo
+        being painted under --match-colors."""
+        if self._recoloured_for is not None:
+            paintings = [match_colors(painting, self._recoloured_for) for painting in paintings]
+        return [resize_long_side(painting, long_side).to(self.device) for painting in paintings]
 
     def region_targets(self, index: int, content_long_side: int, block: int | None = None) -> dict[str, torch.Tensor]:
         """The Gram targets of region ``index`` (``len(regions)``: the rest, painted by ``styles``): its
@@ -153,10 +157,10 @@ class StyleTransfer:
         region = self.regions[index] if index < len(self.regions) else self._rest
         if region is self._rest:
             return self.style_targets(content_long_side, block)
-        long_side = max(16, round(content_long_side * self.style_scale))
+        long_side = self._style_side(content_long_side)
         key = (index, long_side)
         if key not in self._style_cache:
-            resized = [resize_long_side(s, long_side).to(self.device) for s in self._paintings(region.paintings)]
+            resized = self._resized(region.paintings, long_side)
             layers = self.options.style_layers
             if region.painting_mask is None:
                 features = self.vgg if block else self.target_features
