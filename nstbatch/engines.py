@@ -51,11 +51,12 @@ def loop_options(device, size, iterations, **fields):
 
 
 def load_option_image(path: Path, what: str, long_side=None, max_pixels=None):
-    """An image given as an option: a bad one is a usage error (exit 2) before any work starts."""
-    from .media.images import load_image
+    """An image given as an option: a bad one is a usage error (exit 2) before any work starts. Without
+    ``max_pixels``, the limit every picture has."""
+    from .media.images import DEFAULT_MAX_PIXELS, load_image
 
     try:
-        return load_image(path, long_side, max_pixels)
+        return load_image(path, long_side, max_pixels or DEFAULT_MAX_PIXELS)
     except ImageError as exc:
         raise UsageError(f"{what} {exc}") from None
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+
+from .files import open_regular
 
 
 def as_stored(record: dict) -> dict:
@@ -20,8 +23,9 @@ def differing(previous: dict, current: dict) -> list[str]:
 
 
 def file_sha256(path) -> str:
+    """The content hash of a regular file (a FIFO or a device is an OSError, never read)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
+    with os.fdopen(open_regular(path), "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import UsageError
+from ..files import inside
 from ..media.images import walk_images
 
 FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif16": ".tif"}
@@ -32,6 +33,7 @@ class Job:
     masks: object = None  # its region masks at the working size (regions.RegionPlan.masks), once read
     mask_sha256: list | None = None  # the hashes of the mask files it was painted with, for its row
     warning: str | None = None  # painted, but not quite as asked (a mask missing, --missing-mask unmasked)
+    proof_is_latest: bool = False  # skipped, and the row that proves it is its latest: a re-run adds no row
 
 
 def output_suffix(fmt: str) -> str:
@@ -68,7 +70,11 @@ def discover(inputs: Path, output_dir: Path, fmt: str = "png", overwrite: bool =
             raise UsageError(f"{output}: the result of {source} would replace the input {replaced}; "
                              f"choose another --output")
         job = Job(source, output, relative.as_posix(), key=result.as_posix())
-        if job.output in claimed:
+        if not inside(output.parent, output_dir):  # a link planted inside --output, leading out of it
+            job.status = "failed"
+            job.error = (f"{output.parent} is a link leading out of the output folder; nstbatch writes results only "
+                         f"inside it: remove the link")
+        elif job.output in claimed:
             job.status = "failed"
             job.error = f"would overwrite the result of {claimed[job.output]} ({job.output}); rename one of them"
         else:

@@ -21,7 +21,8 @@ from urllib.parse import quote
 from PIL import Image
 
 from ..atomic import atomic_path
-from ..media.images import tensor_to_pil
+from ..errors import ImageError
+from ..media.images import opened, tensor_to_pil
 
 log = logging.getLogger("nstbatch")
 
@@ -37,15 +38,15 @@ def thumbnail_uri(picture) -> str | None:
         if not isinstance(picture, (str, os.PathLike)):
             img = tensor_to_pil(picture)
         else:
-            with Image.open(picture) as opened:
-                if opened.width * opened.height > THUMBNAIL_MAX_PIXELS:
+            with opened(picture, THUMBNAIL_MAX_PIXELS) as found:  # a regular file, not too large
+                if found.width * found.height > THUMBNAIL_MAX_PIXELS:
                     return None
-                opened.draft("RGB", (THUMBNAIL, THUMBNAIL))
-                img = opened.convert("RGB")
+                found.draft("RGB", (THUMBNAIL, THUMBNAIL))
+                img = found.convert("RGB")
         img.thumbnail((THUMBNAIL, THUMBNAIL))
         buffer = io.BytesIO()
         img.save(buffer, format="JPEG", quality=80)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, ImageError):
         return None
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 

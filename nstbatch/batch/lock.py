@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from ..errors import UsageError
+from ..files import open_own, read_own
 
 FOLDER_LOCK = ".nstbatch.lock"
 
@@ -34,17 +35,20 @@ def _holder() -> str:
 
 def _describe(path: Path) -> str:
     try:
-        held = json.loads(path.read_text(encoding="utf-8"))
+        held = json.loads(read_own(path))
         return f"pid {held['pid']} on {held['host']}, since {held['since']}: {held['command']}"
     except (OSError, ValueError, KeyError, TypeError):
         return "another process"
 
 
-def _open(path: Path) -> int:
+def _open(path: Path, option: str = "--output folder") -> int:
+    """The lock file, never through a link planted at its name (a link is refused with one line)."""
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        return open_own(path, os.O_RDWR | os.O_CREAT)
     except OSError as exc:
-        raise UsageError(f"{path.parent}: cannot write to this --output folder ({exc.strerror})") from None
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"{path}: {exc.strerror}") from None
+        raise UsageError(f"{path.parent}: cannot write to this {option} ({exc.strerror})") from None
 
 
 class _NoLocks(Exception):
@@ -91,7 +95,7 @@ def _holders(folder: Path) -> str:
     held = []
     for path in sorted(folder.glob(".nstbatch.shard-*.lock")):
         try:
-            fd = os.open(path, os.O_RDONLY)
+            fd = open_own(path, os.O_RDONLY)
         except OSError:
             continue
         try:
@@ -152,6 +156,24 @@ class FolderLock:
             for fd in opened:
                 os.close(fd)
             raise
+
+    @classmethod
+    def for_file(cls, output: Path) -> "FolderLock":
+        """One writer for one output file (a video): ``.NAME.nstbatch.lock`` beside it, held exclusively."""
+        output = Path(output)
+        path = output.with_name(f".{output.name}.nstbatch.lock")
+        try:
+            fd = _open(path, "--output's folder")
+            if not _try(fd, fcntl.LOCK_EX):
+                os.close(fd)
+                raise FolderBusy(f"{output}: another nstbatch run is writing it ({_describe(path)}); wait for it to "
+                                 f"end, or choose another --output")
+        except _NoLocks:
+            os.close(fd)
+            return cls([], False, f"{output.parent}: this file system cannot lock files, so nothing stops a second "
+                                  f"run writing {output.name}: start one at a time")
+        _sign(fd)
+        return cls([fd], True)
 
     def release(self) -> None:
         for fd in self.fds:

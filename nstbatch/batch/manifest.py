@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import NstError, UsageError
+from ..files import open_own, read_own
 from ..records import as_stored, differing, file_sha256
 
 MANIFEST_NAME = "nstbatch-manifest.jsonl"
@@ -53,7 +54,7 @@ def append_row(path: Path, row: dict) -> None:
     the end is closed first, so it cannot swallow this row."""
     line = (json.dumps(row, sort_keys=True) + "\n").encode("utf-8")
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o666)
+        fd = open_own(path, os.O_RDWR | os.O_CREAT | os.O_APPEND)
     except OSError as exc:
         raise ManifestError(f"{path}: cannot write the manifest ({exc.strerror})") from None
     try:
@@ -90,7 +91,17 @@ def _shape_problem(row) -> str | None:
             return f"'{name}' is not an object"
     if row.get("result") is not None and not isinstance(row["result"], str):
         return "'result' is not a path"
+    for name, fields in (("source", SOURCE_FIELDS), ("written", WRITTEN_FIELDS)):
+        for key, kind in fields.items():
+            value = (row.get(name) or {}).get(key)
+            if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                return f"'{name}.{key}' is not {'a whole number' if kind is int else 'text'}"
     return None
+
+
+# The fields of a row's fingerprints, and their types: a row with another type in one is left out whole.
+WRITTEN_FIELDS = {"size": int, "mtime_ns": int}
+SOURCE_FIELDS = {"path": str, "sha256": str, **WRITTEN_FIELDS}
 
 
 def read_manifests(output_dir: Path) -> tuple[list[dict], list[str]]:
@@ -99,7 +110,7 @@ def read_manifests(output_dir: Path) -> tuple[list[dict], list[str]]:
     rows, problems = [], []
     for manifest in sorted(Path(output_dir).glob("nstbatch-manifest*.jsonl")):
         try:
-            text = manifest.read_text(encoding="utf-8", errors="replace")
+            text = read_own(manifest)
         except OSError as exc:
             problems.append(f"{manifest}: cannot be read ({exc.strerror}); its rows are left out")
             continue
@@ -199,6 +210,7 @@ def prove_existing(jobs, made_with: dict, output_dir: Path, ledger: Ledger, mask
             job.status, redone = "todo", redone + 1
         else:
             job.source_print, job.written_print = source, row["written"]
+            job.proof_is_latest = ledger.latest.get(job.key) is row
     if stale:
         raise UsageError(
             f"{output_dir}: {len(stale)} of the results this run would skip were made with other settings "

@@ -228,6 +228,8 @@ def run_batch_ray(jobs: list[Job], recipe: tuple, settings: Settings, output_dir
         recorder.summary.stopped = f"{stop} (pictures being painted by the workers were abandoned)"
     except ManifestError as exc:
         recorder.summary.stopped = str(exc)
+    finally:  # the death counts are this run's alone: nothing of them stays in the user's folder
+        shutil.rmtree(Path(output_dir) / ATTEMPTS_DIR, ignore_errors=True)
     return recorder.close()
 
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..errors import ImageError, UsageError
+from ..media.images import opened
 from ..media.masks import fitted, mask_beside, parse_colour, read_mask, read_segmentation
 from ..records import file_sha256
 PHOTO = "photo"  # the STYLE of a region kept as the photo
@@ -166,6 +166,15 @@ def _file_or_name(name: str) -> str:
     return file_sha256(path) if path.is_file() else name
 
 
+def _split_mask(text: str) -> tuple[str, str, str]:
+    """MASK=STYLE split at the first '=' after which MASK names an existing file or folder (a mask's path
+    may hold '=' itself); at the first '=' when none does, so the error names what was meant."""
+    for at in (i for i, char in enumerate(text) if char == "="):
+        if Path(text[:at].strip()).exists():
+            return text[:at], "=", text[at + 1:]
+    return text.partition("=")
+
+
 def parse_regions(region: list[str] | None, regions: Path | None, region_style: list[str] | None,
                   missing: str = "fail") -> RegionPlan | None:
     """The region options as a plan (None when none was given); a UsageError, before any work, for
@@ -181,7 +190,7 @@ def parse_regions(region: list[str] | None, regions: Path | None, region_style: 
     if regions is not None and not regions.exists():
         raise UsageError(f"{regions}: no such file or folder for --regions")
     for text in region:
-        mask, equals, style = text.partition("=")
+        mask, equals, style = _split_mask(text)
         if not equals or not mask.strip():
             raise UsageError(f"--region '{text}': expected MASK=STYLE, e.g. sky.png=starry.jpg or person.png=photo")
         mask_path = Path(mask.strip()).absolute()  # absolute: a worker elsewhere finds it too
@@ -256,7 +265,7 @@ class ClipMasks:
             self.masks_for(0, size)
             for files in self._per_frame.values():
                 for path in files[1:]:
-                    with Image.open(path) as image:
+                    with opened(path) as image:  # the header only
                         fitted(np.zeros((1, image.height, image.width), np.float32), path, size)
         except (ImageError, OSError) as exc:
             raise UsageError(f"mask {exc}") from None

@@ -11,17 +11,17 @@ from __future__ import annotations
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from ..errors import EXIT_FAILED, EXIT_OK, ImageError, NstError
 from ..runtime.results import Step
 from .discover import Job
 from .gallery import thumbnails
-from ..media.images import read_picture, save_image, source_exif
+from ..media.images import opened, read_picture, save_image, source_exif
 from .manifest import MANIFEST_NAME, ManifestError, append_row, source_print, stat_print
 from .progress import QuietReporter
 from .signals import Interrupted, critical
@@ -89,9 +89,12 @@ class Recorder:
         self.summary = Summary()
 
     def finish(self, job: Job, seconds: float, losses=None, pictures=None) -> None:
-        """Record ``job`` as it ended (done, skipped or failed); ManifestError when the folder takes no more."""
-        with critical():
-            append_row(self.manifest, manifest_row(job, seconds, losses, self.settings))
+        """Record ``job`` as it ended (done, skipped or failed); ManifestError when the folder takes no more.
+        A skipped job whose proving row is its latest adds no row, so the manifest grows with the results,
+        not with the runs; one whose last row said otherwise (it failed since) is recorded again."""
+        if not (job.status == "skipped" and job.proof_is_latest):
+            with critical():
+                append_row(self.manifest, manifest_row(job, seconds, losses, self.settings))
         if job.warning and job.status == "done":
             self.reporter.message(f"warning: {job.source}: {job.warning}")
         if job.status == "failed":
@@ -242,7 +245,8 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
         record_written(keep=WRITES_PENDING)
 
     waiting: dict[tuple, list] = {}  # working size -> photos loaded and not yet stylised
-    with ThreadPoolExecutor(1, "nstbatch-read") as reader, ThreadPoolExecutor(1, "nstbatch-write") as writer:
+    reader, writer = ThreadPoolExecutor(1, "nstbatch-read"), ThreadPoolExecutor(1, "nstbatch-write")
+    with _stopping(reader), writer:
         try:
             for job, (content, seconds) in _read_ahead(jobs, settings, engine.min_side, reader):
                 if content is None:
@@ -269,6 +273,16 @@ def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, rep
     return recorder.close()
 
 
+@contextmanager
+def _stopping(reader: ThreadPoolExecutor):
+    """The reader, shut down on the way out without waiting for the photos it was still to decode: after
+    a signal those are not wanted, and the run stops at once."""
+    try:
+        yield reader
+    finally:
+        reader.shutdown(wait=False, cancel_futures=True)
+
+
 def _record_the_rest(record_written) -> None:
     """After a signal: record the results whose files are being written, unless the folder fails too."""
     try:
@@ -280,9 +294,9 @@ def _record_the_rest(record_written) -> None:
 def too_thin(source: Path, content: np.ndarray, min_side: tuple[int, str]) -> str:
     """Why a picture too thin to paint fails: its size, the working size, and what to change."""
     try:
-        with Image.open(source) as img:
+        with opened(source) as img:
             own = f"{img.width}x{img.height}"
-    except OSError:
+    except (OSError, ImageError):
         own = "?"
     height, width = content.shape[-2:]
     return (f"is {own}, {width}x{height} at the working size: a side under the {min_side[0]} px {min_side[1]}; "

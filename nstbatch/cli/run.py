@@ -116,6 +116,9 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
         jobs = part.take(found)
         created = make_output_folder(o.output)
         lock = FolderLock.acquire(o.output, part)  # from here on, no other run writes to this folder (shard)
+        manifest = o.output / part.manifest_name
+        if manifest.is_symlink():  # rows appended through it would land in another file
+            raise UsageError(f"{manifest}: is a link; nstbatch does not follow links for its own files: remove it")
         if o.model is not None:
             chosen = network_engine(o.model, o.size, o.max_size, o.style_blend, o.preserve_colors, o.device,
                                     o.providers, o.max_memory, plan, o.match_colors)
@@ -177,8 +180,15 @@ def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, 
     settings = Settings(size=chosen.size, max_pixels=o.max_pixels, max_size=o.max_size if o.model is not None else None,
                         init=chosen.init, save_every=o.save_every, batch_size=o.batch_size, record=record,
                         made_with=made_with, manifest_name=part.manifest_name, regions=regions)
+    mask_files = None
+    if regions is not None and regions.per_photo:
+        def mask_files(job):
+            try:
+                return [str(Path(path).resolve()) for path in regions.sources(job.relative)]
+            except (NstError, OSError):
+                return None
     try:
-        write_plan(o.output, part, jobs, found)
+        write_plan(o.output, part, jobs, found, mask_files)
     except OSError as exc:
         typer.echo(f"error: {o.output}: cannot write the plan ({exc.strerror or exc}); nothing was painted", err=True)
         return EXIT_FAILED

@@ -18,7 +18,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import ImageError, UsageError
-from .images import IMAGE_SUFFIXES, read_picture, tensor_to_array
+from ..files import NotRegularFile, check_regular
+from .images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_picture, tensor_to_array
 
 DEFAULT_FOLDER_FPS = 25.0
 
@@ -54,7 +55,7 @@ class FrameSource:
         size = working_size(self.width, self.height, long_side)
         if self.files is not None:
             for file in self.files[: self.count]:
-                frame = read_picture(file, max_pixels=None)  # Pillow: a truncated frame raises here
+                frame = read_picture(file)  # Pillow: a truncated frame raises here
                 yield file.name, _resize(tensor_to_array(frame), size)
             return
         import av
@@ -95,6 +96,11 @@ def open_frames(path, max_frames: int | None = None, fps: float | None = None) -
     path = Path(path)
     if not path.exists():
         raise UsageError(f"{path}: does not exist")
+    if not path.is_dir():
+        try:
+            check_regular(path)
+        except NotRegularFile as exc:
+            raise ImageError(path, f"{exc.strerror}; give a video file or a folder of frames") from None
     source = _open_folder(path, fps) if path.is_dir() else _open_video(path, fps)
     if max_frames is not None:
         source.count = min(source.count, max_frames)
@@ -117,6 +123,11 @@ def _open_folder(path: Path, fps: float | None) -> FrameSource:
                 sizes.setdefault(img.size, file)
         except (UnidentifiedImageError, OSError) as exc:
             raise UsageError(f"{file}: not a frame Pillow can read ({exc})") from None
+        except Image.DecompressionBombError:
+            img = None
+        if img is None or img.width * img.height > DEFAULT_MAX_PIXELS:
+            raise UsageError(f"{file}: a frame of more than {DEFAULT_MAX_PIXELS:,} pixels (a decompression bomb?); "
+                             f"shrink the frames first")
     if len(sizes) > 1:
         (first, a), (second, b) = list(sizes.items())[:2]
         raise UsageError(f"{path}: frames differ in size ({a.name} is {first[0]}x{first[1]}, "

@@ -29,6 +29,7 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from ..atomic import atomic_path
 from ..errors import ImageError
+from ..files import NotRegularFile, open_regular
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")  # an animation: its first frame
 SIXTEEN_BIT_SUFFIXES = (".tif", ".tiff")  # results in TIFF are written with 16 bits a channel, for print
@@ -92,7 +93,7 @@ def read_picture(path, long_side: int | None = None, max_pixels: int | None = DE
     try:
         if path.stat().st_size == 0:
             raise ImageError(path, "is empty (0 bytes)")
-        with _opened(path, max_pixels) as img:
+        with opened(path, max_pixels) as img:
             width, height = img.size
             if max_pixels is not None and width * height > max_pixels:
                 raise ImageError(path, _over_limit(f"{width}x{height} = {width * height:,}", max_pixels))
@@ -106,6 +107,10 @@ def read_picture(path, long_side: int | None = None, max_pixels: int | None = DE
             img = _grey16_to_float(img) if img.mode in GREY16_MODES else _to_rgb(_to_srgb(img, icc, path))
     except ImageError:
         raise
+    except NotRegularFile as exc:
+        raise ImageError(path, f"{exc.strerror}; give a picture file") from None
+    except MemoryError:
+        raise ImageError(path, "is too large to decode in the memory there is; shrink it first") from None
     except UnidentifiedImageError:
         raise ImageError(path, "is not an image Pillow can read (unknown or damaged format)") from None
     except PermissionError:
@@ -131,13 +136,14 @@ _PILLOW_LIMIT = threading.Lock()
 
 
 @contextmanager
-def _opened(path: Path, max_pixels: int | None):
-    """``Image.open``, with nstbatch's ``--max-pixels`` in place of Pillow's own refusal of very large
-    pictures: over ``max_pixels`` is our one line, and a limit raised past Pillow's is honoured."""
-    with warnings.catch_warnings():
+def opened(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS):
+    """``Image.open`` of a regular file (a FIFO or a device is refused before a byte is read), with
+    nstbatch's ``--max-pixels`` in place of Pillow's own refusal of very large pictures: over
+    ``max_pixels`` is our one line, and a limit raised past Pillow's is honoured."""
+    with os.fdopen(open_regular(path), "rb") as file, warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            img = Image.open(path)
+            img = Image.open(file)
         except Image.DecompressionBombError as exc:
             found = _BOMB_PIXELS.search(str(exc))
             pixels = int(found[1]) if found else None
@@ -146,11 +152,12 @@ def _opened(path: Path, max_pixels: int | None):
             with _PILLOW_LIMIT:  # the user raised --max-pixels past Pillow's limit: open it with that one
                 before, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max_pixels
                 try:
-                    img = Image.open(path)
+                    file.seek(0)
+                    img = Image.open(file)
                 finally:
                     Image.MAX_IMAGE_PIXELS = before
-    with img:
-        yield img
+        with img:
+            yield img
 
 
 def _grey16_to_float(img: Image.Image) -> Image.Image:
@@ -225,9 +232,9 @@ def tensor_to_pil(image) -> Image.Image:
 def source_exif(path) -> bytes | None:
     """The photo's EXIF without its orientation tag, to carry over to its result; None if it has none."""
     try:
-        with Image.open(path) as img:
+        with opened(path) as img:
             exif = img.getexif()
-    except (OSError, ValueError, SyntaxError):
+    except (OSError, ValueError, SyntaxError, ImageError):
         return None
     exif.pop(ORIENTATION, None)
     return exif.tobytes() if len(exif) else None

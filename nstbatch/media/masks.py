@@ -43,13 +43,13 @@ def parse_colour(text: str) -> tuple[int, int, int]:
 
 def read_mask(path) -> np.ndarray:
     """A grey mask at its own size: H x W float32 in [0, 1] (a colour mask: the mean of its channels)."""
-    return read_picture(path, max_pixels=None)[0].mean(axis=0)
+    return read_picture(path)[0].mean(axis=0)
 
 
 def read_segmentation(path, colours: list[tuple[int, int, int]]) -> np.ndarray:
     """One hard mask per colour (R x H x W float32, 0 or 1) of a colour-coded segmentation at its own size:
     each pixel goes to the nearest of ``colours`` within COLOUR_TOLERANCE, else to none."""
-    pixels = read_picture(path, max_pixels=None)[0].transpose(1, 2, 0) * 255.0  # H x W x 3
+    pixels = read_picture(path)[0].transpose(1, 2, 0) * 255.0  # H x W x 3
     palette = np.asarray(colours, np.float32)  # R x 3
     distance = np.abs(pixels[:, :, None, :] - palette[None, None]).max(axis=-1)  # H x W x R
     nearest = distance.argmin(axis=-1)

@@ -7,6 +7,7 @@ preprocessing the weights were trained with. Nothing is ever downloaded.
 from __future__ import annotations
 
 import hashlib
+import pickle
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,12 @@ def load_weights(path: str | Path | None = None) -> VGGWeights:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise WeightsError(f"{path}: cannot be read as a torch state dict ({type(exc).__name__}: {exc})") from None
+        # Only torch's first line: the rest is advice for torch's own users (weights_only=False, which would
+        # run whatever code the file holds), not for ours.
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
+            first = "it holds Python objects besides tensors, which nstbatch does not load (they could run code)"
+        raise WeightsError(f"{path}: cannot be read as a torch state dict ({first})") from None
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: holds a {type(state).__name__}, expected a dict of tensors")
     if "block1_conv1_W_q" in state:
