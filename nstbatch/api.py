@@ -126,8 +126,12 @@ def stylize_video(clip: str | Path, output: str | Path, style: ImageLike | list[
     from .media.encode import DEFAULT_CRF
     from .media.frames import open_frames
 
+    from .files import overlap
+
     if (style is None) == (model is None):
         raise UsageError("give a painting (style=...) or a trained network (model=...), not both or neither")
+    if Path(clip).exists() and overlap(output, clip):
+        raise UsageError(f"output {output}: {overlap(output, clip)} the input {clip}; writing there could replace it")
     source = open_frames(clip, max_frames)
     with tempfile.TemporaryDirectory(prefix="nstbatch-video-") as work:
         if model is not None:

@@ -131,17 +131,18 @@ def test_a_frame_that_fails_mid_run_stops_the_run_and_keeps_the_rest(clip_dir, t
     assert [p.name for p in sorted((tmp_path / "work").iterdir())] == ["frame_000001.png", "frame_000002.png"]
 
 
-def test_the_work_folder_refuses_frames_made_with_other_settings(tmp_path):
+def test_the_work_folder_refuses_frames_made_with_other_settings(tmp_path, clip_dir):
     work = tmp_path / "work"
-    prepare_work_dir(work, {"iterations": 50, "size": 256, "layers": ("relu4_2",)}, overwrite=False)
+    prepare_work_dir(work, {"iterations": 50, "size": 256, "layers": ("relu4_2",)}, False, clip_dir)
     (work / "frame_000001.png").write_bytes(b"made with 50 iterations")
     # The same settings resume (a tuple that the settings file holds as a list is the same setting).
-    prepare_work_dir(work, {"iterations": 50, "size": 256, "layers": ("relu4_2",)}, overwrite=False)
+    prepare_work_dir(work, {"iterations": 50, "size": 256, "layers": ("relu4_2",)}, False, clip_dir)
+    assert (work / "frame_000001.png").exists()
     with pytest.raises(UsageError, match=r"other settings \(iterations differ\); pass --overwrite"):
-        prepare_work_dir(work, {"iterations": 30, "size": 256, "layers": ("relu4_2",)}, overwrite=False)
-    prepare_work_dir(work, {"iterations": 30, "size": 256}, overwrite=True)
+        prepare_work_dir(work, {"iterations": 30, "size": 256, "layers": ("relu4_2",)}, False, clip_dir)
+    prepare_work_dir(work, {"iterations": 30, "size": 256}, True, clip_dir)
     assert not (work / "frame_000001.png").exists()
-    assert json.loads((work / "nstbatch-video.json").read_text()) == {"iterations": 30, "size": 256}
+    assert json.loads((work / "nstbatch-video.json").read_text())["settings"] == {"iterations": 30, "size": 256}
 
 
 def test_bad_video_settings_are_usage_errors():

@@ -80,7 +80,11 @@ def keyframe_video(source: FrameSource, engine: StyleTransfer, size: int, work_d
         except Exception as exc:  # noqa: BLE001 - out of memory, divergence: stop, keep the keyframes done
             run.failure = f"keyframe {index + 1}: {painting_failure(exc, frame)}"
             return run
-        save_image(result.image, path)
+        try:
+            save_image(result.image, path)
+        except OSError as exc:  # a full disk, a folder gone read-only: stop in one line, keep the keyframes done
+            run.failure = f"keyframe {index + 1}: cannot write {path}: {exc.strerror or exc}"
+            return run
         painted[index] = tensor_to_array(load_image(path))  # as stored, so a resumed run trains on the same
         run.seconds += time.perf_counter() - started
         reporter.end_item()

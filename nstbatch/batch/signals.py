@@ -14,9 +14,10 @@ EXIT_SIGINT = 130  # 128 + the signal's number, as shells report a command a sig
 EXIT_SIGTERM = 143
 
 
-class Interrupted(BaseException):
-    """A stop asked for by a signal. A BaseException, like KeyboardInterrupt, so that no ``except
-    Exception`` on the way up mistakes it for a failed picture."""
+class Interrupted(KeyboardInterrupt):
+    """A stop asked for by a signal. A KeyboardInterrupt, so that no ``except Exception`` on the way up
+    mistakes it for a failed picture, and what saves its work on Ctrl-C (a training checkpoint) does
+    so on SIGTERM too."""
 
     def __init__(self, signum: int):
         self.signum = signum

@@ -10,26 +10,33 @@ an exported network needs none.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic import TEMP_PREFIX, atomic_path
 from ..errors import ImageError, UsageError
+from ..files import read_own
 from ..media.flow import previous_in_place
 from ..media.encode import DEFAULT_CRF, write_video
 from ..media.frames import FrameSource
 from ..media.images import array_to_picture, read_picture, save_image, tensor_to_array
-from ..records import as_stored, differing
-from .manifest import same_source, source_print, stat_print
+from ..records import as_stored, differing, file_sha256
+from .manifest import SOURCE_FIELDS, stat_print
 from .progress import QuietReporter
 from .regions import ClipMasks, for_frame
 from .runner import painting_failure
 
 SETTINGS_NAME = "nstbatch-video.json"
+FRAME_NAME = re.compile(r"frame_(\d{6})\.png")  # what nstbatch names a painted frame: the only files it removes
+WORK_SUBFOLDERS = re.compile(r"pass\d+|keyframes|network")  # what it makes inside a work folder
+ALL_FRAMES = sys.maxsize  # a clip proven unchanged: every frame painted from it stands
 
 
 @dataclass
@@ -55,26 +62,126 @@ def frame_path(work_dir: Path, index: int, sweep: int = 1) -> Path:
     return pass_dir(work_dir, sweep) / f"frame_{index + 1:06d}.png"
 
 
-def prepare_work_dir(work_dir: Path, record: dict, overwrite: bool) -> None:
-    """Make the work folder ready: refuse frames made with other settings, unless told to start again."""
+def input_print(path: Path, recorded: dict | None = None) -> dict:
+    """The input as it is now: ``{"clip": fingerprint}`` for a video file, ``{"frames": [fingerprint, ...]}``
+    (each with the frame's name) for a folder of frames. A fingerprint is the file's size, time and
+    content hash; a hash in ``recorded`` is reused for a file whose size and time are the same, so a
+    re-run reads only what changed."""
+    from ..media.frames import frame_files
+
+    known = {}
+    if isinstance(recorded, dict):
+        for entry in [recorded.get("clip"), *(recorded.get("frames") or [])]:
+            if _well_formed(entry):
+                known[entry["path"]] = entry
+    path = Path(path)
+    files = frame_files(path) if path.is_dir() else [path]
+    prints = []
+    for file in files:
+        real = os.path.realpath(file)
+        now = {"path": real, **stat_print(file)}
+        old = known.get(real)
+        same = old is not None and (old["size"], old["mtime_ns"]) == (now["size"], now["mtime_ns"])
+        prints.append({**now, "name": file.name, "sha256": old["sha256"] if same else file_sha256(file)})
+    return {"frames": prints} if path.is_dir() else {"clip": prints[0]}
+
+
+def _well_formed(entry) -> bool:
+    return isinstance(entry, dict) and all(isinstance(entry.get(k), t) and not isinstance(entry.get(k), bool)
+                                           for k, t in SOURCE_FIELDS.items())
+
+
+def proven_frames(recorded, now: dict) -> int:
+    """How many leading frames of the input ``now`` (``input_print``) are those ``recorded`` says painted
+    frames were made from, by content: every frame (ALL_FRAMES) or none for a clip, the frames up to
+    the first that differs for a folder. A misshapen record proves nothing."""
+    if not isinstance(recorded, dict):
+        return 0
+    if "clip" in now:
+        clip = recorded.get("clip")
+        return ALL_FRAMES if _well_formed(clip) and clip["sha256"] == now["clip"]["sha256"] else 0
+    frames = recorded.get("frames")
+    if not isinstance(frames, list):
+        return 0
+    proven = 0
+    for old, new in zip(frames, now["frames"]):
+        if not (_well_formed(old) and old.get("name") == new["name"] and old["sha256"] == new["sha256"]):
+            break
+        proven += 1
+    return proven
+
+
+def prepare_work_dir(work_dir: Path, record: dict, overwrite: bool, source: Path) -> int:
+    """Make the work folder ready and say which of its frames still stand: those painted from the input
+    as it is now (``source``, by content, frame by frame) with these settings. Frames painted from a
+    clip since replaced, or from frames since changed (and every frame after them, each built on the
+    one before), are removed and painted again; how many were removed is returned. Frames made with other
+    settings are refused, unless told to start again (then only nstbatch's own files are removed).
+    A folder holding anything but a work folder's files is refused: it is not nstbatch's to write in."""
     work_dir = Path(work_dir)
     record = as_stored(record)
     settings_file = work_dir / SETTINGS_NAME
-    if settings_file.exists() and not overwrite:
-        try:
-            previous = json.loads(settings_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            previous = None
-        if previous != record:
-            changed = differing(previous or {}, record)
-            raise UsageError(f"{work_dir}: holds frames made with other settings ({', '.join(changed)} differ); "
-                             f"pass --overwrite to start again, or choose another --frames-dir")
-    if overwrite:
-        for old in work_dir.glob("**/frame_*.png"):
-            old.unlink()
+    remove_leftover(work_dir)
+    if work_dir.is_symlink():
+        raise UsageError(f"{work_dir}: the work folder is a link; nstbatch does not follow links for its own "
+                         f"files: remove it, or choose another --frames-dir")
+    stored = _read_work_record(settings_file)
+    if stored is None and work_dir.is_dir() and any(work_dir.iterdir()):
+        raise UsageError(f"{work_dir}: not an nstbatch work folder (no {SETTINGS_NAME}), and not empty; nstbatch "
+                         f"writes frames only into a new or empty folder: choose another --frames-dir")
+    previous = stored.get("settings") if stored else None
+    if stored is not None and previous != record and not overwrite:
+        changed = differing(previous if isinstance(previous, dict) else {}, record)
+        raise UsageError(f"{work_dir}: holds frames made with other settings ({', '.join(changed)} differ); "
+                         f"pass --overwrite to start again, or choose another --frames-dir")
+    recorded = stored.get("input") if stored else None
+    now = input_print(source, recorded)
+    standing = 0 if overwrite else proven_frames(recorded, now)
+    removed = _remove_frames(work_dir, standing, standing < _frames_in(recorded, now)) if stored is not None else 0
     work_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(settings_file) as tmp:
-        tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.write_text(json.dumps({"settings": record, "input": now}, indent=1, sort_keys=True), encoding="utf-8")
+    return removed
+
+
+def _read_work_record(path: Path) -> dict | None:
+    """A work folder's record ({"settings", "input"}); {} for one that cannot be read or is of another
+    shape (an older version's: nothing in it is proven), None where there is none."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        stored = json.loads(read_own(path))
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) and "settings" in stored else {}
+
+
+def _frames_in(recorded, now: dict) -> int:
+    """How many frames the input had, then or now, whichever is more (ALL_FRAMES for a clip)."""
+    if "clip" in now:
+        return ALL_FRAMES
+    before = recorded.get("frames") if isinstance(recorded, dict) else None
+    return max(len(now["frames"]), len(before) if isinstance(before, list) else 0)
+
+
+def _remove_frames(work_dir: Path, standing: int, changed: bool) -> int:
+    """Remove nstbatch's own frames from frame ``standing`` on (counted from 0); where the input
+    ``changed``, also what was built from all its frames (later passes, keyframes and their network).
+    How many frames went."""
+    removed = 0
+    if not work_dir.is_dir():
+        return 0
+    for path in work_dir.iterdir():
+        found = FRAME_NAME.fullmatch(path.name)
+        if found and int(found[1]) > standing and path.is_file() and not path.is_symlink():
+            path.unlink()
+            removed += 1
+    if changed:
+        for folder in work_dir.iterdir():
+            if WORK_SUBFOLDERS.fullmatch(folder.name) and folder.is_dir() and not folder.is_symlink():
+                removed += sum(1 for path in folder.iterdir() if FRAME_NAME.fullmatch(path.name))
+                shutil.rmtree(folder)
+    return removed
 
 
 def made_with_path(output: Path) -> Path:
@@ -83,15 +190,15 @@ def made_with_path(output: Path) -> Path:
 
 
 def already_made(output: Path, made_with: dict, overwrite: bool, source: Path) -> bool:
-    """Whether ``output`` is done: its record beside it describes the file as it is now, made from this
-    ``source`` (a clip; a folder of frames is not fingerprinted) with these settings. A usage error
-    naming what differs if that record says other settings; False (make it again) when nothing proves it,
-    as after a crash between writing the video and its record."""
+    """Whether ``output`` is done: its record beside it describes the file as it is now, made from
+    ``source`` as it is now (a clip, or every frame of a folder, by content) with these settings. A usage
+    error naming what differs if that record says other settings; False (make it again) when nothing
+    proves it, as after a crash between writing the video and its record."""
     if overwrite or not output.exists():
         return False
     try:
-        record = json.loads(made_with_path(output).read_text(encoding="utf-8"))
-        previous, recorded_source = record["made_with"], record["source"]
+        record = json.loads(read_own(made_with_path(output)))
+        previous, recorded_input = record["made_with"], record["input"]
         proven = record["written"] == stat_print(output)
     except (OSError, ValueError, KeyError, TypeError):
         return False
@@ -102,13 +209,14 @@ def already_made(output: Path, made_with: dict, overwrite: bool, source: Path) -
         changed = differing(previous, made_with)
         raise UsageError(f"{output}: already made with other settings ({', '.join(changed)} differ); pass --overwrite "
                          f"to make it again, or choose another --output")
-    return recorded_source is None or same_source(recorded_source, source) is not None
+    now = input_print(source, recorded_input)
+    return proven_frames(recorded_input, now) >= len(now.get("frames", [None]))
 
 
 def record_made_with(output: Path, made_with: dict, source: Path) -> None:
-    """Beside the finished video: its settings, the clip it was made from, and the video as written."""
-    record = {"made_with": made_with, "written": stat_print(output),
-              "source": source_print(source) if Path(source).is_file() else None}
+    """Beside the finished video: its settings, the input it was made from (``input_print``), and the
+    video as written."""
+    record = {"made_with": made_with, "written": stat_print(output), "input": input_print(source)}
     with atomic_path(made_with_path(output)) as tmp:
         tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
 
@@ -118,7 +226,7 @@ def stored_frame(path: Path) -> np.ndarray | None:
     if not path.exists():
         return None
     try:
-        return tensor_to_array(read_picture(path, max_pixels=None))
+        return tensor_to_array(read_picture(path))
     except ImageError:
         return None
 
@@ -176,12 +284,16 @@ def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter
             painted = tensor_to_array(result.image)
             if temporal_blend > 0 and previous is not None:
                 painted = blend_with_previous(painted, frame, previous, temporal_blend)
-            save_image(array_to_picture(painted), frame_path(work_dir, index))
+            try:
+                save_image(array_to_picture(painted), frame_path(work_dir, index))
+            except OSError as exc:  # a full disk, a folder gone read-only: stop in one line, keep what is stored
+                run.failure = f"frame {index + 1}: cannot write {frame_path(work_dir, index)}: {exc.strerror or exc}"
+                return False
             previous = (frame, painted)
+            run.done += 1
+            run.frames += 1
+            reporter.end_item()
         run.seconds += time.perf_counter() - started
-        run.done += len(pending)
-        run.frames += len(pending)
-        reporter.end_item(len(pending))
         pending.clear()
         return True
 
@@ -228,6 +340,25 @@ def assemble(work_dir: Path, frames: int, output: Path, fps: float, audio_from: 
     return write_video(stored_frames(), output, fps, audio_from, codec, crf, times)
 
 
+def _leftover(work_dir: Path) -> Path:
+    return Path(work_dir).with_name(f"{TEMP_PREFIX}{Path(work_dir).name}.removing")
+
+
 def remove_work_dir(work_dir: Path) -> None:
-    shutil.rmtree(work_dir, ignore_errors=True)
+    """Remove a finished video's work folder: renamed aside first (one step), so a kill while removing
+    leaves no half work folder whose frames a later run could take for its own."""
+    work_dir = Path(work_dir)
+    if work_dir.is_symlink() or not work_dir.is_dir():
+        return
+    aside = _leftover(work_dir)
+    shutil.rmtree(aside, ignore_errors=True)
+    os.rename(work_dir, aside)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def remove_leftover(work_dir: Path) -> None:
+    """What a run killed while removing ``work_dir`` left aside."""
+    aside = _leftover(work_dir)
+    if aside.is_dir() and not aside.is_symlink():
+        shutil.rmtree(aside, ignore_errors=True)
 

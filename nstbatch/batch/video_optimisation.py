@@ -184,7 +184,11 @@ def _paint_and_store(paint, photo: np.ndarray, path: Path, label: str, where: st
     except Exception as exc:  # noqa: BLE001 - out of memory, divergence, a bug: stop, keep what is done
         run.failure = f"{where}: {painting_failure(exc, photo)}"
         return None
-    save_image(array_to_tensor(stylised), path)
+    try:
+        save_image(array_to_tensor(stylised), path)
+    except OSError as exc:  # a full disk, a folder gone read-only: stop in one line, keep what is stored
+        run.failure = f"{where}: cannot write {path}: {exc.strerror or exc}"
+        return None
     run.seconds += time.perf_counter() - started
     run.done += 1
     return stylised

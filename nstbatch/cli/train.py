@@ -88,11 +88,15 @@ def train(
         def on_step(step):
             reporter.iteration(step.step, step.losses["total"])
 
+        from ..batch.signals import stop_on_signals
+
         try:
-            result = trainer.run(on_step)
-        except KeyboardInterrupt:
-            reporter.message(f"interrupted at step {trainer.info.step}: checkpoint saved; the same command resumes")
-            raise typer.Exit(130) from None
+            with stop_on_signals():  # SIGTERM (Slurm, Kubernetes) saves the checkpoint as Ctrl-C does
+                result = trainer.run(on_step)
+        except KeyboardInterrupt as stop:
+            by = f"stopped by {stop}" if hasattr(stop, "exit_code") else "interrupted"
+            reporter.message(f"{by} at step {trainer.info.step}: checkpoint saved; the same command resumes")
+            raise typer.Exit(getattr(stop, "exit_code", 130)) from None
         except FloatingPointError as exc:
             reporter.message(f"error: {exc}")
             raise typer.Exit(1) from None

@@ -80,12 +80,24 @@ def video(
     """Stylise a video: by optimisation (each frame started from the last, carried along the optical flow),
     with a trained network (--model), or through a network trained on a few of its frames (--keyframes N)."""
     o = SimpleNamespace(**{name: value for name, value in locals().items() if name != "ctx"})
+    from ..batch.signals import Interrupted, stop_on_signals
+
+    plan = None
     try:
-        plan = _prepare(ctx, o)
-    except NstError as exc:
-        fail(exc)
-    run = _paint(o, plan)
-    _assemble(o, plan, run)
+        with stop_on_signals():
+            try:
+                plan = _prepare(ctx, o)
+            except NstError as exc:
+                fail(exc)
+            try:
+                run = _paint(o, plan)
+                _assemble(o, plan, run)
+            finally:
+                plan.lock.release()
+    except Interrupted as stop:
+        kept = f"; finished frames are kept in {plan.work_dir}: the same command resumes" if plan else ""
+        typer.echo(f"nstbatch: stopped by {stop}{kept}", err=True)
+        raise typer.Exit(stop.exit_code) from None
 
 
 @dataclass
@@ -100,12 +112,13 @@ class Plan:
     label: str = ""  # the network and its blend (--model)
     settings: object = None  # video.VideoSettings (optimisation and --keyframes)
     keyframe_settings: object = None
+    lock: object = None  # lock.FolderLock: one writer for this output
+    repainted: int = 0  # stored frames dropped: painted from an input since changed
 
 
 def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
     """Every check and refusal before any work; the plan, or the exit of a video already made."""
     from ..batch.regions import check_single_masks, parse_regions
-    from ..batch.video import already_made, prepare_work_dir
     from ..engines import network_engine
     from ..media.frames import open_frames
 
@@ -116,6 +129,8 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
             raise UsageError("--keyframes and regions: not together yet; paint the clip frame by frame, or with --model")
     if o.output.suffix.lower() != ".mp4":
         raise UsageError(f"--output {o.output}: must end in .mp4 (what browsers and phones play)")
+    work_dir = o.frames_dir or o.output.with_name(o.output.name + ".frames")
+    _check_paths(o, work_dir)
     if o.codec not in ENCODERS:
         raise UsageError(f"--codec must be one of {', '.join(ENCODERS)}, not '{o.codec}'")
     check_engine_choice(o.style, o.model, ctx, OPTIMISATION_ONLY, o.plan)
@@ -126,7 +141,6 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
     if o.model is None and o.keyframes is None and o.temporal_blend > 0:
         raise UsageError("--temporal-blend: only with --model or --keyframes; optimisation holds frames together "
                          "with --temporal-weight")
-    work_dir = o.frames_dir or o.output.with_name(o.output.name + ".frames")
     if o.model is not None:
         source = open_frames(o.input_path, o.max_frames, o.fps)
         size = o.size or min(max(source.width, source.height), o.max_size)
@@ -137,16 +151,58 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
         record.pop("runs_on")  # where it runs does not change the frames
         engine = _with_masks(chosen.engine, o.plan, source, size, record)
         made_with = {**record, **chosen.made_with, **_encoding(o)}
-        if already_made(o.output, made_with, o.overwrite, o.input_path):
-            finished(o.output)
-        prepare_work_dir(work_dir, record, o.overwrite)
-        return Plan(source, engine, size, work_dir, made_with, label=chosen.label)
+        plan = Plan(source, engine, size, work_dir, made_with, label=chosen.label)
+        return _claim(o, plan, record)
     return _prepare_optimisation(o, work_dir)
+
+
+def _check_paths(o: SimpleNamespace, work_dir: Path) -> None:
+    """Where the video and its frames go, checked before any work: never the input, never inside an input
+    folder, never a folder where a file is asked for."""
+    from ..files import overlap
+
+    if o.output.is_dir():
+        raise UsageError(f"--output {o.output}: is a folder; give the video's file name, e.g. {o.output / 'painted.mp4'}")
+    if not o.input_path.exists():
+        return  # said by open_frames, naming the file
+    for path, option in ((o.output, "--output"), (work_dir, "--frames-dir" if o.frames_dir else "the work folder")):
+        relation = overlap(path, o.input_path)
+        if relation:
+            fix = "choose another --output" if option != "--frames-dir" else "choose another --frames-dir"
+            raise UsageError(f"{option} {path}: {relation} the input {o.input_path}; writing there could replace or "
+                             f"delete it: {fix}")
+
+
+def _claim(o: SimpleNamespace, plan: Plan, record: dict) -> Plan:
+    """Take the output for this run (one writer a video), exit if the video is made already, and ready
+    the work folder; every refusal is one line, with the lock let go."""
+    from ..atomic import remove_stale_temps
+    from ..batch.lock import FolderLock
+    from ..batch.video import already_made, prepare_work_dir
+
+    try:
+        o.output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--output {o.output}: cannot create its folder ({exc.strerror or exc})") from None
+    plan.lock = FolderLock.for_file(o.output)
+    try:
+        if plan.lock.note:
+            typer.echo(f"warning: {plan.lock.note}", err=True)
+        remove_stale_temps(o.output.parent, o.output.name)  # a killed encoder's temporary mp4
+        if already_made(o.output, plan.made_with, o.overwrite, o.input_path):
+            finished(o.output)
+        try:
+            plan.repainted = prepare_work_dir(plan.work_dir, record, o.overwrite, o.input_path)
+        except OSError as exc:
+            raise UsageError(f"{plan.work_dir}: cannot write the work folder ({exc.strerror or exc})") from None
+    except BaseException:
+        plan.lock.release()
+        raise
+    return plan
 
 
 def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> Plan:
     """The plan of a clip painted by optimisation, frame by frame or through its keyframes' network."""
-    from ..batch.video import already_made, prepare_work_dir
     from ..batch.video_optimisation import VideoSettings
     from ..engines import color_mode, optimiser
     from ..media.frames import open_frames
@@ -186,10 +242,8 @@ def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> Plan:
     engine = _with_masks(engine, o.plan, source, size, settings.record)
     made_with = {**settings.record, "style_sha256": [file_sha256(path) for path in o.style or []],
                  "version": __version__, **_encoding(o)}
-    if already_made(o.output, made_with, o.overwrite, o.input_path):
-        finished(o.output)
-    prepare_work_dir(work_dir, settings.record, o.overwrite)
-    return Plan(source, engine, size, work_dir, made_with, settings=settings, keyframe_settings=keyframe_settings)
+    plan = Plan(source, engine, size, work_dir, made_with, settings=settings, keyframe_settings=keyframe_settings)
+    return _claim(o, plan, settings.record)
 
 
 def _with_masks(engine, plan, source, size: int, record: dict):
@@ -224,6 +278,9 @@ def _paint(o: SimpleNamespace, plan: Plan):
     with reporter:
         clip = (f"nstbatch video: {source.path}, {source.count} frames at {source.fps:g} fps, "
                 f"{source.width}x{source.height} -> {width}x{height}; ")
+        if plan.repainted:
+            reporter.message(f"note: {plan.repainted} stored frames in {plan.work_dir} painted again: the input changed "
+                             f"since they were painted")
         blend = f", blended {o.temporal_blend:g} with the previous frame" if o.temporal_blend else ""
         try:
             if o.model is not None:
@@ -248,13 +305,16 @@ def _paint(o: SimpleNamespace, plan: Plan):
                                  f"{'es' if o.passes > 1 else ''}, flow {o.flow}; "
                                  f"device {engine.device}, gram {backend_in_use(engine.device)}")
             return stylize_video(source, engine, settings, plan.work_dir, reporter)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
+            if hasattr(stop, "exit_code"):  # a signal's: said once, by the command
+                raise
             reporter.message(f"interrupted: finished frames are kept in {plan.work_dir}; the same command resumes")
             raise typer.Exit(130) from None
 
 
 def _assemble(o: SimpleNamespace, plan: Plan, run) -> None:
-    """The mp4 from the work folder, its record beside it, and the closing line."""
+    """The mp4 from the work folder, its record beside it, and the closing line. A clip that decoded to
+    fewer frames than it declares is written as far as it goes, but said, not recorded as made, and exit 1."""
     from ..batch.video import assemble, record_made_with, remove_work_dir
     from ..media.frames import working_size
 
@@ -263,13 +323,24 @@ def _assemble(o: SimpleNamespace, plan: Plan, run) -> None:
                    f"same command again to resume", err=True)
         raise typer.Exit(1)
     source = plan.source
+    short = run.frames < source.count
     try:
         audio_from = None if o.no_audio or o.input_path.is_dir() else o.input_path
         written, sound = assemble(run.folder, run.frames, o.output, source.fps, audio_from, o.codec, o.crf,
                                   source.frame_times(run.frames))
-        record_made_with(o.output, plan.made_with, o.input_path)
+        if not short:
+            record_made_with(o.output, plan.made_with, o.input_path)
     except NstError as exc:  # a stored frame gone missing, or no mp4 encoder: the frames stay for a re-run
         fail(exc)
+    except OSError as exc:  # a full disk, a folder made read-only while painting: one line, frames kept
+        typer.echo(f"error: cannot write {o.output}: {exc.strerror or exc}\n{run.frames} painted frames are kept in "
+                   f"{plan.work_dir}; make room and run the same command again to write it", err=True)
+        raise typer.Exit(1) from None
+    if short:
+        typer.echo(f"error: {source.path}: {run.frames} frames decoded of the {source.count} the file declares "
+                   f"(damaged or cut short?); {o.output} holds those {run.frames}, and the frames are kept in "
+                   f"{plan.work_dir}", err=True)
+        raise typer.Exit(1)
     if o.frames_dir is None:
         remove_work_dir(plan.work_dir)
     if not o.quiet:
