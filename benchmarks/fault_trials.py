@@ -13,6 +13,16 @@ accents, CJK, a name near the 255-byte limit) and a linked folder, painted by th
 - a read-only output folder (a tmpfs remounted read-only).
 After each, the folder must hold every result once, pixel-identical to the uninterrupted run's, each
 proven by whole manifest rows, no temporary file, and no traceback printed by any command.
+
+Then a clip (examples/video/cockatoo_3s.mp4, 60 frames) through `nstbatch video` and the bundled network:
+- SIGKILL while painting (after a random number of frames) and while encoding (once the temporary mp4
+  appears), each followed by the same command: the mp4 must be the uninterrupted run's, byte for byte,
+  with no temporary file or work folder left;
+- the clip replaced by another of the same name, and a folder of frames with one frame changed, run again
+  with the frames kept: the video must be the fresh run's of the new input, not the old frames;
+- `--output` the input clip: refused, the clip untouched;
+- a link planted at every bookkeeping file of `run` and `video` (locks, manifest, plan, gallery, record,
+  work folder): nothing outside the output may change.
 """
 
 from __future__ import annotations
@@ -150,6 +160,7 @@ def main() -> None:
     parser.add_argument("--signals", type=int, default=3, help="trials of each of SIGINT and SIGTERM")
     parser.add_argument("--photos", type=int, default=40)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--video-kills", type=int, default=10, help="trials of each SIGKILL of `video`")
     parser.add_argument("--no-publish", action="store_true")
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -259,6 +270,7 @@ def main() -> None:
         trial("read-only output folder, then writable and resumed", 1, read_only)
     else:
         rows.append(("full disk, read-only folder", 0, 0, 0, 0, 0, "not run: no tmpfs mount here (needs root)"))
+    video_rows = video_trials(work, inputs, args.video_kills, rng)
     seconds = time.perf_counter() - started
     lines = [f"## Fault trials ({time.strftime('%Y-%m-%d')}, {cpu_name()}; `benchmarks/fault_trials.py "
              f"--kills {args.kills} --photos {args.photos} --seed {args.seed}`, {seconds / 60:.0f} min)", "",
@@ -269,11 +281,179 @@ def main() -> None:
              "| --- | --- | --- | --- | --- | --- | --- |"]
     lines += [f"| {name} | {runs} | {ok} of {runs} | {temps} | {tracebacks} | {same} of {runs} | {extra} |"
               for name, runs, ok, temps, tracebacks, same, extra in rows]
+    lines += ["", f"`nstbatch video` on {CLIP.name} ({CLIP_FRAMES} frames) through the bundled network at {CLIP_SIZE} px, "
+              "and planted links. Survived: the trial's target met (below), no temporary file or work folder left, "
+              "no traceback.", "",
+              "| trial | runs | survived | target | temp files or work folders left | tracebacks | what happened |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {name} | {runs} | {ok} of {runs} | {target} | {left} | {tracebacks} | {extra} |"
+              for name, runs, ok, target, left, tracebacks, extra in video_rows]
     if args.no_publish:
         print("\n".join(lines))
     else:
         publish(lines)
     shutil.rmtree(work, ignore_errors=True)
+
+
+CLIP = ROOT / "examples" / "video" / "cockatoo_3s.mp4"
+CLIP_FRAMES, CLIP_SIZE = 60, 160
+ONNX = ROOT / "examples" / "models" / "starry_night" / "model.onnx"
+
+
+def video_command(clip: Path, output: Path, *more: str, quiet: bool = True) -> list[str]:
+    return [*NSTBATCH, "video", "-i", str(clip), "-m", str(ONNX), "-o", str(output), "--size", str(CLIP_SIZE),
+            "--device", "cpu", *(["--quiet"] if quiet else []), *more]
+
+
+def left_over(folder: Path) -> int:
+    """Temporary files and work folders a video run left in ``folder`` (the lock file is meant to stay)."""
+    return sum(1 for p in folder.iterdir() if p.name.startswith(".nstbatch-tmp") or p.name.endswith(".frames"))
+
+
+def decoded(path: Path) -> list[str]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [hashlib.sha256(f.to_ndarray(format="rgb24").tobytes()).hexdigest() for f in container.decode(video=0)]
+
+
+def digest(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` by content: what must not change when a link points into it."""
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _closing(ran: subprocess.CompletedProcess) -> str:
+    """What a video run's closing line said of its frames, e.g. "60 stylised now, 0 resumed"."""
+    import re
+
+    said = re.search(r"\((\d+ stylised now, \d+ resumed)", ran.stdout)
+    return said[1] if said else f"exit {ran.returncode}"
+
+
+def video_trials(work: Path, photos: Path, kills: int, rng: random.Random) -> list[tuple]:
+    """The video trials' rows: (trial, runs, survived, target, left over, tracebacks, what happened)."""
+    root = work / "video"
+    root.mkdir()
+    clip = root / "clip.mp4"
+    shutil.copy(CLIP, clip)
+    reference = root / "reference.mp4"
+    done = subprocess.run(video_command(clip, reference), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = []
+
+    def killed(when: str):
+        survived, left, tracebacks, points = 0, 0, 0, []
+        for i in range(kills):
+            folder = root / f"kill-{when}-{i}"
+            folder.mkdir()
+            output = folder / "out.mp4"
+            process = subprocess.Popen(video_command(clip, output), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True)
+            target = rng.randrange(1, CLIP_FRAMES)
+            deadline = time.monotonic() + 300
+            while process.poll() is None and time.monotonic() < deadline:
+                if when == "painting" and len(list(folder.glob("out.mp4.frames/frame_*.png"))) >= target:
+                    break
+                if when == "encoding" and list(folder.glob(".nstbatch-tmp.out.mp4.*")):
+                    break
+                time.sleep(0.002)
+            landed = process.poll() is None
+            process.kill()
+            log = [process.communicate(timeout=60)[0]]
+            points.append(landed)
+            again = subprocess.run(video_command(clip, output), capture_output=True, text=True, timeout=600)
+            log.append(again.stdout + again.stderr)
+            same = again.returncode == 0 and output.read_bytes() == reference.read_bytes()
+            survived += same and left_over(folder) == 0
+            left += left_over(folder)
+            tracebacks += sum("Traceback" in text for text in log)
+        rows.append((f"SIGKILL while {when}, then resumed", kills, survived, "the mp4 byte-identical to an "
+                     "uninterrupted run's", left, tracebacks, f"{sum(points)} of {kills} kills landed while {when}"))
+
+    killed("painting")
+    killed("encoding")
+
+    # A clip replaced by another of the same name, with the frames kept: painted again, not taken from them.
+    import av
+
+    folder = root / "replaced"
+    folder.mkdir()
+    own = folder / "clip.mp4"
+    shutil.copy(CLIP, own)
+    keep = ["--frames-dir", str(folder / "frames")]
+    log = [subprocess.run(video_command(own, folder / "out.mp4", *keep), capture_output=True, text=True).stderr]
+    with av.open(str(CLIP)) as source, av.open(str(own), "w") as target:  # the clip upside down
+        stream = target.add_stream("libx264", rate=20)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        for t, frame in enumerate(source.decode(video=0)):
+            flipped = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24")[::-1].copy(), format="rgb24")
+            flipped.pts = t
+            target.mux(stream.encode(flipped))
+        target.mux(stream.encode(None))
+    again = subprocess.run(video_command(own, folder / "out.mp4", *keep, quiet=False), capture_output=True, text=True)
+    fresh = subprocess.run(video_command(own, folder / "fresh.mp4"), capture_output=True, text=True)
+    log += [again.stdout + again.stderr, fresh.stderr]
+    ok = again.returncode == 0 and decoded(folder / "out.mp4") == decoded(folder / "fresh.mp4")
+    rows.append(("the clip replaced by another of its name (frames kept), run again", 1, int(ok), "painted again",
+                 0, sum("Traceback" in t for t in log), _closing(again)))
+
+    # A folder of frames with one frame changed: painted again from that frame on.
+    folder = root / "frames-changed"
+    frames = folder / "frames"
+    frames.mkdir(parents=True)
+    with av.open(str(CLIP)) as source:
+        for t, frame in enumerate(source.decode(video=0)):
+            if t == 20:
+                break
+            frame.to_image().save(frames / f"frame_{t + 1:03d}.png")
+    keep = ["--frames-dir", str(folder / "work")]
+    subprocess.run(video_command(frames, folder / "out.mp4", *keep), capture_output=True, text=True)
+    Image.open(frames / "frame_011.png").transpose(Image.Transpose.FLIP_TOP_BOTTOM).save(frames / "frame_011.png")
+    again = subprocess.run(video_command(frames, folder / "out.mp4", *keep, quiet=False), capture_output=True, text=True)
+    fresh = subprocess.run(video_command(frames, folder / "fresh.mp4"), capture_output=True, text=True)
+    ok = again.returncode == 0 and decoded(folder / "out.mp4") == decoded(folder / "fresh.mp4")
+    rows.append(("a folder of 20 frames, frame 11 changed (frames kept), run again", 1, int(ok),
+                 "painted again from the change", 0, sum("Traceback" in t for t in [again.stderr, fresh.stderr]),
+                 _closing(again)))
+
+    # --output the input: refused, the clip untouched.
+    before = clip.read_bytes()
+    same = subprocess.run(video_command(clip, clip), capture_output=True, text=True)
+    ok = same.returncode == 2 and clip.read_bytes() == before
+    rows.append(("--output the input clip", 1, int(ok), "refused, the clip untouched", 0,
+                 int("Traceback" in same.stderr), f"exit {same.returncode}, {len(same.stderr.strip().splitlines())} line: "
+                 f"{'is the input' if 'is the input' in same.stderr else same.stderr.strip()[-60:]}"))
+
+    # Links planted at every bookkeeping file: nothing outside the output may change.
+    victims = root / "victims"
+    victims.mkdir()
+    planted = {"run": [".nstbatch.lock", "nstbatch-manifest.jsonl", "nstbatch-plan.json", "index.html"],
+               "video": [".out.mp4.nstbatch.lock", "out.mp4.nstbatch.json", "out.mp4.frames"]}
+    refused, changed, tracebacks = [], 0, 0
+    for command_name, names in planted.items():
+        for name in names:
+            folder = root / f"link-{command_name}-{name.strip('.')}"
+            folder.mkdir()
+            victim = victims / f"{command_name}-{name.strip('.')}"
+            if name.endswith(".frames"):
+                victim.mkdir()
+                (victim / "keep.txt").write_text("the user's folder\n")
+            else:
+                victim.write_text("the user's file\n")
+            (folder / name).symlink_to(victim)
+            before = digest(victims)
+            if command_name == "run":
+                ran = subprocess.run(command(photos, folder), capture_output=True, text=True, timeout=600)
+            else:
+                ran = subprocess.run(video_command(clip, folder / "out.mp4"), capture_output=True, text=True,
+                                     timeout=600)
+            changed += digest(victims) != before
+            tracebacks += "Traceback" in ran.stderr
+            refused.append(f"{name}: exit {ran.returncode}")
+    rows.append((f"a link planted at each of {sum(map(len, planted.values()))} bookkeeping files", len(refused),
+                 len(refused) - changed, "nothing outside the output changed", 0, tracebacks, "; ".join(refused)))
+    return rows
 
 
 if __name__ == "__main__":
