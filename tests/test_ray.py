@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from nstbatch.batch.ray_executor import ATTEMPTS_DIR
+from nstbatch.batch.ray_executor import ATTEMPTS_DIR, RayPlan, connect
 from nstbatch.cli import app
 from nstbatch.media.images import save_image
 
@@ -28,9 +28,14 @@ NETWORK = ["--device", "cpu", "-q"]
 
 @pytest.fixture(scope="module")
 def cluster():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    """The private local Ray a run starts (``connect``: its own token), shared by the module's runs."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("RAY_")}
+    connect(RayPlan(workers=2))
     yield
     ray.shutdown()
+    for key in [k for k in os.environ if k.startswith("RAY_")]:
+        del os.environ[key]
+    os.environ.update(before)
 
 
 @pytest.fixture

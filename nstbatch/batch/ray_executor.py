@@ -9,6 +9,12 @@ came back. So a result counts as done only through the driver's row, as in a loc
 Ray restarts an actor that dies and retries its batch. An input that kills its worker every time would
 loop for ever, so each actor counts its attempts at an input in a small file under the output folder
 (``.nstbatch-ray/``) before painting it: past ``max_deaths`` the input fails with a row saying so.
+
+Ray runs whatever code reaches its ports, and its processes listen on every interface. A private local
+Ray is therefore started with token authentication on and a token of the run's own (``private_token``),
+held in the environment of the run's processes alone and never written to a file: a client without it
+is refused, whichever Ray version this is. A cluster joined with ``--ray-address`` is as safe as it was
+set up (docs/cluster.md).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import hashlib
 import logging
 import os
 import pickle
+import secrets
 import shutil
 import sys
 from contextlib import contextmanager
@@ -68,6 +75,8 @@ def connect(plan: RayPlan):
     ray = ray_module()
     address = plan.address or os.environ.get("RAY_ADDRESS") or "local"  # never a stray `ray start` silently
     if not ray.is_initialized():
+        if address == "local":
+            private_token()
         # Ray's C++ core logs to stderr on its own, at any level (an error-level line for every actor pool of
         # Ray Data: ray-project/ray#57733): set to fatal, and the one line saying so hidden while it starts.
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
@@ -87,6 +96,20 @@ def connect(plan: RayPlan):
     if have.get("CPU", 0) < plan.cpus_per_worker:
         raise UsageError(f"--ray: the Ray cluster at {address} has {have.get('CPU', 0):g} CPUs, fewer than a worker needs")
     return ray
+
+
+def private_token() -> None:
+    """Token authentication for the private local Ray about to start, with a new random token: in this
+    process's environment, which the Ray processes it starts inherit, and nowhere else (a token in
+    RAY_AUTH_TOKEN is neither read from nor written to ~/.ray/auth_token)."""
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    os.environ.pop("RAY_AUTH_TOKEN_PATH", None)
+    # Ray reads its settings from the environment when it is imported; it has been (ray_module), so its
+    # settings are read again, as Ray does itself when it turns authentication on.
+    config = getattr(sys.modules.get("ray._raylet"), "Config", None)
+    if config is not None and hasattr(config, "initialize"):
+        config.initialize("")
 
 
 def _worker_deaths_to_log() -> None:
