@@ -22,6 +22,16 @@ from nstbatch.media.images import save_image  # noqa: E402
 from nstbatch.runtime.vgg import load_vgg19  # noqa: E402
 
 
+def invoke(*args, **kwargs):
+    """`nstbatch ARGS` in this process (CliRunner). An exception nstbatch did not turn into an exit code
+    and a line propagates and fails the test, so a crash never passes for an expected exit 1."""
+    from typer.testing import CliRunner
+
+    from nstbatch.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False, **kwargs)
+
+
 def photo_like(h=40, w=48, seed=0):
     """A smooth picture with edges: gradients, a disc and a bar, like a tiny photo."""
     y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
@@ -117,9 +127,7 @@ TINY_TRAINING = dict(crop_size=32, batch_size=2, channels=4, residual_blocks=1, 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """A two-painting network trained for 2 steps by `nstbatch train`: (model folder, painting paths)."""
-    from typer.testing import CliRunner
 
-    from nstbatch.cli import app
 
     root = tmp_path_factory.mktemp("tiny-model")
     photos = photo_folder(root / "photos")
@@ -129,7 +137,7 @@ def tiny_model(tmp_path_factory):
             "--device", "cpu", "--quiet"]
     for key, value in TINY_TRAINING.items():
         args += [f"--{key.replace('_', '-')}", value]
-    result = CliRunner().invoke(app, [str(a) for a in args])
+    result = invoke(*args)
     assert result.exit_code == 0, result.output
     return root / "model", (stripes, dots)
 
@@ -137,13 +145,11 @@ def tiny_model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_onnx(tiny_model, tmp_path_factory):
     """The tiny two-painting network exported by `nstbatch export model`: what a network worker runs."""
-    from typer.testing import CliRunner
 
-    from nstbatch.cli import app
 
     model_dir, _ = tiny_model
     path = tmp_path_factory.mktemp("tiny-onnx") / "tiny.onnx"
-    result = CliRunner().invoke(app, ["export", "model", str(model_dir / "model.safetensors"), "-o", str(path)])
+    result = invoke("export", "model", model_dir / "model.safetensors", "-o", path)
     assert result.exit_code == 0, result.output
     return path
 

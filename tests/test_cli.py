@@ -4,19 +4,14 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from nstbatch import __version__
 from nstbatch.media.images import load_image, save_image
-from nstbatch.cli import app
 
-from conftest import photo_like
+from conftest import invoke, photo_like
 
 FAST = ["--size", "32", "--iterations", "3", "--device", "cpu", "--quiet"]
 
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def manifest(out):
@@ -306,7 +301,7 @@ def test_batch_size_groups_photos_of_one_size(files, tmp_path):
 
 def test_help_shows_device_dependent_defaults():
     # Square brackets in help text are rich markup and vanish; the defaults must survive.
-    result = CliRunner().invoke(app, ["video", "--help"], env={"COLUMNS": "250"})
+    result = invoke(*["video", "--help"], env={"COLUMNS": "250"})
     assert result.exit_code == 0
     for shown in ("256 CPU, 512 GPU", "50 CPU, 150 GPU", "OUTPUT.frames"):
         assert shown in result.output

@@ -7,9 +7,8 @@ import sys
 import av
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from nstbatch.cli import app
+from conftest import invoke
 
 RATE, TONE, FPS, FRAMES = 44100, 440.0, 8, 8
 
@@ -65,7 +64,7 @@ def dominant_frequency(samples: np.ndarray, rate: int) -> float:
 
 
 def paint(source, out, *extra):
-    return CliRunner().invoke(app, ["video", "-i", str(source), "-o", str(out), *map(str, extra), "-q"])
+    return invoke(*["video", "-i", str(source), "-o", str(out), *map(str, extra), "-q"])
 
 
 def test_a_painted_clip_plays_as_h264_with_its_sound(tiny_onnx, tmp_path):
@@ -97,7 +96,7 @@ def test_the_sound_is_trimmed_to_the_frames_painted_or_left_out(tiny_onnx, tmp_p
 
 def test_a_clip_without_sound_gives_a_video_without_sound(tiny_onnx, tmp_path):
     source = make_clip(tmp_path / "quiet.mp4", sound=False)
-    result = CliRunner().invoke(app, ["video", "-i", str(source), "-o", str(tmp_path / "out.mp4"), "-m",
+    result = invoke(*["video", "-i", str(source), "-o", str(tmp_path / "out.mp4"), "-m",
                                       str(tiny_onnx), "--device", "cpu"])
     assert result.exit_code == 0 and "h264, without sound" in result.output, result.output
     assert "audio" not in streams(tmp_path / "out.mp4")

@@ -6,11 +6,10 @@ import json
 import onnx
 import pytest
 from onnx import numpy_helper
-from typer.testing import CliRunner
 
-from nstbatch.cli import app
 from nstbatch.exporter import FeatureSpec, StylizerSpec, ValidationError, export, validate
 from nstbatch.runtime.weights import load_weights
+from conftest import invoke
 
 SMALL = ("relu1_1", "relu2_1")
 
@@ -72,8 +71,7 @@ def test_wrong_outputs_are_caught_before_running(tmp_path):
 
 
 def test_cli_export_validates_and_a_bad_export_exits_1(tmp_path, monkeypatch):
-    runner = CliRunner()
-    good = runner.invoke(app, ["export", "vgg19", "-o", str(tmp_path / "good.onnx"), "--layers", "relu1_1,relu2_1"])
+    good = invoke(*["export", "vgg19", "-o", str(tmp_path / "good.onnx"), "--layers", "relu1_1,relu2_1"])
     assert good.exit_code == 0, good.output
     assert "valid: every output within 0.0001" in good.output and (tmp_path / "good.onnx").exists()
 
@@ -86,16 +84,27 @@ def test_cli_export_validates_and_a_bad_export_exits_1(tmp_path, monkeypatch):
         return graph
 
     monkeypatch.setattr(spec_module.FeatureSpec, "graph", broken_graph)
-    bad = runner.invoke(app, ["export", "vgg19", "-o", str(tmp_path / "bad.onnx"), "--layers", "relu1_1,relu2_1"])
+    bad = invoke(*["export", "vgg19", "-o", str(tmp_path / "bad.onnx"), "--layers", "relu1_1,relu2_1"])
     assert bad.exit_code == 1
     assert "FAIL" in bad.output and "relu2_1" in bad.output
     assert not (tmp_path / "bad.onnx").exists() and (tmp_path / "bad.onnx.invalid").exists()
 
 
-def test_no_validate_skips_validation(tmp_path):
-    result = CliRunner().invoke(app, ["export", "vgg19", "-o", str(tmp_path / "m.onnx"), "--layers", "relu1_1",
-                                      "--no-validate"])
-    assert result.exit_code == 0 and "valid:" not in result.output
+def test_no_validate_skips_validation(tmp_path, monkeypatch):
+    import nstbatch.exporter
+
+    calls = []
+
+    def counted(path, spec, providers=None):  # a validation that would fail: called, the export is refused
+        calls.append(path)
+        raise ValidationError("validated")
+
+    monkeypatch.setattr(nstbatch.exporter, "validate", counted)
+    result = invoke("export", "vgg19", "-o", tmp_path / "m.onnx", "--layers", "relu1_1", "--no-validate")
+    assert result.exit_code == 0 and "valid:" not in result.output and calls == []
+    assert (tmp_path / "m.onnx").is_file()
+    checked = invoke("export", "vgg19", "-o", tmp_path / "c.onnx", "--layers", "relu1_1")
+    assert checked.exit_code != 0 and calls == [tmp_path / "c.onnx"] and not (tmp_path / "c.onnx").exists()
 
 
 def test_exported_graph_runs_only_to_the_deepest_layer(tmp_path):
@@ -132,8 +141,7 @@ def test_stylizer_fp16_export_is_within_its_tolerance(tmp_path, tiny_model):
 
 def test_cli_export_model_and_a_broken_one_is_marked_invalid(tmp_path, tiny_model, monkeypatch):
     model_dir, _ = tiny_model
-    runner = CliRunner()
-    good = runner.invoke(app, ["export", "model", str(model_dir / "model.safetensors"), "-o", str(tmp_path / "s.onnx")])
+    good = invoke(*["export", "model", str(model_dir / "model.safetensors"), "-o", str(tmp_path / "s.onnx")])
     assert good.exit_code == 0, good.output
     assert "stylized" in good.output and "valid: every output within 0.0001" in good.output
 
@@ -146,9 +154,9 @@ def test_cli_export_model_and_a_broken_one_is_marked_invalid(tmp_path, tiny_mode
         return graph
 
     monkeypatch.setattr(spec_module.StylizerSpec, "graph", broken_graph)
-    bad = runner.invoke(app, ["export", "model", str(model_dir / "model.safetensors"), "-o", str(tmp_path / "b.onnx")])
+    bad = invoke(*["export", "model", str(model_dir / "model.safetensors"), "-o", str(tmp_path / "b.onnx")])
     assert bad.exit_code == 1 and "FAIL" in bad.output
     assert not (tmp_path / "b.onnx").exists() and (tmp_path / "b.onnx.invalid").exists()
     (tmp_path / "junk.safetensors").write_text("junk")
-    junk = runner.invoke(app, ["export", "model", str(tmp_path / "junk.safetensors")])
+    junk = invoke(*["export", "model", str(tmp_path / "junk.safetensors")])
     assert junk.exit_code == 2 and "junk.safetensors: not a readable safetensors checkpoint" in junk.output

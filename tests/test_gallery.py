@@ -5,12 +5,10 @@ import re
 from html.parser import HTMLParser
 from urllib.parse import unquote
 
-from typer.testing import CliRunner
 
 from nstbatch.media.images import save_image
-from nstbatch.cli import app
 
-from conftest import painting_like, photo_like
+from conftest import invoke, painting_like, photo_like
 
 
 class Links(HTMLParser):
@@ -37,7 +35,7 @@ def test_the_gallery_links_every_result_lists_failures_and_escapes_odd_names(tmp
     (inputs / "broken.png").write_bytes(b"not a picture")
     style = save_image(painting_like(), tmp_path / "style.png")
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["run", "-i", str(inputs), "-s", str(style), "-o", str(out), "--size", "32",
+    result = invoke(*["run", "-i", str(inputs), "-s", str(style), "-o", str(out), "--size", "32",
                                       "--iterations", "2", "--device", "cpu", "-q"])
     assert result.exit_code == 1
     page = (out / "index.html").read_text(encoding="utf-8")
@@ -56,7 +54,7 @@ def test_the_gallery_links_every_result_lists_failures_and_escapes_odd_names(tmp
     assert html.escape(odd) in page and "<b>&" not in page
     assert re.search(r"2 done, 0 already there, 1 failed", page)
     # A re-run lists the skipped results too, and the page is replaced whole.
-    again = CliRunner().invoke(app, ["run", "-i", str(inputs), "-s", str(style), "-o", str(out), "--size", "32",
+    again = invoke(*["run", "-i", str(inputs), "-s", str(style), "-o", str(out), "--size", "32",
                                      "--iterations", "2", "--device", "cpu", "-q"])
     assert again.exit_code == 1 and "0 done, 2 already there, 1 failed" in (out / "index.html").read_text()
     assert not list(out.glob(".index.html*"))  # no temporary file left behind

@@ -3,12 +3,10 @@ learns the keyframes' mapping and carries it to the other frames, exact resumpti
 
 import pytest
 import torch
-from conftest import sliding_clip
-from typer.testing import CliRunner
+from conftest import invoke, sliding_clip
 
 from nstbatch.media.frames import open_frames
 from nstbatch.media.images import array_to_tensor
-from nstbatch.cli import app
 from nstbatch.errors import UsageError
 from nstbatch.training.keyframes import KeyframeSettings, KeyframeTrainer, keyframe_indices
 
@@ -68,14 +66,14 @@ def test_video_with_keyframes_paints_the_clip_and_resumes(clip_dir, tmp_path, fi
     out, work = tmp_path / "out.mp4", tmp_path / "work"
     args = ["video", "-i", str(clip_dir), "-s", str(style), "-o", str(out), "--frames-dir", str(work), "--size", "48",
             "--device", "cpu", "--keyframes", "2", "--first-iterations", "2", "--keyframe-steps", "3"]
-    result = CliRunner().invoke(app, args)
+    result = invoke(*args)
     assert result.exit_code == 0, result.output
     assert "2 keyframes painted with 2 iterations each" in result.output
     assert open_frames(out).count == 4 and sorted(p.name for p in (work / "keyframes").iterdir()) == [
         "frame_000002.png", "frame_000004.png"]
     stamps = {p: p.stat().st_mtime_ns for p in work.rglob("*.png")}
     out.unlink()
-    again = CliRunner().invoke(app, args)
+    again = invoke(*args)
     assert again.exit_code == 0 and "4 resumed" in again.output, again.output
     assert {p: p.stat().st_mtime_ns for p in work.rglob("*.png")} == stamps  # nothing painted twice
 
@@ -86,6 +84,6 @@ def test_video_with_keyframes_paints_the_clip_and_resumes(clip_dir, tmp_path, fi
 ])
 def test_frame_by_frame_options_are_refused_with_keyframes(clip_dir, tmp_path, files, extra, message):
     _, style = files
-    result = CliRunner().invoke(app, ["video", "-i", str(clip_dir), "-s", str(style), "-o", str(tmp_path / "o.mp4"),
+    result = invoke(*["video", "-i", str(clip_dir), "-s", str(style), "-o", str(tmp_path / "o.mp4"),
                                       "--keyframes", "2", *extra])
     assert result.exit_code == 2 and message in result.output, result.output

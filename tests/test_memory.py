@@ -57,6 +57,7 @@ def test_a_network_pass_takes_as_many_photos_as_fit_and_refuses_one_too_large():
         photos_at_once((1, 3, (largest + 16) * 2 // 3, largest + 16), per_pixel, room)
 
 
+@pytest.mark.slow
 def test_activations_measured_grow_with_depth_and_precision_halves_them(vgg):
     shallow = activation_bytes_per_pixel(vgg, ("relu1_1",), None)
     deep = activation_bytes_per_pixel(vgg, DEFAULT_STYLE_LAYERS, None)

@@ -7,6 +7,7 @@ tries it over 127.0.0.1 with no token, and with a wrong one, from a home folder 
 ~/.ray/auth_token to fall back on)."""
 
 import os
+import pytest
 import subprocess
 import sys
 import textwrap
@@ -49,6 +50,7 @@ def without_ray_auth(home):
     return {**env, "HOME": str(home)}
 
 
+@pytest.mark.slow
 def test_the_private_local_ray_refuses_a_client_without_its_token(tmp_path):
     head_home, client_home = tmp_path / "head", tmp_path / "client"
     head_home.mkdir()

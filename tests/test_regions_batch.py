@@ -9,19 +9,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from typer.testing import CliRunner
 
 from nstbatch.batch.regions import parse_regions
-from nstbatch.cli import app
 from nstbatch.errors import ImageError, UsageError
 from nstbatch.media.images import read_picture, save_image
 from nstbatch.media.masks import COLOUR_TOLERANCE, fitted, parse_colour, read_segmentation
 
-from conftest import painting_like, photo_like
+from conftest import invoke, painting_like, photo_like
 
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def save_mask(array, path):

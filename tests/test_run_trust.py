@@ -11,19 +11,14 @@ import signal
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from nstbatch.batch import gallery, manifest, shards
 from nstbatch.media.images import load_image, save_image
 from nstbatch import engines
-from nstbatch.cli import app
 from nstbatch.runtime.stylize import Result
 
-from conftest import photo_like
+from conftest import invoke, photo_like
 
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 class Negative:

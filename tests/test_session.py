@@ -1,13 +1,12 @@
 import importlib
 
 import torch
-from typer.testing import CliRunner
 
-from nstbatch.cli import app
 from nstbatch.exporter.cache import feature_session
 from nstbatch.onnx.session import cache_dir
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
+from conftest import invoke
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 
@@ -46,13 +45,13 @@ def test_onnx_and_torch_targets_give_the_same_picture(tmp_path, monkeypatch, pho
 def test_run_with_onnx_targets_and_info(tmp_path, monkeypatch, files):
     monkeypatch.setenv("NSTBATCH_CACHE", str(tmp_path / "cache"))
     inputs, style = files
-    result = CliRunner().invoke(app, ["run", "-i", str(inputs), "-s", str(style), "-o", str(tmp_path / "out"),
+    result = invoke(*["run", "-i", str(inputs), "-s", str(style), "-o", str(tmp_path / "out"),
                                       "--size", "32", "--iterations", "3", "--targets", "onnx", "--providers", "cpu"])
     assert result.exit_code == 0, result.output
     assert "targets by onnxruntime on CPUExecutionProvider" in result.output and "2 done" in result.output
-    bad = CliRunner().invoke(app, ["run", "-i", str(inputs), "-s", str(style), "-o", str(tmp_path / "o2"),
+    bad = invoke(*["run", "-i", str(inputs), "-s", str(style), "-o", str(tmp_path / "o2"),
                                    "--targets", "onnx", "--providers", "rocm"])
     assert bad.exit_code == 2 and "unknown execution provider 'rocm'" in bad.output
-    info = CliRunner().invoke(app, ["info"])
+    info = invoke(*["info"])
     assert info.exit_code == 0
     assert "CPUExecutionProvider   loads" in info.output and str(tmp_path / "cache") in info.output

@@ -8,14 +8,12 @@ import sys
 import time
 
 import pytest
-from typer.testing import CliRunner
 
 from nstbatch.media.images import save_image
 from nstbatch.batch.shards import Shard, parse_shard
-from nstbatch.cli import app
 from nstbatch.errors import UsageError
 
-from conftest import painting_like, photo_like
+from conftest import invoke, painting_like, photo_like
 
 ARGS = ["--size", "32", "--iterations", "20", "--device", "cpu", "-q"]
 
@@ -54,6 +52,7 @@ def results(folder):
     return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("p*.png"))
 
 
+@pytest.mark.slow
 def test_four_processes_cover_a_folder_once_and_a_killed_shard_resumes(folder, tmp_path):
     inputs, style = folder
     out = tmp_path / "out"
@@ -74,7 +73,7 @@ def test_four_processes_cover_a_folder_once_and_a_killed_shard_resumes(folder, t
     # Shard 0 holds inputs 0, 4 and 8 of the walk: p00, p08 and sub/p05.
     assert (out / "p00.png").exists() and not (out / "sub" / "p05.png").exists(), "shard 0 finished before the kill"
 
-    status = CliRunner().invoke(app, ["status", str(out)])
+    status = invoke(*["status", str(out)])
     assert status.exit_code == 1
     done = int(re.search(r"shard 0/4: (\d) done, 0 failed, (\d) to do \(of 3\)", status.output)[1])
     assert done in (1, 2)  # a result whose row the kill cut off counts as still to do
@@ -87,12 +86,12 @@ def test_four_processes_cover_a_folder_once_and_a_killed_shard_resumes(folder, t
     redone, kept = map(int, re.search(r"(\d) done, (\d) skipped", outputs[0]).groups())
     assert redone >= 1 and redone + kept == 3  # the killed shard finished the rest
 
-    whole = CliRunner().invoke(app, ["run", "-i", str(inputs), "-s", str(style), "-o", str(tmp_path / "whole"), *slower])
+    whole = invoke(*["run", "-i", str(inputs), "-s", str(style), "-o", str(tmp_path / "whole"), *slower])
     assert whole.exit_code == 0
     assert results(out) == results(tmp_path / "whole")  # exactly the single-process set, each once
     assert sorted(p.name for p in out.glob("nstbatch-manifest*")) == [
         f"nstbatch-manifest.shard-{i}-of-4.jsonl" for i in range(4)]
-    status = CliRunner().invoke(app, ["status", str(out)])
+    status = invoke(*["status", str(out)])
     assert status.exit_code == 0 and "all: 12 done, 0 failed, 0 to do (of 12)" in status.output
 
 
@@ -100,11 +99,11 @@ def test_status_lists_failures_and_refuses_a_folder_without_a_plan(folder, tmp_p
     inputs, style = folder
     (inputs / "broken.png").write_bytes(b"not a picture")
     out = tmp_path / "out"
-    assert CliRunner().invoke(app, ["run", "-i", str(inputs), "-s", str(style), "-o", str(out), *ARGS[:2],
+    assert invoke(*["run", "-i", str(inputs), "-s", str(style), "-o", str(out), *ARGS[:2],
                                     "--iterations", "1", "-q", "--shard", "0/2"]).exit_code == 1
-    status = CliRunner().invoke(app, ["status", str(out)])
+    status = invoke(*["status", str(out)])
     assert status.exit_code == 1
     assert "shard 1/2: not started" in status.output and "shard 0/2: 6 done, 1 failed, 0 to do (of 7)" in status.output
     assert "failed: " in status.output and "broken.png: is not an image" in status.output
-    bare = CliRunner().invoke(app, ["status", str(tmp_path)])
+    bare = invoke(*["status", str(tmp_path)])
     assert bare.exit_code == 2 and "no nstbatch plan here" in bare.output

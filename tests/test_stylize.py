@@ -86,8 +86,15 @@ def test_blend_of_one_style_with_itself_is_that_style(vgg, painting):
     layers = ["relu1_1", "relu3_1"]
     one = style_targets(vgg, [painting], [1.0], layers)
     two = style_targets(vgg, [painting, painting], [0.7, 0.3], layers)
+    # The blend is the weighted mean of the paintings' targets: with another painting it is that mean,
+    # and not either painting's own (so the painting with itself is not equal by ignoring the second).
+    other = photo_like(40, 40)
+    alone = style_targets(vgg, [other], [1.0], layers)
+    mixed = style_targets(vgg, [painting, other], [0.7, 0.3], layers)
     for name in layers:
         torch.testing.assert_close(one[name], two[name])
+        torch.testing.assert_close(mixed[name], 0.7 * one[name] + 0.3 * alone[name])
+        assert not torch.allclose(mixed[name], one[name])
 
 
 @pytest.mark.parametrize("change, message", [
@@ -163,6 +170,7 @@ def test_a_batch_with_adam_gives_each_photo_what_it_gets_alone(photo, painting):
     assert (together[0].image - photos[0]).abs().mean() < (together[0].image - photos[1]).abs().mean()
 
 
+@pytest.mark.slow
 def test_a_batch_with_lbfgs_reaches_the_objectives_photos_reach_alone(photo, painting):
     photos = [photo, photo_like(seed=3).flip(-1), photo_like(seed=5).flip(-2)]
     engine = StyleTransfer([painting], Options(iterations=30), device="cpu")

@@ -55,7 +55,9 @@ def test_each_photo_of_a_batch_gets_its_own_blend():
     weights = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     with torch.no_grad():
         both = net(image, weights)
+        torch.testing.assert_close(both[:1], net(image[:1], one_hot(0, 2)), rtol=0, atol=1e-6)
         torch.testing.assert_close(both[1:], net(image[1:], one_hot(1, 2)), rtol=0, atol=1e-6)
+        assert not torch.allclose(both[:1], net(image[:1], one_hot(1, 2)), atol=1e-3)  # the blend matters
 
 
 def test_blend_weights_are_checked():

@@ -14,7 +14,7 @@ from nstbatch.records import file_sha256
 from nstbatch.training.loop import CHECKPOINT, LOG, MODEL, Painting, Trainer, TrainSettings
 from nstbatch.training.photos import crops, load_photos, photo_order
 
-from conftest import TINY_TRAINING, clip_folders, painting_like, photo_folder, sliding_clip
+from conftest import TINY_TRAINING, clip_folders, invoke, painting_like, photo_folder, sliding_clip
 
 
 @pytest.fixture
@@ -83,6 +83,7 @@ def test_resume_ends_at_the_weights_of_an_uninterrupted_run(tmp_path, photos, pa
     assert sorted(p.name for p in (tmp_path / "split" / "previews").iterdir()) == ["step000002.png", "step000004.png"]
 
 
+@pytest.mark.slow
 def test_the_temporal_term_trains_a_steadier_network_that_blending_steadies_further(tmp_path, photos, paintings):
     import numpy as np
 
@@ -246,11 +247,9 @@ def test_from_checkpoint_trains_only_the_new_paintings_gamma_beta(tmp_path, tiny
 
 
 def _cli(*args):
-    from typer.testing import CliRunner
 
-    from nstbatch.cli import app
 
-    return CliRunner().invoke(app, [*map(str, args)])
+    return invoke(*[*map(str, args)])
 
 
 def _train(*args):

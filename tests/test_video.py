@@ -5,7 +5,7 @@ import json
 import cv2
 import numpy as np
 import pytest
-from conftest import painting_like, sliding_clip
+from conftest import invoke, painting_like, sliding_clip
 from PIL import Image
 
 from nstbatch.batch import video_optimisation
@@ -100,6 +100,7 @@ def test_an_interrupted_run_resumes_to_the_same_frames(clip_dir, tmp_path, back)
         np.testing.assert_array_equal(whole, resumed)
 
 
+@pytest.mark.slow
 def test_later_passes_sweep_back_and_forth_and_resume_to_the_same_frames(clip_dir, tmp_path):
     source = open_frames(clip_dir, max_frames=3)
     transfer = engine()
@@ -248,19 +249,17 @@ def test_a_bad_frame_keeps_the_frames_before_it(clip_dir, tmp_path, tiny_model):
 
 
 def test_cli_video_with_a_model(clip_dir, tmp_path, tiny_model, monkeypatch):
-    from typer.testing import CliRunner
 
-    from nstbatch.cli import app
 
     monkeypatch.setenv("NSTBATCH_CACHE", str(tmp_path / "cache"))
     model = tiny_model[0] / "model.safetensors"
     out = tmp_path / "out.mp4"
-    result = CliRunner().invoke(app, ["video", "-i", str(clip_dir), "--model", str(model), "-o", str(out),
+    result = invoke(*["video", "-i", str(clip_dir), "--model", str(model), "-o", str(out),
                                       "--style-blend", "dots=1"])
     assert result.exit_code == 0, result.output
     assert "frames a pass on CPUExecutionProvider" in result.output and "wrote" in result.output
     assert open_frames(out).count == 4 and (open_frames(out).width, open_frames(out).height) == (48, 40)  # own size
-    refused = CliRunner().invoke(app, ["video", "-i", str(clip_dir), "--model", str(model), "-o", str(tmp_path / "x.mp4"),
+    refused = invoke(*["video", "-i", str(clip_dir), "--model", str(model), "-o", str(tmp_path / "x.mp4"),
                                        "--iterations", "5", "--passes", "2"])
     assert refused.exit_code == 2 and "--iterations, --passes: only for optimisation" in refused.output
 
@@ -281,6 +280,7 @@ def growing_disc_clip(frames=4, height=80, width=96):
     return clip, discs
 
 
+@pytest.mark.slow
 def test_a_still_background_stays_still_while_an_object_moves_and_grows():
     # A temporal weight of 1000: with a 24-evaluation first frame, far from converged, later frames
     # at the default 100 keep converging on the background (0.11x here). On real clips at the CPU

@@ -13,15 +13,10 @@ import av
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from conftest import sliding_clip
-from nstbatch.cli import app
+from conftest import invoke, sliding_clip
 from test_encode import make_clip
 
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
 
 
 def paint(clip, output, model, *more):
@@ -197,6 +192,7 @@ def _stopped_by_sigterm(command, ready):
     return process.returncode, out + err
 
 
+@pytest.mark.slow
 def test_sigterm_stops_video_and_train_with_one_line(tmp_path, clip_dir):
     from conftest import painting_like, photo_folder
 

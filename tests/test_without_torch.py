@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-from typer.testing import CliRunner
 
-from nstbatch.cli import app
+from conftest import invoke
+
 
 # The installed command's entry point, with the full install's packages made unimportable, as on a
 # machine where they were never installed (ModuleNotFoundError, named).
@@ -36,7 +36,7 @@ def test_an_exported_network_paints_a_folder_without_torch_and_the_same_pictures
     inputs, _ = files
     done = without_torch("run", "-i", inputs, "-m", tiny_onnx, "-o", tmp_path / "worker", "--style-blend", "0.3,0.7")
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr + done.stdout
-    with_torch = CliRunner().invoke(app, ["run", "-i", str(inputs), "-m", str(tiny_onnx), "-o", str(tmp_path / "full"),
+    with_torch = invoke(*["run", "-i", str(inputs), "-m", str(tiny_onnx), "-o", str(tmp_path / "full"),
                                           "--style-blend", "0.3,0.7", "--device", "cpu", "-q"])
     assert with_torch.exit_code == 0, with_torch.output
     names = sorted(str(p.relative_to(tmp_path / "full")) for p in (tmp_path / "full").rglob("*.png"))
