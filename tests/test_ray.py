@@ -14,13 +14,11 @@ import pytest
 import ray
 import torch
 from PIL import Image
-from typer.testing import CliRunner
 
 from nstbatch.batch.ray_executor import ATTEMPTS_DIR, RayPlan, connect
-from nstbatch.cli import app
 from nstbatch.media.images import save_image
 
-from conftest import painting_like, photo_like
+from conftest import invoke, painting_like, photo_like
 
 OPTIMISATION = ["--size", "32", "--iterations", "8", "--device", "cpu", "-q"]
 NETWORK = ["--device", "cpu", "-q"]
@@ -47,9 +45,6 @@ def folder(tmp_path):
     return inputs, style
 
 
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
 
 def rows(folder):
     """The manifest's rows without what differs from run to run (times, where it ran)."""
@@ -64,6 +59,7 @@ def pictures(folder):
     return {p.relative_to(folder).as_posix(): np.asarray(Image.open(p)) for p in sorted(folder.rglob("p*.png"))}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["optimisation", "network"])
 def test_a_folder_through_ray_is_the_local_run(engine, cluster, folder, tiny_onnx, tmp_path):
     inputs, style = folder
@@ -87,6 +83,7 @@ def test_a_folder_through_ray_is_the_local_run(engine, cluster, folder, tiny_onn
     assert again.exit_code == 0 and "0 done, 5 skipped" in again.output
 
 
+@pytest.mark.slow
 def test_bad_inputs_and_dying_workers_end_as_rows(cluster, folder, tiny_onnx, tmp_path, monkeypatch):
     inputs, _ = folder
     (inputs / "broken.png").write_bytes(b"not a picture")
@@ -138,6 +135,7 @@ def test_without_ray_installed_ray_is_one_line(folder, tiny_onnx, tmp_path):
     assert done.stderr.strip() == 'error: --ray needs Ray Data, which is not installed: pip install "nstbatch[ray]"'
 
 
+@pytest.mark.slow
 def test_a_driver_killed_mid_run_resumes_to_the_same_folder(cluster, folder, tmp_path):
     inputs, style = folder
     out = tmp_path / "out"
@@ -169,8 +167,8 @@ def test_workers_that_cannot_build_the_engine_stop_the_run_with_rows(cluster, fo
     from pathlib import Path
 
     from nstbatch.batch.discover import discover
-    from nstbatch.batch.ray_executor import RayPlan, run_batch_ray
-    from nstbatch.batch.runner import Settings
+    from nstbatch.batch.ray_executor import OnRay, RayPlan
+    from nstbatch.batch.runner import Settings, drive
 
     inputs, _ = folder
     out = tmp_path / "out"
@@ -178,7 +176,7 @@ def test_workers_that_cannot_build_the_engine_stop_the_run_with_rows(cluster, fo
     # A model the driver saw but the workers cannot find: gone from the shared storage, say.
     recipe = ("network", {"model": Path(tmp_path / "gone.onnx"), "size": None, "max_size": 64, "style_blend": None,
                           "preserve_colors": False, "device": "cpu", "providers": None, "max_memory": None})
-    summary = run_batch_ray(jobs, recipe, Settings(size=None, max_pixels=None), out, RayPlan(workers=1))
+    summary = drive(OnRay(recipe, RayPlan(workers=1), out), jobs, Settings(size=None, max_pixels=None), out)
     assert summary.failed == 5 and summary.exit_code == 1
     assert summary.stopped.startswith("Ray stopped the run: ") and "gone.onnx: no such model file" in summary.stopped
     assert len(rows(out)) == 5 and all("not painted: Ray stopped the run" in row["error"] for row in rows(out))

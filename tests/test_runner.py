@@ -123,22 +123,30 @@ def test_a_picture_too_thin_for_the_engine_fails_with_its_sizes(tmp_path):
                                 "VGG-19 needs for relu5_1; crop it, or give a larger --size"]
 
 
-def sequential(jobs, engine, settings, output_dir):
+class Sequential:
     """A second executor over the batch's steps, one job at a time, no threads: what a cluster backend
-    does per item on its workers, with the driver recording."""
-    recorder = runner.Recorder(output_dir, settings, runner.QuietReporter())
-    for job in jobs:
-        content, seconds = runner.load_photo(job, settings, engine.min_side)
-        if content is None:
-            recorder.finish(job, seconds)
-            continue
-        results, seconds = runner.paint_group([(job, content)], engine, settings, runner.QuietReporter())
-        if results is None:
-            recorder.finish(job, seconds)
-            continue
-        outcome = runner.written(job, lambda: runner.write_result(results[0].image, job, None), {"total": 0.0})
-        recorder.finish(job, seconds, *outcome)
-    return recorder.close()
+    does per item on its workers, with the driver recording (``runner.drive``)."""
+
+    abandoned = "the job being painted was abandoned"
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def run(self, jobs, settings, record, reporter):
+        for job in jobs:
+            content, seconds = runner.load_photo(job, settings, self.engine.min_side)
+            results = None
+            if content is not None:
+                results, seconds = runner.paint_group([(job, content)], self.engine, settings, reporter)
+            if results is None:
+                record(job, seconds)
+                continue
+            record(job, seconds, *runner.written(job, lambda: runner.write_result(results[0].image, job, None),
+                                                 {"total": 0.0}))
+
+
+def sequential(jobs, engine, settings, output_dir):
+    return runner.drive(Sequential(engine), jobs, settings, output_dir)
 
 
 def test_a_second_executor_over_the_same_steps_makes_the_same_batch(folder, tmp_path):

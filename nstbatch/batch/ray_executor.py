@@ -35,7 +35,7 @@ from ..errors import UsageError
 from .discover import Job
 from .manifest import ManifestError
 from .progress import QuietReporter
-from .runner import Recorder, Settings, Summary, load_photo, paint_group, write_result, written
+from .runner import Settings, Stopped, load_photo, paint_group, write_result, written
 from .signals import Interrupted
 
 log = logging.getLogger("nstbatch")
@@ -198,62 +198,69 @@ def _write_count(path: Path, count: int) -> None:
         tmp.write_text(str(count), encoding="ascii")
 
 
-def run_batch_ray(jobs: list[Job], recipe: tuple, settings: Settings, output_dir: Path, plan: RayPlan,
-                  reporter=None) -> Summary:
-    """Every job through an actor pool on Ray; the summary, as ``runner.run_batch`` gives it."""
-    reporter = reporter or QuietReporter()
-    ray = connect(plan)
-    recorder = Recorder(output_dir, settings, reporter)
-    reporter.start_batch(len(jobs))
-    todo = []
-    for index, job in enumerate(jobs):
-        if job.status == "todo":
-            todo.append({"index": index, "job": pickle.dumps(job)})
-        else:
-            reporter.end_item()
-            recorder.finish(job, 0.0)
-    # The gallery page is the driver's: a worker only makes the thumbnails, when there is one.
-    worker_settings = replace(settings, gallery=True if settings.gallery is not None else None)
-    # Deaths are counted per run: a count left by a run that was itself killed is no worker's death.
-    shutil.rmtree(Path(output_dir) / ATTEMPTS_DIR, ignore_errors=True)
-    seen: set[int] = set()
-    why_unfinished = "no worker finished it (Ray gave up on its task)"
-    try:
-        if todo:
-            dataset = ray.data.from_items(todo).map_batches(
-                Painter, fn_constructor_args=(recipe, worker_settings, str(output_dir), plan),
-                batch_size=TASK_INPUTS[recipe[0]],
-                batch_format="numpy", num_cpus=plan.cpus_per_worker, num_gpus=plan.gpus_per_worker or None,
-                compute=ray.data.ActorPoolStrategy(size=plan.workers))
-            try:
-                for row in dataset.iter_rows():
-                    job, seconds, losses, pictures = pickle.loads(row["outcome"])
-                    seen.add(int(row["index"]))
-                    jobs[int(row["index"])] = job
-                    reporter.end_item()
-                    recorder.finish(job, seconds, losses, pictures)
-            except (Interrupted, ManifestError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - Ray's own (a worker that cannot build the engine, a lost
-                # cluster): the run stops with one line, and what did not come back fails with its reason
-                reason = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
-                reason = reason.removeprefix("nstbatch.errors.").split(": ", 1)[-1] if "Error: " in reason else reason
-                recorder.summary.stopped = f"Ray stopped the run: {reason}"
-                why_unfinished = f"not painted: Ray stopped the run ({reason})"
-        for index in (entry["index"] for entry in todo):
-            if index not in seen:  # no row would prove it, so it is failed, not done
-                job = jobs[index]
-                job.status, job.error = "failed", why_unfinished
+class OnRay:
+    """The Ray executor (``runner.Executor``): every job through an actor pool on the cluster ``plan``
+    names, the engine rebuilt from ``recipe`` in each actor."""
+
+    abandoned = "pictures being painted by the workers were abandoned"
+
+    def __init__(self, recipe: tuple, plan: RayPlan, output_dir: Path):
+        self.recipe, self.plan, self.output_dir = recipe, plan, Path(output_dir)
+
+    def run(self, jobs: list[Job], settings: Settings, record, reporter) -> None:
+        ray = connect(self.plan)
+        todo = []
+        for index, job in enumerate(jobs):
+            if job.status == "todo":
+                todo.append({"index": index, "job": pickle.dumps(job)})
+            else:
                 reporter.end_item()
-                recorder.finish(job, 0.0)
-    except Interrupted as stop:
-        recorder.summary.interrupted = stop
-        recorder.summary.stopped = f"{stop} (pictures being painted by the workers were abandoned)"
-    except ManifestError as exc:
-        recorder.summary.stopped = str(exc)
-    finally:  # the death counts are this run's alone: nothing of them stays in the user's folder
-        shutil.rmtree(Path(output_dir) / ATTEMPTS_DIR, ignore_errors=True)
-    return recorder.close()
+                record(job, 0.0)
+        # The gallery page is the driver's: a worker only makes the thumbnails, when there is one.
+        worker_settings = replace(settings, gallery=True if settings.gallery is not None else None)
+        # Deaths are counted per run: a count left by a run that was itself killed is no worker's death.
+        shutil.rmtree(self.output_dir / ATTEMPTS_DIR, ignore_errors=True)
+        try:
+            seen, stopped = self._through_actors(ray, todo, jobs, worker_settings, record, reporter)
+            why_unfinished = f"not painted: Ray stopped the run ({stopped})" if stopped else \
+                "no worker finished it (Ray gave up on its task)"
+            for index in (entry["index"] for entry in todo):
+                if index not in seen:  # no row would prove it, so it is failed, not done
+                    job = jobs[index]
+                    job.status, job.error = "failed", why_unfinished
+                    reporter.end_item()
+                    record(job, 0.0)
+        finally:  # the death counts are this run's alone: nothing of them stays in the user's folder
+            shutil.rmtree(self.output_dir / ATTEMPTS_DIR, ignore_errors=True)
+        if stopped:
+            raise Stopped(f"Ray stopped the run: {stopped}")
+
+    def _through_actors(self, ray, todo: list[dict], jobs: list[Job], settings: Settings, record, reporter):
+        """The inputs ``todo`` through the actor pool, each recorded as it comes back: the indices that
+        came back, and why Ray stopped the run before the end (None: it did not)."""
+        seen: set[int] = set()
+        if not todo:
+            return seen, None
+        plan = self.plan
+        dataset = ray.data.from_items(todo).map_batches(
+            Painter, fn_constructor_args=(self.recipe, settings, str(self.output_dir), plan),
+            batch_size=TASK_INPUTS[self.recipe[0]],
+            batch_format="numpy", num_cpus=plan.cpus_per_worker, num_gpus=plan.gpus_per_worker or None,
+            compute=ray.data.ActorPoolStrategy(size=plan.workers))
+        try:
+            for row in dataset.iter_rows():
+                job, seconds, losses, pictures = pickle.loads(row["outcome"])
+                seen.add(int(row["index"]))
+                jobs[int(row["index"])] = job
+                reporter.end_item()
+                record(job, seconds, losses, pictures)
+        except (Interrupted, ManifestError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - Ray's own (a worker that cannot build the engine, a lost
+            # cluster): the run stops with one line, and what did not come back fails with its reason
+            reason = str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__
+            return seen, reason.removeprefix("nstbatch.errors.").split(": ", 1)[-1] if "Error: " in reason else reason
+        return seen, None
 
 
 def started(plan: RayPlan) -> str:

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -74,7 +75,8 @@ WRITES_PENDING = 4  # groups painted and still being written, before painting wa
 
 # The steps of a batch, as plain functions an executor calls: ``load_photo`` (on any worker),
 # ``paint_group`` (where the engine is), ``write_result`` (where the output folder is) and, on the
-# driver alone, ``Recorder.finish``. ``run_batch`` is the local executor: threads on one machine.
+# driver alone, ``Recorder.finish``. ``drive`` runs a batch through an ``Executor``: ``Threads`` on this
+# machine, ``ray_executor.OnRay`` on a Ray cluster.
 
 
 class Recorder:
@@ -209,68 +211,106 @@ def written(job: Job, write, losses):
     return None, None
 
 
+class Stopped(Exception):
+    """An executor that cannot go on (its cluster lost): why, for the summary. It has recorded every job
+    it did not finish as failed first."""
+
+
+class Executor(Protocol):
+    """Where a batch's steps run. ``run`` paints every job and hands each, as it ends, to ``record`` (the
+    driver's ``Recorder.finish``: job, seconds, losses, thumbnails), advancing the reporter's bar; on a
+    signal it records what is already painted and lets ``Interrupted`` through; when it cannot go on, it
+    records the rest as failed and raises ``Stopped``. ``abandoned`` says what a signal leaves unfinished,
+    for the summary line. ``drive`` is the one loop over any executor."""
+
+    abandoned: str
+
+    def run(self, jobs: list[Job], settings: Settings, record: Callable, reporter) -> None: ...
+
+
+def drive(executor: Executor, jobs: list[Job], settings: Settings, output_dir: Path, reporter=None) -> Summary:
+    """The driver: every job through ``executor``, each recorded as it ends (manifest row, summary, gallery);
+    a signal or a folder that takes no more rows stops the batch with that said in the summary."""
+    reporter = reporter or QuietReporter()
+    recorder = Recorder(output_dir, settings, reporter)
+    reporter.start_batch(len(jobs))
+    try:
+        executor.run(jobs, settings, recorder.finish, reporter)
+    except Interrupted as stop:
+        recorder.summary.interrupted = stop
+        recorder.summary.stopped = f"{stop} ({executor.abandoned})"
+    except (ManifestError, Stopped) as exc:
+        recorder.summary.stopped = str(exc)
+    return recorder.close()
+
+
 def run_batch(jobs: list[Job], engine, settings: Settings, output_dir: Path, reporter=None) -> Summary:
-    """The local executor: stylise every job; with ``settings.batch_size`` > 1, photos of the same
-    working size go through the engine together, up to that many at a time.
+    """``jobs`` painted by ``engine`` on this machine (``Threads``)."""
+    return drive(Threads(engine), jobs, settings, output_dir, reporter)
+
+
+class Threads:
+    """The local executor: photos of the same working size go through the engine together (up to
+    ``settings.batch_size``), with decoding and writing on two threads beside it.
 
     ``engine`` is the optimiser (``transfer.StyleTransfer``) or a network (``feedforward.FeedForward``):
     ``engine(photo) -> Result``, ``engine.stylize_batch(photos) -> [Result]``, ``engine.item_steps``
     (iterations a photo takes, for its progress bar; 0 for none), ``engine.min_side``.
 
-    Decoding and writing run on two threads beside the engine: a network paints a photo in tens of
-    milliseconds, as long as Pillow takes to decode and encode it, so doing them in turn would
-    leave the cores half idle. Results are still recorded in the order the engine finished them,
-    and a result is recorded only once its file is on disk."""
-    reporter = reporter or QuietReporter()
-    recorder = Recorder(output_dir, settings, reporter)
-    reporter.start_batch(len(jobs))
-    writes: deque = deque()  # (job, seconds, losses, future of its file) in the order painted
+    A network paints a photo in tens of milliseconds, as long as Pillow takes to decode and encode it,
+    so doing them in turn would leave the cores half idle. Results are still recorded in the order the
+    engine finished them, and a result is recorded only once its file is on disk."""
 
-    def record_written(keep: int) -> None:
-        """Record finished writes in order, waiting until at most ``keep`` remain in flight."""
-        while writes and (len(writes) > keep or writes[0][3].done()):
-            job, seconds, losses, writing = writes.popleft()
-            recorder.finish(job, seconds, *written(job, writing.result, losses))
+    abandoned = "the picture being painted was abandoned"
 
-    def paint(group: list[tuple[Job, np.ndarray]], writer: ThreadPoolExecutor) -> None:
-        results, seconds = paint_group(group, engine, settings, reporter)
-        if results is None:
-            for job, _ in group:
-                recorder.finish(job, seconds)
-            return
-        for (job, content), result in zip(group, results):
-            losses = {k: round(v, 6) for k, v in result.losses.items()}
-            writing = writer.submit(write_result, result.image, job, content if settings.gallery else None)
-            writes.append((job, seconds, losses, writing))
-        record_written(keep=WRITES_PENDING)
+    def __init__(self, engine):
+        self.engine = engine
 
-    waiting: dict[tuple, list] = {}  # working size -> photos loaded and not yet stylised
-    reader, writer = ThreadPoolExecutor(1, "nstbatch-read"), ThreadPoolExecutor(1, "nstbatch-write")
-    with _stopping(reader), writer:
-        try:
-            for job, (content, seconds) in _read_ahead(jobs, settings, engine.min_side, reader):
-                if content is None:
-                    reporter.end_item()
-                    recorder.finish(job, seconds)
-                    continue
-                group = waiting.setdefault(tuple(content.shape), [])
-                group.append((job, content))
-                if len(group) == settings.batch_size:
-                    paint(waiting.pop(tuple(content.shape)), writer)
-            for group in waiting.values():
-                paint(group, writer)
-            record_written(keep=0)
-        except Interrupted as stop:
-            # The picture being painted is abandoned; those already painted are written and recorded.
-            recorder.summary.interrupted = stop
-            recorder.summary.stopped = f"{stop} (the picture being painted was abandoned)"
-            _record_the_rest(record_written)
-        except ManifestError as exc:
-            recorder.summary.stopped = str(exc)
-        finally:
-            for _, _, _, writing in writes:
-                writing.cancel()
-    return recorder.close()
+    def run(self, jobs: list[Job], settings: Settings, record: Callable, reporter) -> None:
+        engine = self.engine
+        writes: deque = deque()  # (job, seconds, losses, future of its file) in the order painted
+
+        def record_written(keep: int) -> None:
+            """Record finished writes in order, waiting until at most ``keep`` remain in flight."""
+            while writes and (len(writes) > keep or writes[0][3].done()):
+                job, seconds, losses, writing = writes.popleft()
+                record(job, seconds, *written(job, writing.result, losses))
+
+        def paint(group: list[tuple[Job, np.ndarray]], writer: ThreadPoolExecutor) -> None:
+            results, seconds = paint_group(group, engine, settings, reporter)
+            if results is None:
+                for job, _ in group:
+                    record(job, seconds)
+                return
+            for (job, content), result in zip(group, results):
+                losses = {k: round(v, 6) for k, v in result.losses.items()}
+                writing = writer.submit(write_result, result.image, job, content if settings.gallery else None)
+                writes.append((job, seconds, losses, writing))
+            record_written(keep=WRITES_PENDING)
+
+        waiting: dict[tuple, list] = {}  # working size -> photos loaded and not yet stylised
+        reader, writer = ThreadPoolExecutor(1, "nstbatch-read"), ThreadPoolExecutor(1, "nstbatch-write")
+        with _stopping(reader), writer:
+            try:
+                for job, (content, seconds) in _read_ahead(jobs, settings, engine.min_side, reader):
+                    if content is None:
+                        reporter.end_item()
+                        record(job, seconds)
+                        continue
+                    group = waiting.setdefault(tuple(content.shape), [])
+                    group.append((job, content))
+                    if len(group) == settings.batch_size:
+                        paint(waiting.pop(tuple(content.shape)), writer)
+                for group in waiting.values():
+                    paint(group, writer)
+                record_written(keep=0)
+            except Interrupted:
+                # The picture being painted is abandoned; those already painted are written and recorded.
+                _record_the_rest(record_written)
+                raise
+            finally:
+                for _, _, _, writing in writes:
+                    writing.cancel()
 
 
 @contextmanager

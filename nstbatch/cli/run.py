@@ -10,6 +10,7 @@ import typer
 
 from ..engines import MODEL_MAX_SIZE
 from ..errors import EXIT_FAILED, NstError, UsageError
+from ..runtime import defaults as library
 from .app import app
 from .options import (DEVICES, ENGINE, INPUT_OUTPUT, MANY_MACHINES, OPTIMISATION, BlockSize,
                       ContentLayers, ContentWeight, Device, Iterations, LearningRate, MatchColors, MaxMemory, MaxSize,
@@ -47,19 +48,19 @@ def run(
     regions: Regions = None,
     region_style: RegionStyle = None,
     missing_mask: MissingMask = "fail",
-    content_weight: ContentWeight = 1.0,
-    style_weight: StyleWeight = 3.0,
-    tv_weight: TvWeight = 0.0,
+    content_weight: ContentWeight = library.DEFAULT_CONTENT_WEIGHT,
+    style_weight: StyleWeight = library.DEFAULT_STYLE_WEIGHT,
+    tv_weight: TvWeight = library.DEFAULT_TV_WEIGHT,
     iterations: Iterations = None,
     scales: Scales = "auto",
     seed: Seed = 0,
     init: Annotated[str, typer.Option(metavar="HOW|FILE", help="content, noise, style, or an image file.", rich_help_panel=OPTIMISATION)] = "content",
-    optimizer: Optimizer = "lbfgs",
-    learning_rate: LearningRate = 0.02,
-    content_layers: ContentLayers = "relu4_2",
-    style_layers: StyleLayers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
+    optimizer: Optimizer = library.DEFAULT_OPTIMIZER,
+    learning_rate: LearningRate = library.DEFAULT_LEARNING_RATE,
+    content_layers: ContentLayers = ",".join(library.DEFAULT_CONTENT_LAYERS),
+    style_layers: StyleLayers = ",".join(library.DEFAULT_STYLE_LAYERS),
     style_layer_weights: Annotated[Optional[str], typer.Option(metavar="LIST", help="A weight for each style layer.", show_default="equal", rich_help_panel=OPTIMISATION)] = None,
-    pooling: Pooling = "max",
+    pooling: Pooling = library.DEFAULT_POOLING,
     weights: Weights = None,
     save_every: Annotated[int, typer.Option(min=0, metavar="K", help="Also write a snapshot every K iterations.", rich_help_panel=OPTIMISATION)] = 0,
     device: Device = "auto",
@@ -173,7 +174,7 @@ def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, 
     exit code."""
     from ..batch.gallery import Gallery
     from ..batch.progress import QuietReporter, RichReporter
-    from ..batch.runner import Settings, run_batch
+    from ..batch.runner import Settings, Threads, drive
     from ..batch.shards import write_plan
 
     record = {**chosen.record, "size": chosen.size, "batch_size": o.batch_size}
@@ -214,11 +215,12 @@ def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, 
         for note in notes:
             reporter.message(note)
         if ray_plan is not None:
-            from ..batch.ray_executor import run_batch_ray
+            from ..batch.ray_executor import OnRay
 
-            summary = run_batch_ray(jobs, chosen.recipe, settings, o.output, ray_plan, reporter)
+            executor = OnRay(chosen.recipe, ray_plan, o.output)
         else:
-            summary = run_batch(jobs, chosen.engine, settings, o.output, reporter)
+            executor = Threads(chosen.engine)
+        summary = drive(executor, jobs, settings, o.output, reporter)
         reporter.message(f"{summary.line()}; results in {o.output}")
     return summary.exit_code
 

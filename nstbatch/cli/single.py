@@ -9,6 +9,7 @@ import typer
 
 from ..engines import load_option_image, loop_options, memory_options
 from ..errors import NstError
+from ..runtime import defaults as library
 from .app import app
 from .options import (INPUT_OUTPUT, OPTIMISATION, BlockSize, Device, Iterations, MaxMemory, Optimizer, Pooling, Quiet,
                       Scales, Seed, Size, StyleLayers, Weights, fail, parse_scales, split_names)
@@ -40,8 +41,8 @@ def reconstruct(
     device: Device = "auto",
     seed: Seed = 0,
     quiet: Quiet = False,
-    optimizer: Optimizer = "lbfgs",
-    pooling: Pooling = "max",
+    optimizer: Optimizer = library.DEFAULT_OPTIMIZER,
+    pooling: Pooling = library.DEFAULT_POOLING,
     weights: Weights = None,
     block_size: BlockSize = None,
     max_memory: MaxMemory = None,
@@ -73,9 +74,9 @@ def texture(
     device: Device = "auto",
     seed: Seed = 0,
     quiet: Quiet = False,
-    style_layers: StyleLayers = "relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
-    optimizer: Optimizer = "lbfgs",
-    pooling: Pooling = "max",
+    style_layers: StyleLayers = ",".join(library.DEFAULT_STYLE_LAYERS),
+    optimizer: Optimizer = library.DEFAULT_OPTIMIZER,
+    pooling: Pooling = library.DEFAULT_POOLING,
     weights: Weights = None,
     block_size: BlockSize = None,
     max_memory: MaxMemory = None,

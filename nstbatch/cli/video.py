@@ -13,6 +13,7 @@ import typer
 from ..engines import MODEL_MAX_SIZE, blend_weights, device_defaults, load_option_image, loop_options
 from ..media.encode import DEFAULT_CRF, ENCODERS
 from ..errors import NstError, UsageError
+from ..runtime import defaults as library
 from ..version import __version__
 from .app import app
 from .options import (DEVICES, ENGINE, INPUT_OUTPUT, OPTIMISATION, VIDEO, ContentWeight, Device, MatchColors,
@@ -59,9 +60,9 @@ def video(
     region: Region = None,
     regions: Regions = None,
     region_style: RegionStyle = None,
-    content_weight: ContentWeight = 1.0,
-    style_weight: StyleWeight = 3.0,
-    tv_weight: TvWeight = 0.0,
+    content_weight: ContentWeight = library.DEFAULT_CONTENT_WEIGHT,
+    style_weight: StyleWeight = library.DEFAULT_STYLE_WEIGHT,
+    tv_weight: TvWeight = library.DEFAULT_TV_WEIGHT,
     temporal_weight: Annotated[float, typer.Option(min=0.0, metavar="W", help="Hold each frame to the one before; 0 flickers.", rich_help_panel=VIDEO)] = 100.0,
     temporal_frames: Annotated[str, typer.Option(metavar="LIST", help="Earlier frames to hold to, e.g. 1,2,4.", rich_help_panel=VIDEO)] = "1",
     passes: Annotated[int, typer.Option(min=1, metavar="N", help="Sweeps over the clip, back and forth.", rich_help_panel=VIDEO)] = 1,

@@ -15,7 +15,8 @@ import torch
 
 from ..errors import UsageError
 from .blocks import BlockwiseObjective, targets_by_blocks
-from .defaults import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from .defaults import (DEFAULT_CONTENT_LAYERS, DEFAULT_CONTENT_WEIGHT, DEFAULT_LEARNING_RATE, DEFAULT_OPTIMIZER,
+                       DEFAULT_POOLING, DEFAULT_STYLE_LAYERS, DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT)
 from .gram import gram
 from .losses import ContentLoss, GuidedStyleLoss, ImageTerm, LayerTerms, StyleLoss, TemporalLoss, layers_of, total_variation, values_of
 from .memory import LBFGS_HISTORY, Fit
@@ -39,19 +40,19 @@ class Options:
     """Everything that decides the picture, apart from the images themselves."""
 
     iterations: int = 300  # evaluations of the objective (forward + backward), line search included
-    optimizer: str = "lbfgs"
-    learning_rate: float = 0.02  # Adam only; L-BFGS takes unit steps along its quasi-Newton direction
+    optimizer: str = DEFAULT_OPTIMIZER
+    learning_rate: float = DEFAULT_LEARNING_RATE  # Adam only; L-BFGS takes unit steps along its quasi-Newton direction
     content_layers: tuple = DEFAULT_CONTENT_LAYERS
     style_layers: tuple = DEFAULT_STYLE_LAYERS
     style_layer_weights: tuple | None = None  # one per style layer; default: equal
-    content_weight: float = 1.0
-    style_weight: float = 3.0
-    tv_weight: float = 0.0
+    content_weight: float = DEFAULT_CONTENT_WEIGHT
+    style_weight: float = DEFAULT_STYLE_WEIGHT
+    tv_weight: float = DEFAULT_TV_WEIGHT
     temporal_weight: float = 0.0  # video only: how closely to follow the previous frame (see losses.TemporalLoss)
     normalize: bool = True  # measure each term relative to its target's size (see losses.py)
     init: str = "content"
     seed: int = 0
-    pooling: str = "max"
+    pooling: str = DEFAULT_POOLING
     gram_backend: str = "auto"
     precision: str = "fp32"  # of the convolutions (autocast); Grams and losses are float32 regardless
     first_scale: int | None = None  # coarse-to-fine from this long side (scales.py); None: at full size only
