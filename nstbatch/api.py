@@ -9,7 +9,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .engines import color_mode, open_model, optimiser
+from .batch.regions import PHOTO  # a region's painting that keeps the photo there
+from .engines import check_engine_choice, color_mode, open_model, optimiser
 from .errors import UsageError
 from .media.images import load_image, pil_to_tensor, tensor_to_pil
 from .runtime.regions import RegionStyle, resized_masks
@@ -17,7 +18,7 @@ from .runtime.stylize import Options
 from .runtime.transfer import resize_long_side
 
 ImageLike = str | Path | Image.Image | torch.Tensor
-PHOTO = "photo"  # a region's painting that keeps the photo there
+API_NAMES = ("style=...", "model=...")  # how refusals name the painting and the network here
 
 
 def _as_tensor(image: ImageLike, long_side: int | None) -> torch.Tensor:
@@ -61,8 +62,7 @@ def stylize(
     Otherwise the keyword arguments are fields of ``nstbatch.runtime.stylize.Options``: iterations,
     optimizer, content_weight, style_weight, tv_weight, content_layers, style_layers, init, seed, pooling.
     """
-    if model is not None and style is not None or model is None and style is None and not regions:
-        raise UsageError("give a painting (style=...) or a trained network (model=...), not both or neither")
+    check_engine_choice(style, model, regions, API_NAMES)
     photo = _as_tensor(content, size)
     masks = _masks(regions, photo.shape[-2:]) if regions else None
     if model is not None:
@@ -128,8 +128,7 @@ def stylize_video(clip: str | Path, output: str | Path, style: ImageLike | list[
 
     from .files import overlap
 
-    if (style is None) == (model is None):
-        raise UsageError("give a painting (style=...) or a trained network (model=...), not both or neither")
+    check_engine_choice(style, model, names=API_NAMES)
     if Path(clip).exists() and overlap(output, clip):
         raise UsageError(f"output {output}: {overlap(output, clip)} the input {clip}; writing there could replace it")
     source = open_frames(clip, max_frames)

@@ -29,6 +29,16 @@ DEFAULTS = {
 MODEL_MAX_SIZE = 1024
 
 
+def check_engine_choice(style, model, regions=None, names: tuple[str, str] = ("--style", "--model")) -> None:
+    """A painting or a trained network, one of them (or regions, whose paintings may be all there is); a
+    UsageError naming the options as ``names`` (the command line's, or the Python API's keywords)."""
+    style_name, model_name = names
+    if model is not None and style:
+        raise UsageError(f"{model_name} and {style_name}: give one; the model already holds its paintings")
+    if model is None and not style and not regions:
+        raise UsageError(f"give a painting with {style_name}, or a trained network with {model_name}")
+
+
 def memory_options(block_size: int | None, max_memory: float | None) -> dict:
     """--block-size and --max-memory (GiB) as StyleTransfer takes them."""
     return {"block_size": block_size, "max_memory": None if max_memory is None else round(max_memory * 2**30)}

@@ -3,20 +3,15 @@
 import json
 
 import pytest
-from typer.testing import CliRunner
 
 from nstbatch.media.images import load_image, save_image
 from nstbatch.engines import open_model
 from nstbatch.network.model_file import describe
-from nstbatch.cli import app
 from nstbatch.errors import ModelError
 from nstbatch.exporter import export_vgg19
 
-from conftest import photo_like
+from conftest import invoke, photo_like
 
-
-def invoke(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
 
 
 def manifest(out):
@@ -155,7 +150,7 @@ def test_python_api_with_a_model(tiny_model, photo):
     model_dir, _ = tiny_model
     picture = nstbatch.stylize(photo, model=model_dir / "model.safetensors", size=None, style_blend=[1, 0], device="cpu")
     assert picture.size == (48, 40)
-    with pytest.raises(Exception, match="not both or neither"):
+    with pytest.raises(Exception, match=r"give a painting with style=\.\.\., or a trained network with model="):
         nstbatch.stylize(photo)
 
 

@@ -105,12 +105,11 @@ def given_on_command_line(ctx: typer.Context, names) -> list[str]:
 
 
 def check_engine_choice(style, model, ctx: typer.Context, optimisation_only, regions=None) -> None:
-    """--style or --model, one of them (or regions, whose paintings may be all there is); options that only
-    optimisation uses are refused with --model."""
-    if model is not None and style:
-        raise UsageError("--model and --style: give one; the model already holds its paintings")
-    if model is None and not style and regions is None:
-        raise UsageError("give a painting with --style, or a trained network with --model")
+    """--style or --model, one of them (``engines.check_engine_choice``); options that only optimisation
+    uses are refused with --model."""
+    from ..engines import check_engine_choice as check_choice
+
+    check_choice(style, model, regions)
     given = given_on_command_line(ctx, optimisation_only) if model is not None else []
     if given:
         raise UsageError(f"{', '.join(given)}: only for optimisation, not with --model")
