@@ -73,7 +73,7 @@ def test_wrong_outputs_are_caught_before_running(tmp_path):
 def test_cli_export_validates_and_a_bad_export_exits_1(tmp_path, monkeypatch):
     good = invoke(*["export", "vgg19", "-o", str(tmp_path / "good.onnx"), "--layers", "relu1_1,relu2_1"])
     assert good.exit_code == 0, good.output
-    assert "valid: every output within 0.0001" in good.output and (tmp_path / "good.onnx").exists()
+    assert "is within 0.0001 of its largest value (relative)" in good.output and (tmp_path / "good.onnx").exists()
 
     spec_module = importlib.import_module("nstbatch.exporter.spec")
     exported_graph = spec_module.FeatureSpec.graph
@@ -143,7 +143,7 @@ def test_cli_export_model_and_a_broken_one_is_marked_invalid(tmp_path, tiny_mode
     model_dir, _ = tiny_model
     good = invoke(*["export", "model", str(model_dir / "model.safetensors"), "-o", str(tmp_path / "s.onnx")])
     assert good.exit_code == 0, good.output
-    assert "stylized" in good.output and "valid: every output within 0.0001" in good.output
+    assert "stylized" in good.output and "is within 0.0001 of its largest value (relative)" in good.output
 
     spec_module = importlib.import_module("nstbatch.exporter.spec")
     exported_graph = spec_module.StylizerSpec.graph

@@ -7,6 +7,7 @@ import sys
 import click
 import pytest
 import typer
+from typer.testing import CliRunner
 
 from nstbatch.cli import app
 
@@ -53,3 +54,12 @@ def test_inputs_and_input_name_the_same_option(command):
     options = dict(ALL)[command].params
     given = next(param for param in options if "--inputs" in param.opts)
     assert "--input" in given.opts and "-i" in given.opts
+
+
+@pytest.mark.parametrize("name,command", ALL, ids=[name for name, _ in ALL])
+def test_on_off_options_show_no_value_to_give(name, command):
+    # A flag takes no value: its help line shows none (Typer would print "<bool>" there).
+    result = CliRunner().invoke(app, [*name.split(), "--help"], env={"COLUMNS": "100"})
+    assert result.exit_code == 0
+    shown = [line for line in result.output.splitlines() if "<bool>" in line and "--help" not in line]
+    assert shown == [], shown

@@ -23,7 +23,7 @@ def _version(value: bool):
 
 @app.callback()
 def main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, metavar="",
                                           help="Print the version and exit.")] = False,
 ):
     """Stylise photos with the look of a painting: `nstbatch run --inputs photos/ --style painting.jpg`."""

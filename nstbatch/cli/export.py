@@ -15,8 +15,8 @@ from .options import INPUT_OUTPUT, Pooling, Providers, Weights, fail, split_name
 EXPORT = "Export"
 Output = Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="The ONNX file to write.", rich_help_panel=INPUT_OUTPUT)]
 Opset = Annotated[int, typer.Option(min=9, metavar="N", help="ONNX operator set.", rich_help_panel=EXPORT)]
-Fp16 = Annotated[bool, typer.Option("--fp16", help="Half-precision weights and activations (fp32 in and out).", rich_help_panel=EXPORT)]
-NoValidate = Annotated[bool, typer.Option("--no-validate", help="Skip the check against torch (else *.invalid on a mismatch).", rich_help_panel=EXPORT)]
+Fp16 = Annotated[bool, typer.Option("--fp16", metavar="", help="Half-precision weights and activations (fp32 in and out).", rich_help_panel=EXPORT)]
+NoValidate = Annotated[bool, typer.Option("--no-validate", metavar="", help="Skip the check against torch (else *.invalid on a mismatch).", rich_help_panel=EXPORT)]
 
 
 def _exported(output: Path, make) -> None:
@@ -29,7 +29,8 @@ def _exported(output: Path, make) -> None:
     typer.echo(f"wrote {output} in {time.perf_counter() - start:.1f} s")
     if report is not None:
         typer.echo(report.table())
-        typer.echo(f"valid: every output within {report.tolerance:g} of torch on {', '.join(report.providers)}")
+        typer.echo(f"valid: every output's largest difference from torch is within {report.tolerance:g} of its largest "
+                   f"value (relative), on {', '.join(report.providers)}")
 
 
 @export_app.command("vgg19")
@@ -59,7 +60,7 @@ def export_model(
     fp16: Fp16 = False,
     no_validate: NoValidate = False,
     providers: Providers = None,
-    style_map: Annotated[bool, typer.Option("--style-map", help="Take a per-pixel blend, to paint by region.", rich_help_panel=EXPORT)] = False,
+    style_map: Annotated[bool, typer.Option("--style-map", metavar="", help="Take a per-pixel blend, to paint by region.", rich_help_panel=EXPORT)] = False,
 ):
     """A trained network as ONNX: input 'image' [N,3,H,W] RGB in [0,1] (and 'style' [N,S] blend weights for
     several paintings, or with --style-map 'style_map' [N,S,H,W]), output 'stylized' of the same shape."""

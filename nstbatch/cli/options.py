@@ -64,7 +64,7 @@ Scales = Annotated[str, typer.Option(metavar="PX|auto|off", help="Coarse-to-fine
 Iterations = Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Evaluations of the objective.", show_default="150 CPU, 500 GPU", rich_help_panel=OPTIMISATION)]
 Device = Annotated[str, typer.Option(metavar="auto|cpu|cuda", help="Where to paint.", rich_help_panel=DEVICES)]
 Seed = Annotated[int, typer.Option(metavar="N", help="The same seed paints the same picture.", rich_help_panel=OPTIMISATION)]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars: only errors and the summary.", rich_help_panel=INPUT_OUTPUT)]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="No progress bars: only errors and the summary.", rich_help_panel=INPUT_OUTPUT)]
 Weights = Annotated[Optional[Path], typer.Option(metavar="FILE", help="A torchvision VGG-19 state dict.", show_default="Caffe's", rich_help_panel=OPTIMISATION)]
 Optimizer = Annotated[str, typer.Option(metavar="lbfgs|adam", help="The optimiser.", rich_help_panel=OPTIMISATION)]
 Providers = Annotated[Optional[str], typer.Option(metavar="LIST", help="onnxruntime's, in order: tensorrt,cuda,cpu.", show_default="best that loads", rich_help_panel=DEVICES)]
@@ -75,9 +75,9 @@ LearningRate = Annotated[float, typer.Option(min=0.0, metavar="R", help="Step si
 # Style options shared by run and video.
 StyleBlend = Annotated[Optional[str], typer.Option(metavar="W,W|NAME=W", help="e.g. 0.7,0.3; with --model also starry=0.7.", show_default="equal", rich_help_panel=LOOK)]
 StyleScale = Annotated[float, typer.Option(min=0.05, metavar="X", help="Painting size: smaller, finer strokes.", rich_help_panel=LOOK)]
-PreserveColors = Annotated[bool, typer.Option("--preserve-colors", help="Keep the photo's colours (luminance only).", rich_help_panel=LOOK)]
+PreserveColors = Annotated[bool, typer.Option("--preserve-colors", metavar="", help="Keep the photo's colours (luminance only).", rich_help_panel=LOOK)]
 StyleFine = Annotated[Optional[Path], typer.Option("--style-fine", metavar="FILE", help="The fine texture from this painting instead.", rich_help_panel=ENGINE)]
-MatchColors = Annotated[bool, typer.Option("--match-colors", help="Paint in the photo's colours (histogram matching).", rich_help_panel=LOOK)]
+MatchColors = Annotated[bool, typer.Option("--match-colors", metavar="", help="Paint in the photo's colours (histogram matching).", rich_help_panel=LOOK)]
 # Regions (batch/regions.py): which painting goes where.
 Region = Annotated[Optional[list[str]], typer.Option("--region", metavar="MASK=STYLE", help="Paint a mask's region with STYLE (or 'photo').", rich_help_panel=REGIONS)]
 Regions = Annotated[Optional[Path], typer.Option("--regions", metavar="SEG", help="A colour-coded segmentation, or a folder of them.", rich_help_panel=REGIONS)]

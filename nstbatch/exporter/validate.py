@@ -95,6 +95,6 @@ def validate(path, spec, providers: list[str] | None = None) -> Report:
             rows.append(Row(shape, name, max_abs, max_rel, bool(max_rel <= spec.tolerance)))
     report = Report(rows, running, spec.tolerance)
     if not all(r.ok for r in rows):
-        raise ValidationError(f"{path}: onnxruntime ({', '.join(running)}) differs from torch beyond "
-                              f"{spec.tolerance:g}:\n{report.table()}")
+        raise ValidationError(f"{path}: onnxruntime ({', '.join(running)}) differs from torch beyond a relative "
+                              f"{spec.tolerance:g} (the largest difference over the largest value):\n{report.table()}")
     return report
