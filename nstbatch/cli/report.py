@@ -79,7 +79,7 @@ def describe_model(path) -> dict[str, dict[str, str]]:
         "paintings": {str(i): name for i, name in enumerate(model.style_names)},
         "contract": {"inputs": inputs, "output": "stylized float32 [N, 3, H, W], RGB in [0, 1]"},
         "training": {key: str(model.training[key]) for key in ("step", "crop_size", "batch_size", "style_scale",
-                                                               "content_weight", "style_weight", "tv_weight", "channels",
+                                                               "content_weight", "style_weight", "tv_weight", "kind", "channels",
                                                                "residual_blocks", "seed", "temporal_weight",
                                                                "temporal_block", "ema_decay", "start", "from")
                      if key in model.training},

@@ -28,6 +28,7 @@ def train(
     batch_size: Annotated[int, typer.Option(min=1, metavar="N", help="Crops a step.", rich_help_panel=TRAINING)] = TrainSettings.batch_size,
     learning_rate: Annotated[float, typer.Option(min=0.0, metavar="R", help="Adam's step size.", rich_help_panel=TRAINING)] = TrainSettings.learning_rate,
     ema_decay: Annotated[float, typer.Option(min=0.0, max=0.9999, metavar="D", help="Ship the weights' moving average (e.g. 0.995).", rich_help_panel=TRAINING)] = TrainSettings.ema_decay,
+    kind: Annotated[str, typer.Option(metavar="KIND", help="The kind of network (residual: Johnson et al.'s).", rich_help_panel=TRAINING)] = TrainSettings.kind,
     channels: Annotated[int, typer.Option(min=1, metavar="N", help="Width of the first layer (then 2x, 4x).", rich_help_panel=TRAINING)] = TrainSettings.channels,
     residual_blocks: Annotated[int, typer.Option(min=0, metavar="N", help="Residual blocks in the middle.", rich_help_panel=TRAINING)] = TrainSettings.residual_blocks,
     save_every: Annotated[int, typer.Option(min=1, metavar="K", help="A checkpoint and a preview every K steps.", rich_help_panel=TRAINING)] = TrainSettings.save_every,
@@ -54,7 +55,7 @@ def train(
     settings = TrainSettings(steps=steps, crop_size=crop_size, batch_size=batch_size, learning_rate=learning_rate,
                              content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                              temporal_weight=temporal_weight, temporal_block=temporal_block, ema_decay=ema_decay,
-                             style_scale=style_scale, channels=channels, residual_blocks=residual_blocks, seed=seed,
+                             style_scale=style_scale, kind=kind, channels=channels, residual_blocks=residual_blocks, seed=seed,
                              precision=precision, save_every=save_every)
     try:
         if photos is None:

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from ..atomic import atomic_path
 from ..errors import ModelError
 from .checkpoint_info import CheckpointInfo, read_info
+from .architecture import build
 from .stylizer import Stylizer
 
 
@@ -51,7 +52,7 @@ def _tensors(path, device) -> dict[str, torch.Tensor]:
 
 def _network(path, info: CheckpointInfo, tensors: dict, prefix: str, what: str, device) -> Stylizer:
     """The network whose weights are the tensors named ``prefix``.*, or ModelError naming the file."""
-    model = Stylizer(info.architecture).to(device)
+    model = build(info.architecture).to(device)
     weights = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
     try:
         model.load_state_dict(weights)

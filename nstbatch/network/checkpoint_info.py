@@ -12,7 +12,7 @@ from safetensors import SafetensorError, safe_open
 
 from ..errors import ModelError
 from ..version import __version__
-from .architecture import Architecture
+from .architecture import Architecture, from_record
 
 FORMAT = "nstbatch-stylizer"
 FORMAT_VERSION = 1
@@ -54,8 +54,10 @@ def read_info(path) -> tuple[CheckpointInfo, dict]:
         meta = json.loads(metadata["nstbatch"])
         if meta.get("format") != FORMAT:
             raise KeyError("format")
-        info = CheckpointInfo(Architecture(**meta["architecture"]), meta["styles"], meta["settings"], meta["step"],
+        info = CheckpointInfo(from_record(meta["architecture"]), meta["styles"], meta["settings"], meta["step"],
                               meta.get("history", []), meta.get("nstbatch_version", "?"))
+    except ModelError as exc:  # a kind of network this version does not know
+        raise ModelError(f"{path}: {exc}") from None
     except (KeyError, TypeError, ValueError):
         raise ModelError(f"{path}: a safetensors file, but not an nstbatch styliser checkpoint "
                          f"(no '{FORMAT}' metadata); make one with `nstbatch train`") from None

@@ -17,7 +17,8 @@ import numpy as np
 from ..errors import UsageError
 from ..media.images import as_array
 from ..runtime.color import keep_colors as colors_kept
-from ..runtime.headroom import free_bytes, network_bytes_per_pixel, photos_at_once
+from ..runtime.headroom import free_bytes, photos_at_once
+from .architecture import kind_of
 from ..runtime.results import Result
 from .architecture import MIN_SIDE
 
@@ -124,7 +125,8 @@ class FeedForward:
     def _at_once(self, shape: tuple) -> int:
         """Photos of ``shape`` a pass may take in the memory there is (headroom.TooLarge if not one)."""
         free = free_bytes(self.painter.device)
-        return photos_at_once(shape, network_bytes_per_pixel(self.painter.channels),
+        architecture = self.painter.architecture
+        return photos_at_once(shape, kind_of(architecture).bytes_per_pixel(architecture),
                               min(free, self.max_memory) if self.max_memory else free)
 
     def _paint(self, photos: np.ndarray, blend: np.ndarray | None = None) -> np.ndarray:

@@ -10,6 +10,8 @@ training.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -136,8 +138,7 @@ class Stylizer(nn.Module):
                 table = getattr(norm, name).data
                 row = table.mean(0, keepdim=True) if like is None else table[like:like + 1]
                 setattr(norm, name, nn.Parameter(torch.cat([table, row.clone()])))
-        self.architecture = Architecture(self.architecture.channels, self.architecture.residual_blocks,
-                                         self.architecture.styles + 1)
+        self.architecture = replace(self.architecture, styles=self.architecture.styles + 1)
         return self.architecture.styles - 1
 
     def norms(self) -> list[ConditionalInstanceNorm]:

@@ -21,7 +21,7 @@ class TorchPainter:
         if self.device.type == "cuda":
             self.network = self.network.to(memory_format=torch.channels_last)
         self.providers = [f"torch {self.device}{' bf16' if self.dtype else ''}"]
-        self.channels = network.architecture.channels
+        self.architecture = network.architecture
 
     takes_style_map = True  # the network in torch blends per pixel as well as per picture
 

@@ -16,9 +16,8 @@ import numpy as np
 from ..errors import ModelError, NstError
 from .providers import CPU, create_session
 from ..network.model_file import stylizer_metadata
-from ..network.architecture import Architecture
+from ..network.architecture import from_record
 
-DEFAULT_CHANNELS = Architecture().channels  # for exports older than the architecture's metadata
 
 
 def cache_dir() -> Path:
@@ -69,7 +68,12 @@ class StylizerSession:
         self.takes_style_map = "style_map" in self.inputs  # exported for painting by region (a per-pixel blend)
         # Where its memory comes from, for the memory guard: a GPU provider's, or the host's.
         self.device = "cpu" if self.providers[0] == CPU else "cuda"
-        self.channels = json.loads(self.metadata.get("architecture", "{}")).get("channels", DEFAULT_CHANNELS)
+        try:  # exports older than the architecture's metadata are of the defaults' shape
+            self.architecture = from_record(json.loads(self.metadata.get("architecture", "{}")))
+        except (TypeError, ValueError):
+            raise ModelError(f"{model_path}: its architecture metadata is damaged; export it again") from None
+        except ModelError as exc:
+            raise ModelError(f"{model_path}: {exc}") from None
 
     def __call__(self, images: np.ndarray, weights: np.ndarray | None, style_map: np.ndarray | None = None) -> np.ndarray:
         """``weights`` N x S blends each picture; ``style_map`` N x S x h x w, where the model takes one, blends

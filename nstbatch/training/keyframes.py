@@ -27,7 +27,8 @@ from ..errors import UsageError
 from ..network.checkpoint import CheckpointInfo, load_checkpoint, save_checkpoint
 from ..runtime.gram import gram_torch
 from ..runtime.stylize import DEFAULT_STYLE_LAYERS
-from ..network.stylizer import Architecture, Stylizer
+from ..network.architecture import Architecture, build
+from ..network.stylizer import Stylizer
 from ..runtime.vgg import load_vgg19
 from .motion import Motion, inside, move, noisy, random_motion
 from .photos import step_generator
@@ -126,7 +127,7 @@ class KeyframeTrainer:
         if state is None:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(settings.seed)
-                model = Stylizer(Architecture(settings.channels, settings.residual_blocks, 1))
+                model = build(Architecture(settings.channels, settings.residual_blocks, 1))
             info = CheckpointInfo(model.architecture, [{"name": STYLE_NAME, "sha256": ""}], record)
         self.model, self.info = model.to(device).train(), info
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.learning_rate)

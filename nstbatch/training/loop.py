@@ -30,7 +30,8 @@ from ..errors import UsageError
 from ..records import differing
 from ..runtime.losses import LayerTerms, values_of
 from ..runtime.stylize import PRECISIONS, content_term, smoothness_term, style_targets, style_term
-from ..network.stylizer import Architecture, Stylizer, one_hot
+from ..network.architecture import Architecture, build
+from ..network.stylizer import Stylizer, one_hot
 from ..runtime.transfer import resize_long_side, resolve_device
 from ..runtime.vgg import load_vgg19
 from ..network.checkpoint import CheckpointInfo, load_average, load_checkpoint, read_info, save_checkpoint
@@ -182,10 +183,10 @@ class Trainer:
             styles = start_info.styles
             history = start_info.history + [_run_from(start, record["start"], start_info)]
         elif base is None:
-            architecture = Architecture(s.channels, s.residual_blocks, len(paintings))
+            architecture = Architecture(s.channels, s.residual_blocks, len(paintings), s.kind)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(s.seed)
-                model = Stylizer(architecture)
+                model = build(architecture)
             styles = [{"name": p.name, "sha256": p.sha256} for p in paintings]
             history = []
         else:

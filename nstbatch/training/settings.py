@@ -9,6 +9,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from ..errors import UsageError
+from ..network.architecture import KINDS, RESIDUAL
 from ..runtime.defaults import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 
 
@@ -31,6 +32,7 @@ class TrainSettings:
     style_scale: float = 1.0  # the painting's long side relative to the crop's: larger gives larger strokes
     content_layers: tuple = DEFAULT_CONTENT_LAYERS
     style_layers: tuple = DEFAULT_STYLE_LAYERS
+    kind: str = RESIDUAL  # of network (network/architecture.KINDS)
     channels: int = 16
     residual_blocks: int = 5
     seed: int = 0
@@ -54,6 +56,8 @@ class TrainSettings:
         if self.temporal_block != 1 and not self.temporal_weight:
             # it shapes only the temporal term; taken alone it would change nothing yet bind the checkpoint
             raise UsageError("--temporal-block shapes the temporal term: give --temporal-weight too")
+        if self.kind not in KINDS:
+            raise UsageError(f"--kind must be one of {', '.join(KINDS)}, not '{self.kind}'")
         if not 0 <= self.ema_decay < 1:
             raise UsageError(f"--ema-decay must be in [0, 1), not {self.ema_decay}")
         self.options().check()
@@ -69,7 +73,7 @@ class TrainSettings:
     def record(self) -> dict:
         values = asdict(self)
         values.update(content_layers=list(self.content_layers), style_layers=list(self.style_layers))
-        for name, default in (("temporal_weight", 0), ("ema_decay", 0), ("temporal_block", 1)):
+        for name, default in (("temporal_weight", 0), ("ema_decay", 0), ("temporal_block", 1), ("kind", RESIDUAL)):
             if values[name] == default:
                 del values[name]  # as recorded before it existed, so those checkpoints resume
         return {k: v for k, v in values.items() if k not in self.UNCHECKED}
