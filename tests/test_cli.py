@@ -92,7 +92,7 @@ def test_bad_inputs_fail_alone_and_exit_1(files, tmp_path):
     assert any("huge.png" in line and "over the limit" in line for line in lines)
     assert "2 done, 0 skipped (already there), 5 failed" in result.output
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
-    assert written == [".nstbatch.lock", "a.png", "index.html", "nstbatch-manifest.jsonl", "nstbatch-plan.json",
+    assert written == ["a.png", "index.html", "nstbatch-manifest.jsonl", "nstbatch-plan.json",
                        "sub/b.png"]  # nothing partial
     failed = [r for r in manifest(out) if r["status"] == "failed"]
     assert len(failed) == 5 and all(r["error"] for r in failed)
@@ -142,7 +142,7 @@ def test_blend_format_snapshots_and_progress(files, tmp_path):
                     "-o", out, "--format", "jpg", "--save-every", 2, "--size", 32, "--iterations", 4,
                     "--device", "cpu", "--preserve-colors")
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == [".nstbatch.lock", "a.iter0002.jpg", "a.iter0004.jpg", "a.jpg",
+    assert sorted(p.name for p in out.iterdir()) == ["a.iter0002.jpg", "a.iter0004.jpg", "a.jpg",
                                                      "index.html", "nstbatch-manifest.jsonl", "nstbatch-plan.json"]
     assert "files" in result.output and "1 done" in result.output  # the progress display was drawn
     print16 = invoke("run", "-i", inputs / "a.png", "-s", style, "-o", out, "--format", "tif16", *FAST)

@@ -49,7 +49,7 @@ def test_a_file_system_that_cannot_lock_is_said_not_fatal(tmp_path, monkeypatch)
 
     monkeypatch.setattr(lock.fcntl, "flock", unsupported)
     held = FolderLock.acquire(tmp_path, WHOLE)
-    assert not held.alone and held.fds == [] and "cannot lock files" in held.note
+    assert not held.alone and held.held == [] and "cannot lock files" in held.note
 
 
 def test_a_shard_waits_out_another_shard_starting(tmp_path):
@@ -68,3 +68,37 @@ def test_a_shard_waits_out_another_shard_starting(tmp_path):
     assert not lock.alone
     lock.release()
     os.close(fd)
+
+
+def test_a_finished_run_leaves_no_lock_file(tmp_path):
+    FolderLock.acquire(tmp_path, WHOLE).release()
+    assert os.listdir(tmp_path) == []
+    first, second = FolderLock.acquire(tmp_path, Shard(0, 2)), FolderLock.acquire(tmp_path, Shard(1, 2))
+    first.release()  # the folder's lock stays while shard 1 holds it, and shard 1's own
+    assert sorted(os.listdir(tmp_path)) == [".nstbatch.lock", ".nstbatch.shard-1-of-2.lock"]
+    second.release()
+    assert os.listdir(tmp_path) == []
+    video = tmp_path / "clip.mp4"
+    FolderLock.for_file(video).release()
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_lock_taken_on_a_lock_file_removed_meanwhile_is_taken_again(tmp_path, monkeypatch):
+    # A run that opened the lock file just before its finishing holder removed it would lock a file no one
+    # else can see; it must notice and take the lock file that is there now (held here by another run).
+    from nstbatch.batch import lock
+
+    holder = FolderLock.acquire(tmp_path, WHOLE)
+    orphan = os.open(tmp_path / "removed", os.O_RDWR | os.O_CREAT)
+    os.unlink(tmp_path / "removed")
+    real_open, opened = lock._open, []
+
+    def first_the_removed_file(path, option="--output folder"):
+        opened.append(path)
+        return orphan if len(opened) == 1 else real_open(path, option)
+
+    monkeypatch.setattr(lock, "_open", first_the_removed_file)
+    with pytest.raises(FolderBusy, match="another nstbatch run is writing to this folder"):
+        FolderLock.acquire(tmp_path, WHOLE)
+    assert len(opened) == 2
+    holder.release()

@@ -4,7 +4,7 @@ Locks are ``flock``s on hidden files in the folder, so the kernel releases them 
 however it dies, and a crash never leaves a folder locked. Every run holds ``.nstbatch.lock``: a
 whole run exclusively, a shard shared (shards of one folder run side by side), and a shard also holds
 its own ``.nstbatch.shard-I-of-N.lock`` exclusively. Each lock file says who holds it, so a refusal
-names the other process.
+names the other process, and is removed by the last run to let go of it, so a finished folder keeps none.
 """
 
 from __future__ import annotations
@@ -106,13 +106,40 @@ def _holders(folder: Path) -> str:
     return "; ".join(held) or _describe(folder / FOLDER_LOCK)
 
 
+def _locked(path: Path, mode: int, seconds: float = 0.0, option: str = "--output folder") -> int | None:
+    """A descriptor of the lock file ``path`` holding ``mode``, trying for up to ``seconds``; None when another
+    process holds it. A lock taken on a file that a finishing run removed meanwhile (its path now another
+    file, or none) is no lock: it is taken again on the file that is there now."""
+    for _ in range(8):
+        fd = _open(path, option)
+        try:
+            if not _try_for(fd, mode, seconds):
+                os.close(fd)
+                return None
+            if _same_file(fd, path):
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+    raise FolderBusy(f"{path}: its lock file keeps being replaced; is another program removing it?")
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+    except OSError:
+        return False
+
+
 class FolderLock:
     """Held from ``acquire`` until ``release`` (or the process ends). ``alone`` says whether no other
     run was writing to the folder when it was taken (so what a crash left there may be cleared);
-    ``note`` says why nothing could be locked, where the file system cannot lock."""
+    ``note`` says why nothing could be locked, where the file system cannot lock. A lock file is removed
+    by the run that holds it exclusively when it lets go, so a finished folder keeps none."""
 
-    def __init__(self, fds: list[int], alone: bool, note: str = ""):
-        self.fds = fds
+    def __init__(self, held: list[tuple[int, Path, bool]], alone: bool, note: str = ""):
+        self.held = held  # (descriptor, lock file, whether it may be removed once held exclusively)
         self.alone = alone
         self.note = note
 
@@ -126,34 +153,37 @@ class FolderLock:
 
     @classmethod
     def _acquire(cls, folder: Path, shard) -> "FolderLock":
-        opened: list[int] = []  # closed again unless the lock is taken: closing releases what they hold
+        held: list[tuple[int, Path, bool]] = []  # closed again unless the lock is taken
+        main_path = folder / FOLDER_LOCK
         try:
-            main = _open(folder / FOLDER_LOCK)
-            opened.append(main)
-            alone = _try(main, fcntl.LOCK_EX)
+            main = _locked(main_path, fcntl.LOCK_EX)
+            alone = main is not None
             if shard.count == 1:
                 if not alone:
                     raise FolderBusy(f"{folder}: another nstbatch run is writing to this folder ({_holders(folder)}); "
                                      f"wait for it to end, or choose another --output")
                 _sign(main)
-                return cls(opened, alone)
+                return cls([(main, main_path, True)], alone)
             # A shard: shared with the other shards, exclusive of a whole run. A shard that found the folder
             # empty holds it exclusively for the moment until it has its own lock: wait that out.
-            if not alone and not _try_for(main, fcntl.LOCK_SH, SHARD_START_SECONDS):
-                raise FolderBusy(f"{folder}: a whole (unsharded) nstbatch run is writing to this folder "
-                                 f"({_describe(folder / FOLDER_LOCK)}); wait for it to end")
+            if main is None:
+                main = _locked(main_path, fcntl.LOCK_SH, SHARD_START_SECONDS)
+                if main is None:
+                    raise FolderBusy(f"{folder}: a whole (unsharded) nstbatch run is writing to this folder "
+                                     f"({_describe(main_path)}); wait for it to end")
+            held.append((main, main_path, True))
             own_path = folder / f".nstbatch{shard.suffix}.lock"
-            own = _open(own_path)
-            opened.insert(0, own)
-            if not _try(own, fcntl.LOCK_EX):
+            own = _locked(own_path, fcntl.LOCK_EX)
+            if own is None:
                 raise FolderBusy(f"{folder}: shard {shard} is already running here ({_describe(own_path)}); "
                                  f"wait for it to end")
+            held.insert(0, (own, own_path, True))
             _sign(own)
             if alone:
                 fcntl.flock(main, fcntl.LOCK_SH)  # from exclusive to shared, so the other shards can start
-            return cls(opened, alone)
+            return cls(held, alone)
         except BaseException:
-            for fd in opened:
+            for fd, _, _ in held:
                 os.close(fd)
             raise
 
@@ -163,22 +193,27 @@ class FolderLock:
         output = Path(output)
         path = output.with_name(f".{output.name}.nstbatch.lock")
         try:
-            fd = _open(path, "--output's folder")
-            if not _try(fd, fcntl.LOCK_EX):
-                os.close(fd)
-                raise FolderBusy(f"{output}: another nstbatch run is writing it ({_describe(path)}); wait for it to "
-                                 f"end, or choose another --output")
+            fd = _locked(path, fcntl.LOCK_EX, option="--output's folder")
         except _NoLocks:
-            os.close(fd)
             return cls([], False, f"{output.parent}: this file system cannot lock files, so nothing stops a second "
                                   f"run writing {output.name}: start one at a time")
+        if fd is None:
+            raise FolderBusy(f"{output}: another nstbatch run is writing it ({_describe(path)}); wait for it to "
+                             f"end, or choose another --output")
         _sign(fd)
-        return cls([fd], True)
+        return cls([(fd, path, True)], True)
 
     def release(self) -> None:
-        for fd in self.fds:
+        """Let go, removing each lock file no other run holds (taken exclusively first, so no run that
+        holds it loses it; one that opened it meanwhile finds it gone and takes the new one)."""
+        for fd, path, removable in self.held:
+            try:
+                if removable and _try(fd, fcntl.LOCK_EX) and _same_file(fd, path):
+                    path.unlink()
+            except (OSError, _NoLocks):
+                pass  # kept: it is harmless, and the next run takes it
             os.close(fd)  # closing the last descriptor releases the flock
-        self.fds = []
+        self.held = []
 
     def __enter__(self):
         return self
