@@ -129,8 +129,9 @@ def stylize_video(clip: str | Path, output: str | Path, style: ImageLike | list[
     from .files import overlap
 
     check_engine_choice(style, model, names=API_NAMES)
-    if Path(clip).exists() and overlap(output, clip):
-        raise UsageError(f"output {output}: {overlap(output, clip)} the input {clip}; writing there could replace it")
+    relation = overlap(output, clip) if Path(clip).exists() else None
+    if relation:
+        raise UsageError(f"output {output}: {relation} the input {clip}; writing there could replace it")
     source = open_frames(clip, max_frames)
     with tempfile.TemporaryDirectory(prefix="nstbatch-video-") as work:
         if model is not None:

@@ -33,14 +33,16 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def open_regular(path, flags: int = os.O_RDONLY) -> int:
-    """A descriptor of ``path`` (links followed, as for any input) when it is a regular file; opened
-    without blocking, so a FIFO with no writer cannot hang the caller. NotRegularFile otherwise."""
-    fd = os.open(path, flags | os.O_NONBLOCK)
+def _require_regular(mode: int, path) -> None:
+    if not stat.S_ISREG(mode):
+        raise NotRegularFile(errno.EINVAL, f"is {_kind(mode)}, not a regular file", str(path))
+
+
+def _regular(fd: int, path) -> int:
+    """``fd`` (opened without blocking) made blocking when it is a regular file; closed, and
+    NotRegularFile, when it is not."""
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotRegularFile(errno.EINVAL, f"is {_kind(mode)}, not a regular file", str(path))
+        _require_regular(os.fstat(fd).st_mode, path)
         os.set_blocking(fd, True)
         return fd
     except BaseException:
@@ -48,17 +50,15 @@ def open_regular(path, flags: int = os.O_RDONLY) -> int:
         raise
 
 
+def open_regular(path, flags: int = os.O_RDONLY) -> int:
+    """A descriptor of ``path`` (links followed, as for any input) when it is a regular file; opened
+    without blocking, so a FIFO with no writer cannot hang the caller. NotRegularFile otherwise."""
+    return _regular(os.open(path, flags | os.O_NONBLOCK), path)
+
+
 def check_regular(path) -> None:
     """NotRegularFile unless ``path`` (links followed) is a regular file; OSError if it cannot be looked at."""
-    mode = os.stat(path).st_mode
-    if not stat.S_ISREG(mode):
-        raise NotRegularFile(errno.EINVAL, f"is {_kind(mode)}, not a regular file", str(path))
-
-
-def read_regular(path) -> bytes:
-    """The bytes of a regular file (``open_regular``)."""
-    with os.fdopen(open_regular(path), "rb") as f:
-        return f.read()
+    _require_regular(os.stat(path).st_mode, path)
 
 
 def open_own(path, flags: int, mode: int = 0o666) -> int:
@@ -75,16 +75,7 @@ def open_own(path, flags: int, mode: int = 0o666) -> int:
 
 def read_own(path) -> str:
     """The text of one of nstbatch's own files, not through a link (``open_own``), regular files only."""
-    fd = open_own(path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        file_mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(file_mode):
-            raise NotRegularFile(errno.EINVAL, f"is {_kind(file_mode)}, not a regular file", str(path))
-        os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
-    with os.fdopen(fd, "rb") as f:
+    with os.fdopen(_regular(open_own(path, os.O_RDONLY | os.O_NONBLOCK), path), "rb") as f:
         return f.read().decode("utf-8", errors="replace")
 
 

@@ -20,10 +20,10 @@ from ..network.torch_painter import TorchPainter
 from ..runtime.transfer import StyleTransfer
 from ..training.keyframes import STYLE_NAME, KeyframeSettings, KeyframeTrainer, keyframe_indices
 from ..media.frames import FrameSource
-from ..media.images import array_to_tensor, load_image, save_image, tensor_to_array
+from ..media.images import array_to_tensor, load_image, tensor_to_array
 from .progress import QuietReporter
 from .runner import painting_failure
-from .video import VideoRun, paint_video
+from .video import VideoRun, paint_video, store_frame
 
 KEYFRAMES_DIR = "keyframes"
 NETWORK_DIR = "network"
@@ -80,10 +80,9 @@ def keyframe_video(source: FrameSource, engine: StyleTransfer, size: int, work_d
         except Exception as exc:  # noqa: BLE001 - out of memory, divergence: stop, keep the keyframes done
             run.failure = f"keyframe {index + 1}: {painting_failure(exc, frame)}"
             return run
-        try:
-            save_image(result.image, path)
-        except OSError as exc:  # a full disk, a folder gone read-only: stop in one line, keep the keyframes done
-            run.failure = f"keyframe {index + 1}: cannot write {path}: {exc.strerror or exc}"
+        failure = store_frame(result.image, path)
+        if failure:
+            run.failure = f"keyframe {index + 1}: {failure}"
             return run
         painted[index] = tensor_to_array(load_image(path))  # as stored, so a resumed run trains on the same
         run.seconds += time.perf_counter() - started

@@ -221,6 +221,16 @@ def record_made_with(output: Path, made_with: dict, source: Path) -> None:
         tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
 
 
+def store_frame(picture, path: Path) -> str | None:
+    """Write a finished frame (1 x 3 x H x W) atomically; None, or why it could not be (a full disk, a
+    folder gone read-only), for the run's failure line: what is stored stays."""
+    try:
+        save_image(picture, path)
+    except OSError as exc:
+        return f"cannot write {path}: {exc.strerror or exc}"
+    return None
+
+
 def stored_frame(path: Path) -> np.ndarray | None:
     """A finished frame as H x W x 3 uint8, or None if it is missing or unreadable (then it is redone)."""
     if not path.exists():
@@ -272,27 +282,14 @@ def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter
             return True
         started = time.perf_counter()
         try:
-            if isinstance(engine, ClipMasks):  # each frame with its own masks
-                results = [for_frame(engine, index)(array_to_picture(frame)) for index, _, frame in pending]
-            else:
-                results = engine.stylize_batch(np.concatenate([array_to_picture(frame) for _, _, frame in pending]))
+            results = _painted(engine, pending)
         except Exception as exc:  # noqa: BLE001 - out of memory, a session that fails: stop with what is stored
             run.failure = (f"frames {pending[0][0] + 1}-{pending[-1][0] + 1} ({pending[0][1]}...): "
                            f"{painting_failure(exc, pending[0][2])}")
             return False
-        for (index, _, frame), result in zip(pending, results):
-            painted = tensor_to_array(result.image)
-            if temporal_blend > 0 and previous is not None:
-                painted = blend_with_previous(painted, frame, previous, temporal_blend)
-            try:
-                save_image(array_to_picture(painted), frame_path(work_dir, index))
-            except OSError as exc:  # a full disk, a folder gone read-only: stop in one line, keep what is stored
-                run.failure = f"frame {index + 1}: cannot write {frame_path(work_dir, index)}: {exc.strerror or exc}"
-                return False
-            previous = (frame, painted)
-            run.done += 1
-            run.frames += 1
-            reporter.end_item()
+        previous = _store(run, pending, results, work_dir, temporal_blend, previous, reporter)
+        if previous is None:
+            return False
         run.seconds += time.perf_counter() - started
         pending.clear()
         return True
@@ -315,6 +312,32 @@ def paint_video(source: FrameSource, engine, size: int, work_dir: Path, reporter
     if not run.failure:
         flush()
     return run
+
+
+def _store(run: VideoRun, frames: list, results: list, work_dir: Path, temporal_blend: float, previous, reporter):
+    """Each of ``frames`` painted (``results``), blended with the frame before as stored, written and counted
+    in ``run``; the last (photo, painted frame), or None when one could not be written (``run.failure``)."""
+    for (index, _, frame), result in zip(frames, results):
+        painted = tensor_to_array(result.image)
+        if temporal_blend > 0 and previous is not None:
+            painted = blend_with_previous(painted, frame, previous, temporal_blend)
+        failure = store_frame(array_to_picture(painted), frame_path(work_dir, index))
+        if failure:
+            run.failure = f"frame {index + 1}: {failure}"
+            return None
+        previous = (frame, painted)
+        run.done += 1
+        run.frames += 1
+        reporter.end_item()
+    return previous
+
+
+def _painted(engine, frames: list[tuple[int, str, np.ndarray]]) -> list:
+    """The network's results for ``frames`` ((index, name, frame) each): in one pass, or one a frame with
+    its own masks when painting by region."""
+    if isinstance(engine, ClipMasks):
+        return [for_frame(engine, index)(array_to_picture(frame)) for index, _, frame in frames]
+    return engine.stylize_batch(np.concatenate([array_to_picture(frame) for _, _, frame in frames]))
 
 
 def blend_with_previous(painted: np.ndarray, frame: np.ndarray, previous, weight: float) -> np.ndarray:

@@ -17,12 +17,12 @@ import torch
 from ..errors import UsageError
 from ..media.flow import FLOW_METHODS, previous_in_place
 from ..media.frames import FrameSource
-from ..media.images import array_to_tensor, save_image, tensor_to_array
+from ..media.images import array_to_tensor, tensor_to_array
 from ..runtime.transfer import StyleTransfer
 from .progress import QuietReporter
 from .regions import for_frame
 from .runner import painting_failure
-from .video import VideoRun, frame_path, numbered, pass_dir, stored_frame
+from .video import VideoRun, frame_path, numbered, pass_dir, store_frame, stored_frame
 
 
 @dataclass
@@ -184,10 +184,9 @@ def _paint_and_store(paint, photo: np.ndarray, path: Path, label: str, where: st
     except Exception as exc:  # noqa: BLE001 - out of memory, divergence, a bug: stop, keep what is done
         run.failure = f"{where}: {painting_failure(exc, photo)}"
         return None
-    try:
-        save_image(array_to_tensor(stylised), path)
-    except OSError as exc:  # a full disk, a folder gone read-only: stop in one line, keep what is stored
-        run.failure = f"{where}: cannot write {path}: {exc.strerror or exc}"
+    failure = store_frame(array_to_tensor(stylised), path)
+    if failure:
+        run.failure = f"{where}: {failure}"
         return None
     run.seconds += time.perf_counter() - started
     run.done += 1

@@ -97,7 +97,6 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
     from ..batch.manifest import Ledger, prove_existing
     from ..batch.regions import check_single_masks, parse_regions
     from ..batch.shards import parse_shard
-    from ..engines import network_engine, optimisation_engine
 
     lock = created = None
     try:
@@ -120,19 +119,7 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
         manifest = o.output / part.manifest_name
         if manifest.is_symlink():  # rows appended through it would land in another file
             raise UsageError(f"{manifest}: is a link; nstbatch does not follow links for its own files: remove it")
-        if o.model is not None:
-            chosen = network_engine(o.model, o.size, o.max_size, o.style_blend, o.preserve_colors, o.device,
-                                    o.providers, o.max_memory, plan, o.match_colors)
-        else:
-            chosen = optimisation_engine(
-                o.style or [], o.size, o.device, o.max_pixels, o.style_blend, o.style_scale, o.preserve_colors,
-                o.weights, o.targets, o.providers, o.block_size, o.max_memory, iterations=o.iterations, init=o.init,
-                regions=plan, match_colors=o.match_colors, style_fine=o.style_fine,
-                optimizer=o.optimizer, learning_rate=o.learning_rate, content_layers=split_names(o.content_layers),
-                style_layers=split_names(o.style_layers),
-                style_layer_weights=split_floats(o.style_layer_weights, "--style-layer-weights"),
-                content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight, seed=o.seed,
-                pooling=o.pooling, precision=o.precision, first_scale=parse_scales(o.scales, o.device))
+        chosen = _engine(o, plan)
         ray_plan = None
         if o.ray:  # joined (or started) now, so a cluster that cannot take the run refuses it before any work
             from ..batch.ray_executor import connect
@@ -155,17 +142,41 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
             fail(exc)
         raise
     try:
-        notes = [f"warning: {lock.note}"] if lock.note else []
-        if unproven:
-            notes.append(f"note: {unproven} existing result{'s' if unproven > 1 else ''} in {o.output} redone: no "
-                         f"manifest row proves {'them' if unproven > 1 else 'it'} (written by a run killed before "
-                         f"its row, made from a photo since replaced, or changed since)")
-        if stale_temps:
-            notes.append(f"note: removed {stale_temps} unfinished temporary file{'s' if stale_temps > 1 else ''} "
-                         f"that an interrupted run left")
+        notes = _notes(lock, unproven, stale_temps, o.output)
         return _paint(o, jobs, len(found), chosen, part, made_with, notes, ray_plan, plan)
     finally:
         lock.release()
+
+
+def _engine(o: SimpleNamespace, regions):
+    """The engine the options ask for (``engines.Chosen``): the network, or optimisation with its settings."""
+    from ..engines import network_engine, optimisation_engine
+
+    if o.model is not None:
+        return network_engine(o.model, o.size, o.max_size, o.style_blend, o.preserve_colors, o.device, o.providers,
+                              o.max_memory, regions, o.match_colors)
+    return optimisation_engine(
+        o.style or [], o.size, o.device, o.max_pixels, o.style_blend, o.style_scale, o.preserve_colors,
+        o.weights, o.targets, o.providers, o.block_size, o.max_memory, iterations=o.iterations, init=o.init,
+        regions=regions, match_colors=o.match_colors, style_fine=o.style_fine,
+        optimizer=o.optimizer, learning_rate=o.learning_rate, content_layers=split_names(o.content_layers),
+        style_layers=split_names(o.style_layers),
+        style_layer_weights=split_floats(o.style_layer_weights, "--style-layer-weights"),
+        content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight, seed=o.seed,
+        pooling=o.pooling, precision=o.precision, first_scale=parse_scales(o.scales, o.device))
+
+
+def _notes(lock, unproven: int, stale_temps: int, output: Path) -> list[str]:
+    """What the run says before its bar: a folder it could not lock, results redone, temporary files cleared."""
+    notes = [f"warning: {lock.note}"] if lock.note else []
+    if unproven:
+        notes.append(f"note: {unproven} existing result{'s' if unproven > 1 else ''} in {output} redone: no "
+                     f"manifest row proves {'them' if unproven > 1 else 'it'} (written by a run killed before "
+                     f"its row, made from a photo since replaced, or changed since)")
+    if stale_temps:
+        notes.append(f"note: removed {stale_temps} unfinished temporary file{'s' if stale_temps > 1 else ''} "
+                     f"that an interrupted run left")
+    return notes
 
 
 def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, notes: list[str],

@@ -89,15 +89,15 @@ def train(
         def on_step(step):
             reporter.iteration(step.step, step.losses["total"])
 
-        from ..batch.signals import stop_on_signals
+        from ..batch.signals import Interrupted, stop_on_signals
 
         try:
             with stop_on_signals():  # SIGTERM (Slurm, Kubernetes) saves the checkpoint as Ctrl-C does
                 result = trainer.run(on_step)
         except KeyboardInterrupt as stop:
-            by = f"stopped by {stop}" if hasattr(stop, "exit_code") else "interrupted"
+            by = f"stopped by {stop}" if isinstance(stop, Interrupted) else "interrupted"
             reporter.message(f"{by} at step {trainer.info.step}: checkpoint saved; the same command resumes")
-            raise typer.Exit(getattr(stop, "exit_code", 130)) from None
+            raise typer.Exit(stop.exit_code if isinstance(stop, Interrupted) else 130) from None
         except FloatingPointError as exc:
             reporter.message(f"error: {exc}")
             raise typer.Exit(1) from None

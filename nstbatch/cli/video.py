@@ -270,6 +270,7 @@ def _encoding(o: SimpleNamespace) -> dict:
 def _paint(o: SimpleNamespace, plan: Plan):
     """Every frame into the work folder, with a bar: the run's record of what it did."""
     from ..batch.progress import QuietReporter, RichReporter
+    from ..batch.signals import Interrupted
     from ..batch.video import paint_video
     from ..media.frames import working_size
 
@@ -307,7 +308,7 @@ def _paint(o: SimpleNamespace, plan: Plan):
                                  f"device {engine.device}, gram {backend_in_use(engine.device)}")
             return stylize_video(source, engine, settings, plan.work_dir, reporter)
         except KeyboardInterrupt as stop:
-            if hasattr(stop, "exit_code"):  # a signal's: said once, by the command
+            if isinstance(stop, Interrupted):  # a signal's: said once, by the command
                 raise
             reporter.message(f"interrupted: finished frames are kept in {plan.work_dir}; the same command resumes")
             raise typer.Exit(130) from None

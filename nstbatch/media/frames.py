@@ -15,11 +15,11 @@ from typing import Iterator
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
 from ..errors import ImageError, UsageError
 from ..files import NotRegularFile, check_regular
-from .images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_picture, tensor_to_array
+from .images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, opened, read_picture, tensor_to_array
 
 DEFAULT_FOLDER_FPS = 25.0
 
@@ -117,17 +117,17 @@ def _open_folder(path: Path, fps: float | None) -> FrameSource:
     if not files:
         raise UsageError(f"{path}: no frames found (looked for {' '.join(IMAGE_SUFFIXES)})")
     sizes = {}
+    too_large = f"a frame of more than {DEFAULT_MAX_PIXELS:,} pixels; shrink the frames first"
     for file in files:
         try:
-            with Image.open(file) as img:  # reads the header only
+            with opened(file) as img:  # reads the header only; a decompression bomb is an ImageError here
+                if img.width * img.height > DEFAULT_MAX_PIXELS:
+                    raise UsageError(f"{file}: {too_large}")
                 sizes.setdefault(img.size, file)
+        except ImageError:
+            raise UsageError(f"{file}: {too_large}") from None
         except (UnidentifiedImageError, OSError) as exc:
             raise UsageError(f"{file}: not a frame Pillow can read ({exc})") from None
-        except Image.DecompressionBombError:
-            img = None
-        if img is None or img.width * img.height > DEFAULT_MAX_PIXELS:
-            raise UsageError(f"{file}: a frame of more than {DEFAULT_MAX_PIXELS:,} pixels (a decompression bomb?); "
-                             f"shrink the frames first")
     if len(sizes) > 1:
         (first, a), (second, b) = list(sizes.items())[:2]
         raise UsageError(f"{path}: frames differ in size ({a.name} is {first[0]}x{first[1]}, "
