@@ -50,6 +50,7 @@ def one(way: str, size: int, history: int, iterations: int, square: bool = False
     """One row, in this process: the figures as a dict."""
     from nstbatch.media.images import load_image
     from nstbatch.runtime.memory import ACTIVATION_SLACK, OVERHEAD, Fit, largest_read
+    from nstbatch.runtime.objective import Targets
     from nstbatch.runtime.stylize import Options, content_targets, optimize
     from nstbatch.runtime.transfer import StyleTransfer, resize_long_side
 
@@ -79,7 +80,7 @@ def one(way: str, size: int, history: int, iterations: int, square: bool = False
     seen = shape[2] * shape[3] if block is None else largest_read(shape[2], shape[3], block, needs.layers)
     activations = int(shape[0] * ACTIVATION_SLACK * needs.activation_bpp * seen + OVERHEAD)
     started = time.perf_counter()
-    result = optimize(engine.vgg, photo, opts, targets, style, fit=Fit(block, history))
+    result = optimize(engine.vgg, photo, opts, Targets(targets, style), fit=Fit(block, history))
     seconds = (time.perf_counter() - started) / result.iterations
     peak = torch.cuda.max_memory_allocated() if device == "cuda" else status("VmHWM")
     return {"way": way, "size": f"{shape[3]}x{shape[2]}", "history": history, "peak": peak, "before": before,

@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from _results import RESULTS, cpu_name, publish
 
+from nstbatch.runtime.objective import Targets
 from nstbatch.runtime.stylize import Options, content_targets, optimize, style_targets
 from nstbatch.runtime.transfer import StyleTransfer, resolve_device
 from nstbatch.runtime.vgg import load_vgg19
@@ -78,10 +79,10 @@ def main():
 
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            result = optimize(vgg, photo, Options(iterations=args.iterations, precision=precision), content, style,
+            result = optimize(vgg, photo, Options(iterations=args.iterations, precision=precision), Targets(content, style),
                               callback=on_step)
             per_iter = 1000 * (stamps[-1] - stamps[4]) / (len(stamps) - 5)  # after 5 warm-up iterations
-            score = optimize(vgg, result.image.to(device), Options(iterations=1), content, style).history[0]
+            score = optimize(vgg, result.image.to(device), Options(iterations=1), Targets(content, style)).history[0]
             peak = f"{torch.cuda.max_memory_allocated() / 2**20:.0f}" if device.type == "cuda" else "n/a"
             rows.append((size, precision, per_iter, score, peak))
             print(rows[-1], flush=True)

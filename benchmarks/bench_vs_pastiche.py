@@ -66,6 +66,7 @@ def worker(tool: str, mode: str, content: str, style: str, size: int, seconds: f
         image = (bgr[[2, 1, 0]] / 255).clamp(0, 1).unsqueeze(0)
     else:
         from nstbatch.media.images import load_image
+        from nstbatch.runtime.objective import Targets
         from nstbatch.runtime.stylize import Options, content_targets, optimize, style_targets
         from nstbatch.runtime.transfer import resize_long_side
         from nstbatch.runtime.vgg import load_vgg19
@@ -94,7 +95,7 @@ def worker(tool: str, mode: str, content: str, style: str, size: int, seconds: f
                 raise Budget
 
         try:
-            result = optimize(vgg, photo, opts, targets, grams, callback=on_step)
+            result = optimize(vgg, photo, opts, Targets(targets, grams), callback=on_step)
             state["image"] = result.image
         except Budget:
             pass

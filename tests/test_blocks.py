@@ -8,7 +8,8 @@ import torch
 
 from nstbatch.runtime.blocks import BlockwiseObjective, blocks
 from nstbatch.runtime.losses import layers_of, values_of
-from nstbatch.runtime.stylize import Options, content_targets, loss_terms, style_targets
+from nstbatch.runtime.objective import Targets, loss_terms
+from nstbatch.runtime.stylize import Options, content_targets, style_targets
 
 from conftest import painting_like, photo_like
 
@@ -22,7 +23,7 @@ def _terms(vgg64, photo, content_layers, style_layers):
     opts = Options(content_layers=content_layers, style_layers=style_layers, style_weight=3.0)
     content = content_targets(vgg64, photo, content_layers)
     style = style_targets(vgg64, [painting_like(24, 28).double()], [1.0], style_layers)
-    return opts, loss_terms(opts, content, style, "cpu")
+    return opts, loss_terms(opts, Targets(content, style), "cpu")
 
 
 def _whole_picture(vgg64, image, terms):
@@ -98,7 +99,7 @@ def test_blocks_iterate_any_term_of_the_list(vgg64):
     opts, terms = _terms(vgg64, photo, ("relu4_2",), ("relu1_1", "relu3_1"))
     # A toy second "positions" term: the photo held at a shallow layer too, weighed apart from the first.
     shallow = content_targets(vgg64, photo, ("relu2_1",))
-    extra = LayerTerms("shallow", {"relu2_1": ContentLoss(shallow["relu2_1"], 0.5)}, "positions")
+    extra = LayerTerms("shallow", {"relu2_1": ContentLoss(shallow["relu2_1"], 0.5)})
     terms = [*terms, extra]
     expected = values_of(terms, vgg64(start, layers_of(terms)), start)
     objective = BlockwiseObjective(vgg64, terms, tuple(start.shape), 32)

@@ -12,7 +12,8 @@ from nstbatch.runtime.blocks import BlockwiseObjective
 from nstbatch.runtime.color import match_colors
 from nstbatch.runtime.losses import GuidedStyleLoss, StyleLoss, layers_of, values_of
 from nstbatch.runtime.regions import RegionStyle, guided_gram, layer_guides, layout
-from nstbatch.runtime.stylize import Options, content_targets, loss_terms, region_term, style_targets
+from nstbatch.runtime.objective import RegionTargets, Targets, loss_terms
+from nstbatch.runtime.stylize import Options, content_targets, style_targets
 from nstbatch.runtime.transfer import StyleTransfer
 
 from conftest import painting_like, photo_like
@@ -65,10 +66,11 @@ def test_region_terms_block_by_block_equal_the_whole_picture(vgg):
     opts = Options(content_layers=("relu2_1",), style_layers=("relu1_1", "relu2_1"), style_weight=3.0)
     content = content_targets(vgg64, photo, opts.content_layers)
     mask = halves(30, 34)[None].double()
-    terms = loss_terms(opts, content, None, "cpu")
-    for name, painting, m in (("left", painting_like(24, 28), mask), ("right", other_painting(24, 28), 1 - mask)):
-        targets = style_targets(vgg64, [painting.double()], [1.0], opts.style_layers)
-        terms.append(region_term(opts, name, targets, layer_guides(m, opts.style_layers), "cpu"))
+    regions = tuple(RegionTargets(name, style_targets(vgg64, [painting.double()], [1.0], opts.style_layers),
+                                  layer_guides(m, opts.style_layers))
+                    for name, painting, m in (("left", painting_like(24, 28), mask),
+                                              ("right", other_painting(24, 28), 1 - mask)))
+    terms = loss_terms(opts, Targets(content, regions=regions), "cpu")
     start = (photo + 0.1 * torch.randn(photo.shape, generator=torch.Generator().manual_seed(2), dtype=photo.dtype)).clamp(0, 1)
     image = start.clone().requires_grad_(True)
     parts = values_of(terms, vgg64(image, layers_of(terms)), image)

@@ -8,6 +8,7 @@ import torch
 
 from nstbatch.errors import UsageError
 from nstbatch.runtime.scales import FINAL_SHARE, scale_plan, scale_sides
+from nstbatch.runtime.objective import Targets
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
 
@@ -118,8 +119,8 @@ def test_coarse_to_fine_weighs_the_photo_more_and_reports_the_weight_asked_for(m
     result = engine(photo)
     assert weights == [2.0 * CONTENT_BOOST] * 3
     # the losses reported are the objective at --content-weight 2, as one scale would report them
-    expected = losses_of(engine.vgg, result.image, opts, content_targets(engine.vgg, photo, opts.content_layers),
-                         engine.style_targets(32))
+    expected = losses_of(engine.vgg, result.image, opts,
+                         Targets(content_targets(engine.vgg, photo, opts.content_layers), engine.style_targets(32)))
     assert result.losses["content"] == pytest.approx(expected["content"], rel=1e-3)  # not CONTENT_BOOST x it
     assert result.losses["total"] == pytest.approx(expected["total"], rel=1e-3)
     weights.clear()

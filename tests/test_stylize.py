@@ -7,6 +7,7 @@ import torch
 from nstbatch.media.images import load_image
 from nstbatch.errors import UsageError
 from nstbatch.runtime.losses import ContentLoss, StyleLoss
+from nstbatch.runtime.objective import TERMS, Targets
 from nstbatch.runtime.stylize import Options, content_targets, initial_image, optimize, style_targets
 from nstbatch.runtime.transfer import StyleTransfer, reconstruct, synthesize_texture
 
@@ -23,8 +24,9 @@ def psnr(a, b):
 def test_loop_lowers_the_objective_and_counts_every_evaluation(vgg, photo, painting, optimizer):
     opts = Options(iterations=25, optimizer=optimizer, learning_rate=0.05)
     steps = []
-    result = optimize(vgg, photo, opts, content_targets(vgg, photo, opts.content_layers),
-                      style_targets(vgg, [painting], [1.0], opts.style_layers), callback=steps.append)
+    result = optimize(vgg, photo, opts, Targets(content_targets(vgg, photo, opts.content_layers),
+                                                style_targets(vgg, [painting], [1.0], opts.style_layers)),
+                      callback=steps.append)
     assert [s.iteration for s in steps] == list(range(1, 26))
     assert result.iterations == 25 and len(result.history) == 25
     assert result.history[-1] < 0.5 * result.history[0]
@@ -36,8 +38,8 @@ def test_reported_losses_belong_to_the_returned_image(vgg, photo, painting):
     opts = Options(iterations=12)
     content = content_targets(vgg, photo, opts.content_layers)
     style = style_targets(vgg, [painting], [1.0], opts.style_layers)
-    result = optimize(vgg, photo, opts, content, style)
-    again = optimize(vgg, result.image, Options(iterations=1), content, style)
+    result = optimize(vgg, photo, opts, Targets(content, style))
+    again = optimize(vgg, result.image, Options(iterations=1), Targets(content, style))
     assert again.history[0] == pytest.approx(result.losses["total"], rel=1e-4)
 
 
@@ -121,8 +123,8 @@ def test_lbfgs_does_not_stall_on_large_unnormalised_objectives(vgg):
     photo = load_image(EXAMPLES / "photos" / "chelsea_cat.jpg", 96)
     painting = load_image(EXAMPLES / "styles" / "starry_night_vangogh.jpg", 96)
     opts = Options(iterations=15, content_weight=0.01, style_weight=10.0, normalize=False)
-    result = optimize(vgg, photo, opts, content_targets(vgg, photo, opts.content_layers),
-                      style_targets(vgg, [painting], [1.0], opts.style_layers))
+    result = optimize(vgg, photo, opts, Targets(content_targets(vgg, photo, opts.content_layers),
+                                                style_targets(vgg, [painting], [1.0], opts.style_layers)))
     assert result.history[0] > 1e7
     assert result.history[-1] < 0.3 * result.history[0]
 
@@ -135,7 +137,7 @@ def test_bf16_convolutions_keep_the_objective_and_its_gradient(vgg):
     opts = Options(iterations=8)
     content = content_targets(vgg, photo, opts.content_layers)
     style = style_targets(vgg, [painting], [1.0], opts.style_layers)
-    picture = optimize(vgg, photo, opts, content, style).image  # partly stylised, far from both targets
+    picture = optimize(vgg, photo, opts, Targets(content, style)).image  # partly stylised, far from both targets
     terms = [(n, ContentLoss(t)) for n, t in content.items()] + [(n, StyleLoss(t, 3.0)) for n, t in style.items()]
 
     def objective_and_gradient(precision):
@@ -152,7 +154,7 @@ def test_bf16_convolutions_keep_the_objective_and_its_gradient(vgg):
     assert torch.nn.functional.cosine_similarity(g_full, g_half, dim=0) > 0.99
     assert not torch.equal(g_full, g_half)  # bf16 really ran
     steps = []
-    optimize(vgg, picture, Options(iterations=1, precision="bf16"), content, style, callback=steps.append)
+    optimize(vgg, picture, Options(iterations=1, precision="bf16"), Targets(content, style), callback=steps.append)
     assert abs(steps[0].losses["total"] - full) <= 0.005 * full  # the loop's own bf16 path agrees
 
 
@@ -183,15 +185,15 @@ def test_a_batch_with_lbfgs_reaches_the_objectives_photos_reach_alone(photo, pai
         assert joint.losses["total"] < 1.25 * alone.losses["total"], (joint.losses, alone.losses)
 
 
-def test_a_new_term_is_one_entry_in_the_list(vgg, photo, painting):
+def test_a_new_term_is_one_entry_in_the_registry(vgg, photo, painting, monkeypatch):
     from nstbatch.runtime.losses import ImageTerm
 
     opts = Options(iterations=15)
-    content = content_targets(vgg, photo, opts.content_layers)
-    style = style_targets(vgg, [painting], [1.0], opts.style_layers)
-    plain = optimize(vgg, photo, opts, content, style)
+    targets = Targets(content_targets(vgg, photo, opts.content_layers), style_targets(vgg, [painting], [1.0], opts.style_layers))
+    plain = optimize(vgg, photo, opts, targets)
     brighter = ImageTerm("brightness", lambda image: 50.0 * (image.mean() - 0.9) ** 2)  # a toy: pull the mean up
-    pulled = optimize(vgg, photo, opts, content, style, extra_terms=[brighter])
+    monkeypatch.setitem(TERMS, "brightness", lambda opts, targets, device: [brighter])
+    pulled = optimize(vgg, photo, opts, targets)
     assert set(pulled.losses) == {"content", "style", "tv", "brightness", "total"}  # reported by its name
     assert pulled.losses["total"] == pytest.approx(sum(v for k, v in pulled.losses.items() if k != "total"))
     assert float(pulled.image.mean()) > float(plain.image.mean()) + 0.05  # and it moved the picture

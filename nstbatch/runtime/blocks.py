@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .losses import ContentLoss, layers_of
+from .losses import layers_of
 from .vgg import VGG19Features, min_side, reach, stride
 
 
@@ -133,7 +133,7 @@ class BlockwiseObjective:
         self.vgg = vgg
         self.terms = [term for term in terms if term.layers]
         unknown = [term.name for term in self.terms if term.blockwise not in ("positions", "gram")]
-        if unknown:
+        if unknown:  # a term whose modules declare no block-wise form (losses.py)
             raise ValueError(f"no block-wise form for the terms {', '.join(unknown)}")
         self.tiling = Tiling(shape[-2], shape[-1], block, layers_of(self.terms))
         self.blocks = self.tiling.blocks
@@ -145,19 +145,9 @@ class BlockwiseObjective:
             features = self.vgg(crop, self.tiling.layers)
         return self.tiling.own(features, block).items()
 
-    def _divided(self, loss, name: str, products: torch.Tensor) -> torch.Tensor:
-        """A layer's summed products as its (guided) Gram: divided by C and the positions, or for a
-        region's term (losses.GuidedStyleLoss) by C and its guide's energy."""
-        guide = getattr(loss, "guide", None)
-        return products / (products.shape[1] * (self.tiling.positions(name) if guide is None else loss.energy))
-
-    def _gram_key(self, term, name: str):
-        """Unguided style terms share a layer's Gram; each region's term has its own."""
-        return name if getattr(term.by_layer[name], "guide", None) is None else (term.name, name)
-
     def _gram_keys(self) -> dict:
-        """{key: (a loss module with its guide, the layer)} of every Gram the terms need."""
-        return {self._gram_key(term, name): (loss, name) for term in self.terms if term.blockwise == "gram"
+        """{key: (a loss module, the layer)} of every Gram the terms need (a module says which it reads)."""
+        return {loss.gram_key(term.name, name): (loss, name) for term in self.terms if term.blockwise == "gram"
                 for name, loss in term.by_layer.items()}
 
     def values(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -173,16 +163,15 @@ class BlockwiseObjective:
                     act = act.to(dtype)
                     for term in self.terms:
                         if term.blockwise == "positions" and name in term.by_layer:
-                            loss = term.by_layer[name]
-                            sums[term.name] = sums[term.name] + _content_sum(loss, act, where) / loss.target.numel()
+                            sums[term.name] = sums[term.name] + term.by_layer[name].block_sum(act, where)
                 for key, (loss, name) in keys.items():
                     act, where = own[name]
-                    products = _sum_of_products(_guided(loss, act.to(dtype), where))
+                    products = _sum_of_products(loss.weighted(act.to(dtype), where))
                     grams[key] = grams[key] + products if key in grams else products
-        self._grams = {key: self._divided(keys[key][0], keys[key][1], g) for key, g in grams.items()}
+        self._grams = {key: keys[key][0].gram_from(g, self.tiling.positions(keys[key][1])) for key, g in grams.items()}
         zero = image.new_zeros((), dtype=dtype)
         return {term.name: sums[term.name] if term.blockwise == "positions" else
-                sum((loss.of_gram(self._grams[self._gram_key(term, name)]) for name, loss in term.by_layer.items()),
+                sum((loss.of_gram(self._grams[loss.gram_key(term.name, name)]) for name, loss in term.by_layer.items()),
                     zero)
                 for term in self.terms}
 
@@ -192,7 +181,7 @@ class BlockwiseObjective:
         for term in self.terms:
             if term.blockwise == "gram":
                 for name, loss in term.by_layer.items():
-                    gram = self._grams[self._gram_key(term, name)].detach().requires_grad_(True)
+                    gram = self._grams[loss.gram_key(term.name, name)].detach().requires_grad_(True)
                     slopes[term.name, name], = torch.autograd.grad(loss.of_gram(gram) * scale, gram)
         gradient = torch.zeros_like(image)
         for block in self.blocks:
@@ -205,10 +194,10 @@ class BlockwiseObjective:
                         continue
                     loss = term.by_layer[name]
                     if term.blockwise == "positions":
-                        surrogate = surrogate + scale * _content_sum(loss, act, where) / loss.target.numel()
+                        surrogate = surrogate + scale * loss.block_sum(act, where)
                     else:  # its gradient with respect to these activations is the whole objective's
-                        products = _sum_of_products(_guided(loss, act, where))
-                        surrogate = surrogate + torch.sum(slopes[term.name, name] * self._divided(loss, name, products))
+                        gram = loss.gram_from(_sum_of_products(loss.weighted(act, where)), self.tiling.positions(name))
+                        surrogate = surrogate + torch.sum(slopes[term.name, name] * gram)
             if surrogate.requires_grad:
                 surrogate.backward()
                 gradient[:, :, slice(*block.read_rows), slice(*block.read_cols)] += crop.grad
@@ -217,14 +206,3 @@ class BlockwiseObjective:
 
 def _read(image: torch.Tensor, block: Block) -> torch.Tensor:
     return image[:, :, slice(*block.read_rows), slice(*block.read_cols)]
-
-
-def _guided(loss, act: torch.Tensor, where: tuple[slice, slice]) -> torch.Tensor:
-    """A block's own activations weighted by a region's guide at the same positions (as they are, unguided)."""
-    guide = getattr(loss, "guide", None)
-    return act if guide is None else act * guide[:, :, where[0], where[1]].to(act.dtype)
-
-
-def _content_sum(term: ContentLoss, act: torch.Tensor, where: tuple[slice, slice]) -> torch.Tensor:
-    target = term.target[:, :, where[0], where[1]]
-    return torch.sum(term.weight.to(act.dtype) * (act - target.to(act.dtype)) ** 2)

@@ -14,12 +14,19 @@ def _energy(target: torch.Tensor) -> float:
     return max(float(torch.mean(target.float() ** 2)), 1e-12)
 
 
+# Each layer's loss module also says how it is taken over a picture cut into blocks (blocks.py): a
+# "positions" module sums its positions (``block_sum``); a "gram" module is a function of the layer's Gram,
+# gathered over the blocks from each block's ``weighted`` activations and divided by ``gram_from``.
+
+
 class ContentLoss(nn.Module):
     """Mean squared error between activations and the content photo's activations.
 
     With ``normalize`` the error is divided by the target's mean square, so the weight is
     dimensionless: 1.0 means "as far off as the activations are large".
     """
+
+    blockwise = "positions"
 
     def __init__(self, target: torch.Tensor, weight: float = 1.0, normalize: bool = True):
         super().__init__()
@@ -30,6 +37,11 @@ class ContentLoss(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return torch.mean(self.weight * (features.to(at_least_float32(features.dtype)) - self.target) ** 2)
+
+    def block_sum(self, act: torch.Tensor, where: tuple[slice, slice]) -> torch.Tensor:
+        """This block's share of the term: its own positions ``where`` (rows, cols of the whole layer)."""
+        target = self.target[:, :, where[0], where[1]].to(act.dtype)
+        return torch.sum(self.weight.to(act.dtype) * (act - target) ** 2) / self.target.numel()
 
 
 class StyleLoss(nn.Module):
@@ -45,6 +57,8 @@ class StyleLoss(nn.Module):
     same weights suit either weight release.
     """
 
+    blockwise = "gram"
+
     def __init__(self, target_gram: torch.Tensor, weight: float = 1.0, gram_backend: str = "auto",
                  normalize: bool = True):
         super().__init__()
@@ -59,6 +73,18 @@ class StyleLoss(nn.Module):
         """The term for a Gram matrix already gathered (block by block: see blocks.py)."""
         return self.weight * torch.mean((gram - self.target.to(gram.dtype)) ** 2)
 
+    def gram_key(self, term: str, layer: str):
+        """Which Gram this module reads: every unguided style term shares a layer's."""
+        return layer
+
+    def weighted(self, act: torch.Tensor, where: tuple[slice, slice]) -> torch.Tensor:
+        """A block's own activations as they enter the Gram."""
+        return act
+
+    def gram_from(self, products: torch.Tensor, positions: int) -> torch.Tensor:
+        """The Gram from F Fᵀ summed over a layer's ``positions``."""
+        return products / (products.shape[1] * positions)
+
 
 class GuidedStyleLoss(StyleLoss):
     """A style term for one region (regions.py): the Gram of the features weighted by the region's
@@ -69,11 +95,20 @@ class GuidedStyleLoss(StyleLoss):
                  gram_backend: str = "auto", normalize: bool = True):
         super().__init__(target_gram, weight, gram_backend, normalize)
         self.register_buffer("guide", guide.detach().float())
-        self.energy = float(torch.sum(guide.double() ** 2))  # blocks.py divides its sums by this too
+        self.energy = float(torch.sum(guide.double() ** 2))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.of_gram(guided_gram(features, self.guide, self.energy,
                                         lambda weighted: gram(weighted, self.gram_backend)))
+
+    def gram_key(self, term: str, layer: str):
+        return term, layer  # each region's term has its own Gram
+
+    def weighted(self, act: torch.Tensor, where: tuple[slice, slice]) -> torch.Tensor:
+        return act * self.guide[:, :, where[0], where[1]].to(act.dtype)
+
+    def gram_from(self, products: torch.Tensor, positions: int) -> torch.Tensor:
+        return products / (products.shape[1] * self.energy)
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:
@@ -101,21 +136,22 @@ class TemporalLoss(nn.Module):
         return self.weight * torch.sum(self.mask * (image - self.warped) ** 2) / image.numel()
 
 
-# The objective is a list of named terms. The loop, the block-wise objective and the reported losses
-# iterate it and never ask which term is which; adding a term is one class here and one option.
-# A term reads VGG-19 layers (``layers``, and ``blockwise`` says how it splits over positions for
-# blocks.py) or only the image itself (``layers`` empty).
+# The objective is a list of named terms (objective.py builds it). The loop, the block-wise objective and
+# the reported losses iterate it and never ask which term is which. A term reads VGG-19 layers
+# (``layers``) or only the image itself (``layers`` empty).
 
 
 class LayerTerms:
     """A term that reads VGG-19 layers: the sum of one loss module per layer.
 
-    ``blockwise`` says how blocks.py evaluates it over a picture cut into blocks: "positions" (a sum
-    over each layer's positions, like the content term: ``module.target`` sliced to the block) or
-    "gram" (a function of each layer's whole Gram matrix, like the style term: ``module.of_gram``)."""
+    ``blockwise`` is how blocks.py evaluates it over a picture cut into blocks, as its modules declare it:
+    "positions" (a sum over each layer's positions, like the content term) or "gram" (a function of each
+    layer's whole Gram matrix, like the style term); None for modules that declare neither."""
 
-    def __init__(self, name: str, by_layer: dict[str, nn.Module], blockwise: str):
-        self.name, self.by_layer, self.blockwise = name, by_layer, blockwise
+    def __init__(self, name: str, by_layer: dict[str, nn.Module]):
+        self.name, self.by_layer = name, by_layer
+        forms = {getattr(module, "blockwise", None) for module in by_layer.values()}
+        self.blockwise = forms.pop() if len(forms) == 1 else None
 
     @property
     def layers(self) -> tuple[str, ...]:

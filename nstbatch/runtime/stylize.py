@@ -18,7 +18,8 @@ from .blocks import BlockwiseObjective, targets_by_blocks
 from .defaults import (DEFAULT_CONTENT_LAYERS, DEFAULT_CONTENT_WEIGHT, DEFAULT_LEARNING_RATE, DEFAULT_OPTIMIZER,
                        DEFAULT_POOLING, DEFAULT_STYLE_LAYERS, DEFAULT_STYLE_WEIGHT, DEFAULT_TV_WEIGHT)
 from .gram import gram
-from .losses import ContentLoss, GuidedStyleLoss, ImageTerm, LayerTerms, StyleLoss, TemporalLoss, layers_of, total_variation, values_of
+from .losses import layers_of, values_of
+from .objective import Targets, loss_terms
 from .memory import LBFGS_HISTORY, Fit
 from .results import Result, Step
 from .vgg import VGG19Features, check_layers
@@ -128,56 +129,10 @@ def initial_image(init: str | torch.Tensor, content: torch.Tensor | None, style:
     return start.detach().expand(shape).clone().clamp(0, 1)  # one painting or file starts every image of a batch
 
 
-def content_term(opts: Options, targets, device) -> LayerTerms:
-    """The photo's term: its activations at each content layer."""
-    return LayerTerms("content", {name: ContentLoss(target.to(device), opts.content_weight, opts.normalize)
-                                  for name, target in (targets or {}).items()}, "positions")
-
-
-def style_weights(opts: Options) -> dict[str, float]:
-    """Each style layer's weight: the style weight times the layer's own (--style-layer-weights; equal)."""
-    layer_weights = opts.style_layer_weights or (1.0,) * len(opts.style_layers)
-    return {name: opts.style_weight * weight for name, weight in zip(opts.style_layers, layer_weights)}
-
-
-def style_term(opts: Options, targets, device) -> LayerTerms:
-    """The paintings' term: their (blended) Gram matrices at each style layer, each layer weighted."""
-    weight_of = style_weights(opts)
-    return LayerTerms("style", {name: StyleLoss(target.to(device), weight_of.get(name, opts.style_weight),
-                                                opts.gram_backend, opts.normalize)
-                                for name, target in (targets or {}).items()}, "gram")
-
-
-def region_term(opts: Options, name: str, targets, guides, device) -> LayerTerms:
-    """One region's paintings' term (regions.py): guided Grams at each style layer, weighted as the style
-    term's layers are, named ``style:NAME`` in the reported losses."""
-    weight_of = style_weights(opts)
-    return LayerTerms(f"style:{name}", {layer: GuidedStyleLoss(target.to(device), guides[layer].to(device),
-                                                               weight_of.get(layer, opts.style_weight),
-                                                               opts.gram_backend, opts.normalize)
-                                        for layer, target in targets.items()}, "gram")
-
-
-def smoothness_term(opts: Options) -> ImageTerm:
-    return ImageTerm("tv", lambda image: opts.tv_weight * total_variation(image) if opts.tv_weight
-                     else image.new_zeros(()))
-
-
-def loss_terms(opts: Options, content, style, device, previous=None) -> list:
-    """The objective as a list of named, weighted terms (losses.py), for the given targets: content,
-    style, smoothness, and with ``previous`` (a video frame's warped previous frame and its mask) and a
-    temporal weight, the temporal term."""
-    terms = [content_term(opts, content, device), style_term(opts, style, device), smoothness_term(opts)]
-    if previous is not None and opts.temporal_weight > 0:
-        warped, mask = previous
-        terms.append(ImageTerm("temporal", TemporalLoss(warped.to(device), mask.to(device), opts.temporal_weight)))
-    return terms
-
-
-def losses_of(vgg: VGG19Features, image: torch.Tensor, opts: Options, content=None, style=None) -> dict[str, float]:
-    """The objective's terms for a finished image, as ``optimize`` reports them (without the temporal term)."""
+def losses_of(vgg: VGG19Features, image: torch.Tensor, opts: Options, targets: Targets) -> dict[str, float]:
+    """The objective's terms for a finished image, as ``optimize`` reports them."""
     device = next(vgg.buffers()).device
-    terms = loss_terms(opts, content, style, device)
+    terms = loss_terms(opts, targets, device)
     image = image.to(device)
     half = PRECISIONS[opts.precision]
     with torch.no_grad():
@@ -189,115 +144,102 @@ def losses_of(vgg: VGG19Features, image: torch.Tensor, opts: Options, content=No
     return losses
 
 
-def optimize(
-    vgg: VGG19Features,
-    init: torch.Tensor,
-    opts: Options,
-    content: dict[str, torch.Tensor] | None = None,
-    style: dict[str, torch.Tensor] | None = None,
-    callback: Callable[[Step], None] | None = None,
-    previous: tuple[torch.Tensor, torch.Tensor] | None = None,
-    fit: Fit | None = None,
-    extra_terms: tuple = (),
-    held: tuple[torch.Tensor, torch.Tensor] | None = None,
-) -> Result:
+def optimize(vgg: VGG19Features, init: torch.Tensor, opts: Options, targets: Targets = Targets(),
+             callback: Callable[[Step], None] | None = None, fit: Fit | None = None) -> Result:
     """Minimise the weighted objective over the pixels of ``init`` for ``opts.iterations`` evaluations.
 
-    ``content`` maps layers to target activations, ``style`` maps layers to target Grams; either may
-    be None (texture synthesis, reconstruction). ``previous`` is a video frame's (warped previous
-    stylised frame, reliability mask) for the temporal term, weighted by ``opts.temporal_weight``.
-    The objective is ``loss_terms``'s list and ``extra_terms`` (losses.LayerTerms or ImageTerm): the loop
-    sums and reports its terms by name.
+    The objective is objective.py's terms for ``targets``: content activations and style Grams (either may
+    be absent: texture synthesis, reconstruction), a video frame's warped predecessor, regions' Grams; the
+    loop sums and reports its terms by name. ``targets.held`` is (photo, mask): the picture is the photo
+    where the mask is 1 and the pixels optimised where it is 0, mixed where it is soft (regions.py).
     ``fit`` (the memory guard's, memory.py) evaluates in blocks and shortens L-BFGS's history.
-    ``held`` is (photo, mask): the picture is the photo where the mask is 1 and the pixels optimised where
-    it is 0, mixed where it is soft (a region painted by the photo, regions.py).
     Returns the best image evaluated, so the losses reported are exactly those of the picture returned.
     """
     opts.check()
     device = next(vgg.buffers()).device
-    terms = [*loss_terms(opts, content, style, device, previous), *extra_terms]
-    layers = layers_of(terms)
-    if not layers:
+    terms = loss_terms(opts, targets, device)
+    if not layers_of(terms):
         raise UsageError("nothing to optimise: no content and no style target")
-
     # The variable is the image in grey levels (0..255), as in the Caffe-era tools: L-BFGS's first step
     # is min(1, 1/‖g‖₁) in the variable's units, small in grey levels.
     # Contiguous: L-BFGS flattens the gradient with view(), which a permuted tensor's gradient refuses.
     pixels = (init.detach().to(device=device, dtype=torch.float32) * GREY_LEVELS).contiguous().requires_grad_(True)
     optimizer = _optimizer(pixels, opts, fit)
-
-    best = {"total": math.inf, "losses": {}, "image": None}
-    scale = []  # set at the first evaluation: OBJECTIVE_SCALE / initial objective
-    history: list[float] = []
+    loop = _Evaluations(vgg, terms, pixels, opts, fit, targets.held, callback)
     start = time.perf_counter()
+    while len(loop.history) < opts.iterations:
+        if opts.optimizer == "lbfgs":
+            remaining = opts.iterations - len(loop.history)
+            optimizer.param_groups[0].update(max_iter=remaining, max_eval=remaining)
+            optimizer.step(loop.closure)
+        else:
+            optimizer.step(loop.closure)
+            with torch.no_grad():
+                pixels.clamp_(0, GREY_LEVELS)  # Adam takes small steps, so clamping keeps it in range at no cost
+    return Result(image=loop.best_image.clamp(0, 1).cpu(), losses=loop.best_losses, iterations=len(loop.history),
+                  seconds=time.perf_counter() - start, history=loop.history)
 
-    half = PRECISIONS[opts.precision]
 
-    def autocast():  # convolutions in half precision when asked; the loss terms upcast to float32
-        return torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None)
+class _Evaluations:
+    """The optimiser's closure: each evaluation of the objective at the current pixels, its gradient, and
+    the best picture so far."""
 
-    if held is not None:  # the picture is mixed from the pixels and the photo: the photo's share is fixed
-        photo, hold = (t.detach().to(device=device, dtype=torch.float32) for t in held)
-        keep = 1.0 - hold
+    def __init__(self, vgg, terms, pixels: torch.Tensor, opts: Options, fit: Fit | None, held, callback):
+        self.vgg, self.terms, self.pixels, self.opts, self.callback = vgg, terms, pixels, opts, callback
+        self.layers = layers_of(terms)
+        device = pixels.device
+        half = PRECISIONS[opts.precision]
+        # Convolutions in half precision when asked; the loss terms upcast to float32.
+        self.autocast = lambda: torch.autocast(device.type, dtype=half or torch.float32, enabled=half is not None)
+        self.photo = self.keep = self.hold = None
+        if held is not None:  # the picture is mixed from the pixels and the photo: the photo's share is fixed
+            self.photo, self.hold = (t.detach().to(device=device, dtype=torch.float32) for t in held)
+            self.keep = 1.0 - self.hold
+        self.blockwise = None
+        if fit is not None and fit.block:
+            self.blockwise = BlockwiseObjective(vgg, terms, tuple(pixels.shape), fit.block, self.autocast)
+        self.scale = None  # set at the first evaluation: OBJECTIVE_SCALE / initial objective
+        self.history: list[float] = []
+        self.best_total, self.best_losses, self.best_image = math.inf, {}, None
 
-        def picture(variable):
-            return variable / GREY_LEVELS * keep + photo * hold
-    else:
-        def picture(variable):
-            return variable / GREY_LEVELS
+    def picture(self) -> torch.Tensor:
+        if self.hold is None:
+            return self.pixels / GREY_LEVELS
+        return self.pixels / GREY_LEVELS * self.keep + self.photo * self.hold
 
-    blockwise = None
-    if fit is not None and fit.block:
-        blockwise = BlockwiseObjective(vgg, terms, tuple(pixels.shape), fit.block, autocast)
+    def _parts(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.blockwise is None:
+            with self.autocast():
+                features = self.vgg(image, self.layers)
+            return values_of(self.terms, features, image)
+        # the terms that read layers gathered block by block; the image's own terms as usual
+        gathered = self.blockwise.values(image.detach())
+        return {term.name: gathered[term.name] if term.layers else term({}, image) for term in self.terms}
 
-    def closure():
-        optimizer.zero_grad(set_to_none=True)
-        image = picture(pixels)
-        if blockwise is None:
-            with autocast():
-                features = vgg(image, layers)
-            parts = values_of(terms, features, image)
-        else:  # the terms that read layers gathered block by block; the image's own terms as usual
-            gathered = blockwise.values(image.detach())
-            parts = {term.name: gathered[term.name] if term.layers else term({}, image) for term in terms}
+    def closure(self) -> torch.Tensor:
+        self.pixels.grad = None
+        image = self.picture()
+        parts = self._parts(image)
         total = sum(parts.values())
-        if not scale:
-            scale.append(OBJECTIVE_SCALE / max(float(total.detach()), 1e-30))
+        if self.scale is None:
+            self.scale = OBJECTIVE_SCALE / max(float(total.detach()), 1e-30)
         if total.requires_grad:
-            (total * scale[0]).backward()
-        if blockwise is not None:
-            gradient = blockwise.backward(image.detach(), scale[0]) / GREY_LEVELS
-            if held is not None:
-                gradient = gradient * keep
-            pixels.grad = gradient if pixels.grad is None else pixels.grad + gradient
+            (total * self.scale).backward()
+        if self.blockwise is not None:
+            gradient = self.blockwise.backward(image.detach(), self.scale) / GREY_LEVELS
+            if self.keep is not None:
+                gradient = gradient * self.keep
+            self.pixels.grad = gradient if self.pixels.grad is None else self.pixels.grad + gradient
         losses = {k: float(v.detach()) for k, v in parts.items()}
         losses["total"] = float(total.detach())
         if not math.isfinite(losses["total"]):
             raise FloatingPointError(f"the objective became {losses['total']}; lower the weights or the learning rate")
-        history.append(losses["total"])
-        if losses["total"] < best["total"]:
-            best.update(total=losses["total"], losses=losses, image=image.detach().clone())
-        if callback is not None:
-            callback(Step(len(history), opts.iterations, losses, image.detach()))
-        return total.detach() * scale[0]
-
-    while len(history) < opts.iterations:
-        if opts.optimizer == "lbfgs":
-            remaining = opts.iterations - len(history)
-            optimizer.param_groups[0].update(max_iter=remaining, max_eval=remaining)
-            optimizer.step(closure)
-        else:
-            optimizer.step(closure)
-            with torch.no_grad():
-                pixels.clamp_(0, GREY_LEVELS)  # Adam takes small steps, so clamping keeps it in range at no cost
-
-    return Result(
-        image=best["image"].clamp(0, 1).cpu(),
-        losses=best["losses"],
-        iterations=len(history),
-        seconds=time.perf_counter() - start,
-        history=history,
-    )
+        self.history.append(losses["total"])
+        if losses["total"] < self.best_total:
+            self.best_total, self.best_losses, self.best_image = losses["total"], losses, image.detach().clone()
+        if self.callback is not None:
+            self.callback(Step(len(self.history), self.opts.iterations, losses, image.detach()))
+        return total.detach() * self.scale
 
 
 def _optimizer(pixels: torch.Tensor, opts: Options, fit: Fit | None) -> torch.optim.Optimizer:

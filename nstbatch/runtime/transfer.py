@@ -21,8 +21,9 @@ from .headroom import free_bytes, gib
 from .memory import Fit, Needs, activation_bytes_per_pixel, fit
 from .regions import RegionStyle, guided_gram, layer_guides, layout
 from .scales import content_boost, scale_plan
+from .objective import RegionTargets, Targets
 from .stylize import (PRECISIONS, Options, Result, Step, content_targets, initial_image, losses_of, optimize,
-                      region_term, style_targets)
+                      style_targets)
 from .vgg import LAYER_INDEX, channels, load_vgg19, min_side, stride
 
 log = logging.getLogger("nstbatch")
@@ -230,7 +231,7 @@ class StyleTransfer:
             photo = contents[i:i + 1].to(self.device)
             targets = content_targets(self.target_features, photo, opts.content_layers) if opts.content_weight > 0 else None
             image = joint.image[i:i + 1]
-            losses = losses_of(self.vgg, image, opts, targets, style)  # of the picture optimised, as for one photo
+            losses = losses_of(self.vgg, image, opts, Targets(targets, style))  # of the picture optimised, as for one photo
             image = colors_kept(self.keep_colors, image, photo.cpu())
             results.append(Result(image, losses, joint.iterations, joint.seconds / contents.shape[0], joint.history))
         return results
@@ -282,31 +283,30 @@ class StyleTransfer:
         how = self.fit(tuple(content.shape), opts, temporal=previous is not None)
         # Targets of a picture optimised in blocks are gathered in blocks too, with torch's VGG.
         features = self.vgg if how.block else self.target_features
-        targets = content_targets(features, content, opts.content_layers, how.block) if opts.content_weight > 0 else None
-        style, regional, held = None, [], None
+        photo = content_targets(features, content, opts.content_layers, how.block) if opts.content_weight > 0 else None
         if masks is not None:
-            regional, held = self._regional(content, masks, opts, how.block)
-        elif self.styles and opts.style_weight > 0:
-            style = self.style_targets(max(content.shape[-2:]), how.block)
+            targets = self._regional(content, masks, opts, how.block, Targets(photo, previous=previous))
+        else:
+            style = self.style_targets(max(content.shape[-2:]), how.block) if self.styles and opts.style_weight > 0 else None
+            targets = Targets(photo, style, previous)
         style_image = self.styles[0] if self.styles else None
         start = initial_image(init if init is not None else opts.init, content, style_image, tuple(content.shape), opts.seed)
         if how.label() and callback is not None:  # say on the bar that memory changed the way
             callback = _labelled(callback, how.label())
-        return optimize(self.vgg, start, opts, targets, style, callback=callback, previous=previous, fit=how,
-                        extra_terms=tuple(regional), held=held)
+        return optimize(self.vgg, start, opts, targets, callback=callback, fit=how)
 
-    def _regional(self, content, masks, opts, block):
-        """A picture's region terms (guided Grams, one per painted region present) and its photo hold."""
+    def _regional(self, content, masks, opts, block, targets: Targets) -> Targets:
+        """``targets`` with a picture's regions: each painted region's guided Grams, and the photo hold."""
         where = layout(masks, self.regions, self._rest, tuple(content.shape[-2:]))
-        terms = []
+        regions = []
         if opts.style_weight > 0:
             for index, mask in where.painted:
                 region = self.regions[index] if index < len(self.regions) else self._rest
                 guides = layer_guides(mask.to(self.device), opts.style_layers)
-                terms.append(region_term(opts, region.name, self.region_targets(index, max(content.shape[-2:]), block),
-                                         guides, self.device))
+                grams = self.region_targets(index, max(content.shape[-2:]), block)
+                regions.append(RegionTargets(region.name, grams, guides))
         held = None if where.held is None else (content, where.held.to(self.device))
-        return terms, held
+        return dataclasses.replace(targets, regions=tuple(regions), held=held)
 
     def needs(self, opts: Options | None = None, temporal: bool = False) -> Needs:
         """What decides a picture's peak memory with these options (memory.py)."""

@@ -1,7 +1,7 @@
 """Training a feed-forward styliser with nstbatch's own objective (Johnson et al.; Dumoulin et al.).
 
 Each step paints a batch of random crops with one painting's (γ, β) and minimises exactly what the
-optimisation loop minimises for a photo (``stylize.loss_terms``' content, style and smoothness: the same VGG-19,
+optimisation loop minimises for a photo (``objective.loss_terms``' content, style and smoothness: the same VGG-19,
 layers, normalised content and style terms, Gram kernel and TV), so the network learns the picture
 ``nstbatch run`` would make. Steps cycle through the paintings.
 
@@ -28,8 +28,9 @@ from ..atomic import atomic_path
 from ..media.images import save_image
 from ..errors import UsageError
 from ..records import differing
-from ..runtime.losses import LayerTerms, values_of
-from ..runtime.stylize import PRECISIONS, content_term, smoothness_term, style_targets, style_term
+from ..runtime.losses import values_of
+from ..runtime.objective import Targets, loss_terms
+from ..runtime.stylize import PRECISIONS, style_targets
 from ..network.architecture import Architecture, build
 from ..network.stylizer import Stylizer, one_hot
 from ..runtime.transfer import resize_long_side, resolve_device
@@ -151,7 +152,7 @@ class Trainer:
             self.optimizer.load_state_dict(optimizer_state)
         self.model.train()
         self.vgg = load_vgg19(weights, "max", self.device)
-        self.style_terms = self._style_terms(paintings)
+        self.style_grams = self._style_grams(paintings)
 
     @property
     def shipped(self) -> Stylizer:
@@ -201,15 +202,14 @@ class Trainer:
             history = base_info.history + [_run_from(base, record["from"], base_info)]
         return model.to(self.device), CheckpointInfo(model.architecture, styles, record, 0, history)
 
-    def _style_terms(self, paintings: list[Painting]) -> dict[int, LayerTerms]:
-        """Gram-target loss terms for each painting trained here, at ``style_scale`` x the crop size."""
+    def _style_grams(self, paintings: list[Painting]) -> dict[int, dict[str, torch.Tensor]]:
+        """The Gram targets of each painting trained here, at ``style_scale`` x the crop size."""
         long_side = max(16, round(self.settings.crop_size * self.settings.style_scale))
-        terms = {}
+        grams = {}
         for index, painting in zip(self.trained_styles, paintings):
             image = resize_long_side(painting.image, long_side).to(self.device)
-            targets = style_targets(self.vgg, [image], [1.0], self.options.style_layers)
-            terms[index] = style_term(self.options, targets, self.device)
-        return terms
+            grams[index] = style_targets(self.vgg, [image], [1.0], self.options.style_layers)
+        return grams
 
     def step_losses(self, step: int) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
         """The objective of step ``step`` (0-based) and its parts, with the painting it trained."""
@@ -226,7 +226,7 @@ class Trainer:
                 content = {n: a.float() for n, a in self.vgg(batch, opts.content_layers).items()}
             painted_moved, grid = self._moved_and_painted(batch, painting, step) if s.temporal_weight else (None, None)
             clip_pair = self._painted_clip_pair(step, style) if self.clips is not None else None
-        terms = [content_term(opts, content, self.device), self.style_terms[style], smoothness_term(opts)]
+        terms = loss_terms(opts, Targets(content, self.style_grams[style]), self.device)
         parts = values_of(terms, features, painted.float())
         if s.temporal_weight:
             parts["temporal"] = s.temporal_weight * consistency(painted, painted_moved, grid, s.temporal_block)
