@@ -9,8 +9,9 @@ CPU session would be the slowest choice of all. What runs is said in ``runs_on``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 from .errors import ImageError, UsageError
 from .records import file_sha256
@@ -130,6 +131,69 @@ def region_styles(plan) -> list | None:
     return styles
 
 
+@dataclass(frozen=True)
+class OptimisationSettings:
+    """What an optimisation engine is built from, as `run`, `video` and Ray workers give it: the paintings
+    and how they are weighed, the loop (``loop``: other ``stylize.Options`` fields; the library's defaults for
+    what is not given), where it runs. Paths as given; ``absolute`` for a worker that starts elsewhere."""
+
+    kind: ClassVar[str] = "optimisation"
+    style: tuple[Path, ...] = ()
+    style_blend: str | None = None
+    style_scale: float = 1.0
+    style_fine: Path | None = None
+    preserve_colors: bool = False
+    match_colors: bool = False
+    regions: object = None  # batch.regions.RegionPlan
+    size: int | None = None  # the working long side; None: the device's default
+    iterations: int | None = None  # None: the device's default
+    init: str = "content"  # or an image file
+    loop: dict = field(default_factory=dict)
+    max_pixels: int | None = None
+    weights: Path | None = None
+    targets: str = "torch"  # or "onnx": what computes the targets
+    device: str = "auto"
+    providers: str | None = None  # onnxruntime's, comma-separated as --providers takes them
+    block_size: int | None = None
+    max_memory: float | None = None  # GiB
+
+    def absolute(self) -> OptimisationSettings:
+        init = self.init if self.init in _inits() else str(Path(self.init).absolute())
+        return replace(self, style=tuple(Path(p).absolute() for p in self.style), init=init,
+                       style_fine=_absolute(self.style_fine), weights=_absolute(self.weights))
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """What a network engine is built from: the model file, the working size, the blend of its paintings,
+    colours and regions, where it runs."""
+
+    kind: ClassVar[str] = "network"
+    model: Path
+    size: int | None = None  # None: each photo's own, up to ``max_size``
+    max_size: int = MODEL_MAX_SIZE
+    style_blend: str | None = None
+    preserve_colors: bool = False
+    match_colors: bool = False
+    regions: object = None  # batch.regions.RegionPlan
+    device: str = "auto"
+    providers: str | None = None  # onnxruntime's, comma-separated as --providers takes them
+    max_memory: float | None = None  # GiB
+
+    def absolute(self) -> NetworkSettings:
+        return replace(self, model=Path(self.model).absolute())
+
+
+def _absolute(path):
+    return None if path is None else Path(path).absolute()
+
+
+def _inits() -> tuple:
+    from .runtime.stylize import INITS
+
+    return INITS
+
+
 @dataclass
 class Chosen:
     engine: object  # transfer.StyleTransfer or feedforward.FeedForward
@@ -139,7 +203,7 @@ class Chosen:
     header: str  # what runs, for the first line of output
     label: str = ""  # the network and its blend, for commands that write their own header
     made_with: dict = field(default_factory=dict)  # what decides the pictures, compared on resume
-    recipe: tuple = ()  # (kind, arguments): how to build the engine again elsewhere (``rebuild``), e.g. on a Ray worker
+    settings: object = None  # what it was built from, paths absolute: ``build`` makes it again elsewhere (Ray)
 
 
 # Where and how fast a picture is made does not change what it is meant to be, so these stay out of
@@ -147,36 +211,41 @@ class Chosen:
 NOT_MADE_WITH = ("device", "runs_on", "style", "model", "targets", "block_size", "max_memory")
 
 
-def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend, style_scale, preserve_colors,
-                        weights, targets, providers, block_size, max_memory, iterations, init, regions=None,
-                        match_colors: bool = False, style_fine: Path | None = None, **fields) -> Chosen:
-    recipe = ("optimisation", _absolute_paths({k: v for k, v in locals().items() if k != "fields"} | fields))
+def build(settings) -> Chosen:
+    """The engine ``settings`` describe (``OptimisationSettings`` or ``NetworkSettings``), with its record,
+    what decides its pictures and its header: the one place an engine is made from settings."""
+    for kind, builder in ENGINES.items():
+        if isinstance(settings, kind):
+            return builder(settings)
+    raise TypeError(f"no engine is built from {type(settings).__name__}")
+
+
+def _optimisation_engine(s: OptimisationSettings) -> Chosen:
     from .onnx.providers import parse as parse_providers
     from .runtime.gram import backend_in_use
     from .runtime.scales import scale_plan
-    from .runtime.stylize import INITS
 
-    if init not in INITS:  # a picture to start from, found again by a worker that starts elsewhere
-        recipe[1]["init"] = str(Path(init).absolute())
-    options, size = loop_options(device, size, iterations, init=init if init in INITS else "content", **fields)
-    colors = color_mode(preserve_colors, match_colors)
-    styles = [load_option_image(path, "--style", max_pixels=max_pixels) for path in style]
-    fine = None if style_fine is None else load_option_image(style_fine, "--style-fine", max_pixels=max_pixels)
-    init_image = None if init in INITS else load_option_image(Path(init), "--init", max_pixels=max_pixels)
-    if targets not in ("torch", "onnx"):
-        raise UsageError(f"--targets must be torch or onnx, not '{targets}'")
+    given_init = s.init in _inits()
+    options, size = loop_options(s.device, s.size, s.iterations, init=s.init if given_init else "content", **s.loop)
+    colors = color_mode(s.preserve_colors, s.match_colors)
+    styles = [load_option_image(path, "--style", max_pixels=s.max_pixels) for path in s.style]
+    fine = None if s.style_fine is None else load_option_image(s.style_fine, "--style-fine", max_pixels=s.max_pixels)
+    init_image = None if given_init else load_option_image(Path(s.init), "--init", max_pixels=s.max_pixels)
+    if s.targets not in ("torch", "onnx"):
+        raise UsageError(f"--targets must be torch or onnx, not '{s.targets}'")
     target_features = None
-    if targets == "onnx":
+    if s.targets == "onnx":
         from .exporter.cache import feature_session
 
-        target_features = feature_session(options.content_layers + options.style_layers, options.pooling, weights,
-                                          parse_providers(providers))
-    engine = optimiser(styles, options, blend_weights(style_blend), style_scale, colors, device, weights,
-                       target_features, block_size, max_memory, regions, fine)
-    record = {"style": [str(s) for s in style], "style_blend": style_blend, "style_scale": style_scale,
-              "preserve_colors": preserve_colors, "device": str(engine.device), "weights": engine.vgg.weights_source,
-              "targets": targets, "block_size": block_size, "max_memory": max_memory,
-              **{k: v for k, v in options.__dict__.items() if k != "gram_backend"}, "init": init}
+        target_features = feature_session(options.content_layers + options.style_layers, options.pooling, s.weights,
+                                          parse_providers(s.providers))
+    engine = optimiser(styles, options, blend_weights(s.style_blend), s.style_scale, colors, s.device, s.weights,
+                       target_features, s.block_size, s.max_memory, s.regions, fine)
+    record = {"style": [str(path) for path in s.style], "style_blend": s.style_blend, "style_scale": s.style_scale,
+              "preserve_colors": s.preserve_colors, "device": str(engine.device),
+              "weights": engine.vgg.weights_source, "targets": s.targets, "block_size": s.block_size,
+              "max_memory": s.max_memory, **{k: v for k, v in options.__dict__.items() if k != "gram_backend"},
+              "init": s.init}
     runs_on = f", targets by onnxruntime on {', '.join(target_features.providers)}" if target_features else ""
     plan = scale_plan(size, options.first_scale, options.iterations)
     split = "+".join(str(n) for _, n in plan)
@@ -184,13 +253,13 @@ def optimisation_engine(style: list[Path], size, device, max_pixels, style_blend
     header = (f"{size} px, {options.iterations} iterations{scales}, device {engine.device}, "
               f"gram {backend_in_use(engine.device)}{runs_on}")
     made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}
-    made_with.update(engine="optimisation", style_sha256=[file_sha256(path) for path in style], size=size,
-                     init=init if init in INITS else file_sha256(Path(init)), version=__version__)
-    _control(record, made_with, regions, match_colors)
-    if style_fine is not None:
-        record["style_fine"] = str(style_fine)
-        made_with["style_fine_sha256"] = file_sha256(style_fine)
-    return Chosen(engine, size, init_image, record, header, made_with=made_with, recipe=recipe)
+    made_with.update(engine="optimisation", style_sha256=[file_sha256(path) for path in s.style], size=size,
+                     init=s.init if given_init else file_sha256(Path(s.init)), version=__version__)
+    _control(record, made_with, s.regions, s.match_colors)
+    if s.style_fine is not None:
+        record["style_fine"] = str(s.style_fine)
+        made_with["style_fine_sha256"] = file_sha256(s.style_fine)
+    return Chosen(engine, size, init_image, record, header, made_with=made_with, settings=s.absolute())
 
 
 def _control(record: dict, made_with: dict, regions, match_colors: bool) -> None:
@@ -202,43 +271,27 @@ def _control(record: dict, made_with: dict, regions, match_colors: bool) -> None
         record["regions"] = made_with["regions"] = regions.record()
 
 
-def network_engine(model: Path, size, max_size, style_blend, preserve_colors, device, providers,
-                   max_memory: float | None = None, regions=None, match_colors: bool = False) -> Chosen:
-    recipe = ("network", _absolute_paths(dict(locals())))
+def _network_engine(s: NetworkSettings) -> Chosen:
     from .onnx.providers import parse as parse_providers
 
-    engine, described = open_model(model, style_blend, color_mode(preserve_colors, match_colors), device,
-                                   parse_providers(providers), memory_options(None, max_memory)["max_memory"],
-                                   regions)
+    engine, described = open_model(s.model, s.style_blend, color_mode(s.preserve_colors, s.match_colors), s.device,
+                                   parse_providers(s.providers),
+                                   memory_options(None, s.max_memory)["max_memory"], s.regions)
     blend = dict(zip(described.style_names, (round(w, 6) for w in engine.blend)))
-    record = {"model": str(model), "model_sha256": described.sha256, "style_blend": blend,
-              "preserve_colors": preserve_colors, "runs_on": engine.runs_on, "max_memory": max_memory}
+    record = {"model": str(s.model), "model_sha256": described.sha256, "style_blend": blend,
+              "preserve_colors": s.preserve_colors, "runs_on": engine.runs_on, "max_memory": s.max_memory}
     what = ", ".join(f"{name} {weight:g}" for name, weight in blend.items()) if len(blend) > 1 else described.style_names[0]
-    working = f"{size} px" if size else f"each photo's own size up to {max_size} px"
-    label = f"network {model.name} ({what})"
+    working = f"{s.size} px" if s.size else f"each photo's own size up to {s.max_size} px"
+    label = f"network {Path(s.model).name} ({what})"
     made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}
-    made_with.update(engine="network", size=size, max_size=None if size else max_size, version=__version__)
-    _control(record, made_with, regions, match_colors)
-    return Chosen(engine, size, None, record, f"{label}, {working}, one pass a photo on {engine.runs_on}", label,
-                  made_with, recipe)
+    made_with.update(engine="network", size=s.size, max_size=None if s.size else s.max_size, version=__version__)
+    _control(record, made_with, s.regions, s.match_colors)
+    return Chosen(engine, s.size, None, record, f"{label}, {working}, one pass a photo on {engine.runs_on}", label,
+                  made_with, s.absolute())
 
 
-def _absolute_paths(arguments: dict) -> dict:
-    """``arguments`` with every path made absolute: a worker elsewhere may start in another folder."""
-    def absolute(value):
-        if isinstance(value, Path):
-            return value.absolute()
-        if isinstance(value, (list, tuple)) and value and all(isinstance(v, Path) for v in value):
-            return [v.absolute() for v in value]
-        return value
-
-    return {key: absolute(value) for key, value in arguments.items()}
-
-
-def rebuild(recipe: tuple):
-    """The engine a ``Chosen`` was built with, built again from its ``recipe`` where it is to run."""
-    kind, arguments = recipe
-    return (optimisation_engine if kind == "optimisation" else network_engine)(**arguments).engine
+# The kinds of engine: the settings each is built from, and its builder.
+ENGINES = {OptimisationSettings: _optimisation_engine, NetworkSettings: _network_engine}
 
 
 def _gpu_provider_loads() -> bool:
@@ -285,14 +338,14 @@ def open_model(path, blend: str | None = None, keep_colors: bool | str | None = 
     else:
         model = describe(path)
         weights = parse_blend(blend, model.style_names)
-        painter = _checkpoint_painter(model.path, device, providers)
+        painter = _checkpoint_painter(model, device, providers)
     return FeedForward(painter, model.style_names, weights, keep_colors, max_memory,
                        region_blends(regions, model.style_names)), model
 
 
-def _checkpoint_painter(path: Path, device: str, providers: list[str] | None):
-    """A checkpoint's painter: its cached ONNX export on onnxruntime, or torch on a GPU that no
-    onnxruntime provider reaches."""
+def _checkpoint_painter(model, device: str, providers: list[str] | None):
+    """A checkpoint's painter (``model``: its network.model_file.ModelFile, hashed once): its cached ONNX export
+    on onnxruntime, or torch on a GPU that no onnxruntime provider reaches."""
     from .runtime.transfer import resolve_device  # first: without torch, the line says torch is what is missing
     from .exporter.cache import cached_stylizer
     from .network.checkpoint import load_checkpoint
@@ -304,5 +357,5 @@ def _checkpoint_painter(path: Path, device: str, providers: list[str] | None):
     if target.type == "cpu" and providers is None:
         providers = [CPU]  # no GPU, or --device cpu: nothing else to probe for
     if target.type == "cuda" and providers is None and not _gpu_provider_loads():
-        return TorchPainter(load_checkpoint(path)[0], target)
-    return StylizerSession(cached_stylizer(path, providers=providers), providers)
+        return TorchPainter(load_checkpoint(model.path)[0], target)
+    return StylizerSession(cached_stylizer(model.path, providers=providers, sha256=model.sha256), providers)

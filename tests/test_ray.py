@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 import ray
 import torch
+from ray import cloudpickle
 from PIL import Image
 
-from nstbatch.batch.ray_executor import ATTEMPTS_DIR, RayPlan, connect
+from nstbatch.batch.ray_executor import ATTEMPTS_DIR, OnRay, Painter, RayPlan, connect
 from nstbatch.media.images import save_image
 
 from conftest import invoke, painting_like, photo_like
@@ -83,15 +84,30 @@ def test_a_folder_through_ray_is_the_local_run(engine, cluster, folder, tiny_onn
     assert again.exit_code == 0 and "0 done, 5 skipped" in again.output
 
 
+class DyingPainter(Painter):
+    """p1 kills its worker once (retried, then painted); p2 every time (a failed row after two deaths): as a
+    segfault or the OOM killer would, with no cleanup and no reply."""
+
+    def before_painting(self, job, deaths):
+        if job.source.name == "p2.png" or (job.source.name == "p1.png" and deaths < 1):
+            os._exit(1)
+
+
 @pytest.mark.slow
-def test_bad_inputs_and_dying_workers_end_as_rows(cluster, folder, tiny_onnx, tmp_path, monkeypatch):
+def test_bad_inputs_and_dying_workers_end_as_rows(cluster, folder, tiny_onnx, tmp_path, capsys):
+    from nstbatch.batch.discover import discover
+    from nstbatch.batch.runner import Settings, drive
+    from nstbatch.engines import NetworkSettings
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this test module
     inputs, _ = folder
     (inputs / "broken.png").write_bytes(b"not a picture")
-    # p1 kills its worker once (retried, then painted); p2 every time (a failed row after two deaths).
-    monkeypatch.setenv("NSTBATCH_TEST_RAY_DEATHS", "p1.png=1,p2.png=always")
     out = tmp_path / "out"
-    result = invoke("run", "-i", inputs, "-m", tiny_onnx, "-o", out, *NETWORK, "--ray")
-    assert result.exit_code == 1, result.output
+    jobs = discover(inputs, out, "png", False)
+    settings = Settings(size=None, max_pixels=None, max_size=64, made_with={"engine": "network"})
+    executor = OnRay(NetworkSettings(tiny_onnx, device="cpu"), RayPlan(workers=2), out, painter=DyingPainter)
+    summary = drive(executor, jobs, settings, out)
+    assert summary.exit_code == 1 and summary.failed == 2
     found = {row["result"]: row for row in rows(out)}
     assert len(found) == 6  # one row each, no more
     assert found["broken.png"]["status"] == "failed" and "not an image" in found["broken.png"]["error"]
@@ -99,7 +115,8 @@ def test_bad_inputs_and_dying_workers_end_as_rows(cluster, folder, tiny_onnx, tm
     assert [found[key]["status"] for key in ("p0.png", "sub/p1.png", "sub/p3.png", "p4.png")] == ["done"] * 4
     assert (out / "sub" / "p1.png").exists() and not (out / "p2.png").exists()
     assert not (out / ATTEMPTS_DIR).exists()  # every count cleared, and the folder with them (issue 40, item 13)
-    assert "Traceback" not in result.output and "raylet" not in result.output
+    said = capsys.readouterr()
+    assert "Traceback" not in said.out + said.err and "raylet" not in said.out + said.err
 
 
 def test_asking_for_gpus_the_cluster_lacks_is_refused_at_once(cluster, folder, tiny_onnx, tmp_path):
@@ -167,16 +184,15 @@ def test_workers_that_cannot_build_the_engine_stop_the_run_with_rows(cluster, fo
     from pathlib import Path
 
     from nstbatch.batch.discover import discover
-    from nstbatch.batch.ray_executor import OnRay, RayPlan
     from nstbatch.batch.runner import Settings, drive
+    from nstbatch.engines import NetworkSettings
 
     inputs, _ = folder
     out = tmp_path / "out"
     jobs = discover(inputs, out, "png", False)
     # A model the driver saw but the workers cannot find: gone from the shared storage, say.
-    recipe = ("network", {"model": Path(tmp_path / "gone.onnx"), "size": None, "max_size": 64, "style_blend": None,
-                          "preserve_colors": False, "device": "cpu", "providers": None, "max_memory": None})
-    summary = drive(OnRay(recipe, RayPlan(workers=1), out), jobs, Settings(size=None, max_pixels=None), out)
+    gone = NetworkSettings(Path(tmp_path / "gone.onnx"), max_size=64, device="cpu")
+    summary = drive(OnRay(gone, RayPlan(workers=1), out), jobs, Settings(size=None, max_pixels=None), out)
     assert summary.failed == 5 and summary.exit_code == 1
     assert summary.stopped.startswith("Ray stopped the run: ") and "gone.onnx: no such model file" in summary.stopped
     assert len(rows(out)) == 5 and all("not painted: Ray stopped the run" in row["error"] for row in rows(out))

@@ -46,11 +46,11 @@ def network(monkeypatch):
     """`run -m ANY` paints with a Negative; its made_with is the working size."""
     engine = Negative()
 
-    def network_engine(model, size, max_size, *rest):
-        return engines.Chosen(engine, size, None, {"model": str(model)}, "a stand-in network", "stand-in",
-                              {"engine": "stand-in", "size": size})
+    def network_engine(settings):
+        return engines.Chosen(engine, settings.size, None, {"model": str(settings.model)}, "a stand-in network",
+                              "stand-in", {"engine": "stand-in", "size": settings.size})
 
-    monkeypatch.setattr(engines, "network_engine", network_engine)
+    monkeypatch.setitem(engines.ENGINES, engines.NetworkSettings, network_engine)
     return engine
 
 

@@ -57,7 +57,6 @@ class RayPlan:
     gpus_per_worker: float = 0.0
     cpus_per_worker: float = 1.0
     max_deaths: int = MAX_DEATHS
-    test_deaths: dict | None = None  # tests only: {input name: deaths to cause}, "always" for every attempt
 
 
 def ray_module():
@@ -142,10 +141,10 @@ def _stderr_hidden():
 class Painter:
     """One actor: builds the engine once, then paints the inputs of each batch it is given."""
 
-    def __init__(self, recipe: tuple, settings: Settings, output_dir: str, plan: RayPlan):
-        from ..engines import rebuild
+    def __init__(self, engine_settings, settings: Settings, output_dir: str, plan: RayPlan):
+        from ..engines import build
 
-        self.engine = rebuild(recipe)
+        self.engine = build(engine_settings).engine
         self.settings = settings
         self.attempts = Path(output_dir) / ATTEMPTS_DIR
         self.plan = plan
@@ -164,7 +163,7 @@ class Painter:
             counter.unlink(missing_ok=True)
             return job, 0.0, None, None
         _write_count(counter, deaths + 1)
-        self._test_death(job, deaths)
+        self.before_painting(job, deaths)
         content, read = load_photo(job, self.settings, self.engine.min_side)
         if content is None:
             counter.unlink(missing_ok=True)
@@ -179,10 +178,9 @@ class Painter:
         counter.unlink(missing_ok=True)
         return job, seconds, losses, pictures
 
-    def _test_death(self, job: Job, deaths: int) -> None:
-        wanted = (self.plan.test_deaths or {}).get(job.source.name)
-        if wanted == "always" or (wanted is not None and deaths < int(wanted)):
-            os._exit(1)  # as a segfault or the OOM killer would: no cleanup, no reply
+    def before_painting(self, job: Job, deaths: int) -> None:
+        """Called with each input and the deaths it has caused, its count already raised: nothing here (a
+        test's painter dies in it, as a worker killed by a segfault or the OOM killer would)."""
 
 
 def _read_count(path: Path) -> int:
@@ -200,12 +198,13 @@ def _write_count(path: Path, count: int) -> None:
 
 class OnRay:
     """The Ray executor (``runner.Executor``): every job through an actor pool on the cluster ``plan``
-    names, the engine rebuilt from ``recipe`` in each actor."""
+    names, the engine built from ``engine_settings`` (``engines.build``) in each actor by ``painter``."""
 
     abandoned = "pictures being painted by the workers were abandoned"
 
-    def __init__(self, recipe: tuple, plan: RayPlan, output_dir: Path):
-        self.recipe, self.plan, self.output_dir = recipe, plan, Path(output_dir)
+    def __init__(self, engine_settings, plan: RayPlan, output_dir: Path, painter: type = Painter):
+        self.engine_settings, self.plan, self.output_dir = engine_settings, plan, Path(output_dir)
+        self.painter = painter
 
     def run(self, jobs: list[Job], settings: Settings, record, reporter) -> None:
         ray = connect(self.plan)
@@ -243,8 +242,8 @@ class OnRay:
             return seen, None
         plan = self.plan
         dataset = ray.data.from_items(todo).map_batches(
-            Painter, fn_constructor_args=(self.recipe, settings, str(self.output_dir), plan),
-            batch_size=TASK_INPUTS[self.recipe[0]],
+            self.painter, fn_constructor_args=(self.engine_settings, settings, str(self.output_dir), plan),
+            batch_size=TASK_INPUTS[self.engine_settings.kind],
             batch_format="numpy", num_cpus=plan.cpus_per_worker, num_gpus=plan.gpus_per_worker or None,
             compute=ray.data.ActorPoolStrategy(size=plan.workers))
         try:

@@ -150,20 +150,20 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
 
 def _engine(o: SimpleNamespace, regions):
     """The engine the options ask for (``engines.Chosen``): the network, or optimisation with its settings."""
-    from ..engines import network_engine, optimisation_engine
+    from ..engines import NetworkSettings, OptimisationSettings, build
 
     if o.model is not None:
-        return network_engine(o.model, o.size, o.max_size, o.style_blend, o.preserve_colors, o.device, o.providers,
-                              o.max_memory, regions, o.match_colors)
-    return optimisation_engine(
-        o.style or [], o.size, o.device, o.max_pixels, o.style_blend, o.style_scale, o.preserve_colors,
-        o.weights, o.targets, o.providers, o.block_size, o.max_memory, iterations=o.iterations, init=o.init,
-        regions=regions, match_colors=o.match_colors, style_fine=o.style_fine,
-        optimizer=o.optimizer, learning_rate=o.learning_rate, content_layers=split_names(o.content_layers),
-        style_layers=split_names(o.style_layers),
-        style_layer_weights=split_floats(o.style_layer_weights, "--style-layer-weights"),
-        content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight, seed=o.seed,
-        pooling=o.pooling, precision=o.precision, first_scale=parse_scales(o.scales, o.device))
+        return build(NetworkSettings(o.model, o.size, o.max_size, o.style_blend, o.preserve_colors, o.match_colors,
+                                     regions, o.device, o.providers, o.max_memory))
+    loop = dict(optimizer=o.optimizer, learning_rate=o.learning_rate, content_layers=split_names(o.content_layers),
+                style_layers=split_names(o.style_layers),
+                style_layer_weights=split_floats(o.style_layer_weights, "--style-layer-weights"),
+                content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight, seed=o.seed,
+                pooling=o.pooling, precision=o.precision, first_scale=parse_scales(o.scales, o.device))
+    return build(OptimisationSettings(
+        tuple(o.style or ()), o.style_blend, o.style_scale, o.style_fine, o.preserve_colors, o.match_colors, regions,
+        o.size, o.iterations, o.init, loop, o.max_pixels, o.weights, o.targets, o.device, o.providers, o.block_size,
+        o.max_memory))
 
 
 def _notes(lock, unproven: int, stale_temps: int, output: Path) -> list[str]:
@@ -228,7 +228,7 @@ def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, 
         if ray_plan is not None:
             from ..batch.ray_executor import OnRay
 
-            executor = OnRay(chosen.recipe, ray_plan, o.output)
+            executor = OnRay(chosen.settings, ray_plan, o.output)
         else:
             executor = Threads(chosen.engine)
         summary = drive(executor, jobs, settings, o.output, reporter)
@@ -254,14 +254,10 @@ def _check_ray(ctx: typer.Context, o: SimpleNamespace) -> None:
 
 
 def _ray_plan(o: SimpleNamespace):
-    import os
-
     from ..batch.ray_executor import RayPlan
 
     gpus = o.ray_gpus or (1.0 if o.device.startswith("cuda") else 0.0)
-    deaths = os.environ.get("NSTBATCH_TEST_RAY_DEATHS")  # tests only: name=N or name=always, comma-separated
-    test_deaths = dict(pair.split("=", 1) for pair in deaths.split(",")) if deaths else None
-    return RayPlan(o.ray_address, o.ray_workers, gpus, test_deaths=test_deaths)
+    return RayPlan(o.ray_address, o.ray_workers, gpus)
 
 
 def make_output_folder(output: Path) -> Path | None:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..engines import MODEL_MAX_SIZE, blend_weights, device_defaults, load_option_image, loop_options
+from ..engines import MODEL_MAX_SIZE, device_defaults
 from ..media.encode import DEFAULT_CRF, ENCODERS
 from ..errors import NstError, UsageError
 from ..runtime import defaults as library
@@ -120,7 +120,7 @@ class Plan:
 def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
     """Every check and refusal before any work; the plan, or the exit of a video already made."""
     from ..batch.regions import check_single_masks, parse_regions
-    from ..engines import network_engine
+    from ..engines import NetworkSettings, build
     from ..media.frames import open_frames
 
     o.plan = parse_regions(o.region, o.regions, o.region_style)
@@ -145,8 +145,8 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
     if o.model is not None:
         source = open_frames(o.input_path, o.max_frames, o.fps)
         size = o.size or min(max(source.width, source.height), o.max_size)
-        chosen = network_engine(o.model, size, o.max_size, o.style_blend, o.preserve_colors, o.device, o.providers,
-                                regions=o.plan, match_colors=o.match_colors)
+        chosen = build(NetworkSettings(o.model, size, o.max_size, o.style_blend, o.preserve_colors, o.match_colors,
+                                       o.plan, o.device, o.providers))
         record = {"input": str(o.input_path.resolve()), "size": size, "temporal_blend": o.temporal_blend,
                   **chosen.record}
         record.pop("runs_on")  # where it runs does not change the frames
@@ -205,25 +205,25 @@ def _claim(o: SimpleNamespace, plan: Plan, record: dict) -> Plan:
 def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> Plan:
     """The plan of a clip painted by optimisation, frame by frame or through its keyframes' network."""
     from ..batch.video_optimisation import VideoSettings
-    from ..engines import color_mode, optimiser
+    from ..engines import OptimisationSettings, build
     from ..media.frames import open_frames
     from ..records import file_sha256
     from ..training.keyframes import KeyframeSettings
 
     defaults = device_defaults(o.device)
-    options, size = loop_options(
-        o.device, o.size, o.iterations or defaults["video_iterations"], content_weight=o.content_weight,
-        style_weight=o.style_weight, tv_weight=o.tv_weight, temporal_weight=o.temporal_weight, seed=o.seed,
-        precision=o.precision, first_scale=parse_scales(o.scales, o.device),
-    )
+    size, iterations = o.size or defaults["size"], o.iterations or defaults["video_iterations"]
     settings = VideoSettings(size=size, first_iterations=o.first_iterations or defaults["iterations"],
-                             iterations=options.iterations, flow=o.flow,
+                             iterations=iterations, flow=o.flow,
                              temporal_frames=split_ints(o.temporal_frames, "--temporal-frames"), passes=o.passes)
     settings.check()
     source = open_frames(o.input_path, o.max_frames, o.fps)
-    paintings = [load_option_image(path, "--style") for path in o.style or []]
-    engine = optimiser(paintings, options, blend_weights(o.style_blend), o.style_scale,
-                       color_mode(o.preserve_colors, o.match_colors), o.device, o.weights, regions=o.plan)
+    loop = dict(content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight,
+                temporal_weight=o.temporal_weight, seed=o.seed, precision=o.precision,
+                first_scale=parse_scales(o.scales, o.device))
+    engine = build(OptimisationSettings(tuple(o.style or ()), o.style_blend, o.style_scale, None, o.preserve_colors,
+                                        o.match_colors, o.plan, size, iterations, loop=loop, weights=o.weights,
+                                        device=o.device)).engine
+    options = engine.options
     settings.record = {
         "input": str(o.input_path.resolve()), "style": [str(p.resolve()) for p in o.style or []], "size": size,
         "first_iterations": settings.first_iterations, "flow": o.flow,

@@ -37,10 +37,13 @@ def cached_vgg19(spec: FeatureSpec, providers: list[str] | None = None) -> Path:
                    providers)
 
 
-def cached_stylizer(checkpoint, fp16: bool = False, providers: list[str] | None = None) -> Path:
+def cached_stylizer(checkpoint, fp16: bool = False, providers: list[str] | None = None,
+                    sha256: str | None = None) -> Path:
+    """The checkpoint's ONNX export, made and validated on first use; ``sha256``: the checkpoint's, when the
+    caller has hashed it already (network/model_file.describe)."""
     spec = StylizerSpec(checkpoint=checkpoint, fp16=fp16)
-    return _cached(f"stylizer-{Path(checkpoint).stem}", [file_sha256(checkpoint), spec.precision, spec.opset], spec,
-                   providers)
+    return _cached(f"stylizer-{Path(checkpoint).stem}", [sha256 or file_sha256(checkpoint), spec.precision, spec.opset],
+                   spec, providers)
 
 
 def feature_session(layers, pooling: str = "max", weights=None, providers=None) -> FeatureSession:
