@@ -31,9 +31,9 @@ from bench_video_model import paint
 
 from nstbatch.media.frames import open_frames
 from nstbatch.media.images import array_to_tensor, load_image, save_image, tensor_to_array
-from nstbatch.batch.keyframes import keyframe_video
+from nstbatch.batch.keyframe_video import keyframe_video
 from nstbatch.engines import open_model
-from nstbatch.batch.video import frame_path
+from nstbatch.batch.video_work import frame_path
 from nstbatch.batch.video_optimisation import VideoSettings
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer

@@ -36,7 +36,7 @@ def one(runner: str, channels: int, side: int, batch: int) -> dict:
     from nstbatch.network.checkpoint import CheckpointInfo, save_checkpoint
     from nstbatch.network.feedforward import FeedForward
     from nstbatch.network.torch_painter import TorchPainter
-    from nstbatch.runtime.headroom import network_bytes_per_pixel
+    from nstbatch.runtime.free_memory import network_bytes_per_pixel
     from nstbatch.network.stylizer import Architecture, Stylizer
 
     cuda = torch.cuda.is_available()

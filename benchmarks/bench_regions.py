@@ -91,7 +91,7 @@ def optimise(photo, masks, inside, rest, options, regions: bool):
 def network(photo, masks, inside, rest, regions: bool, repeats: int):
     from nstbatch.engines import open_model
     from nstbatch.network.feedforward import region_blends
-    from nstbatch.batch.regions import parse_regions
+    from nstbatch.batch.painted_regions import parse_regions
 
     plan = None
     if regions:

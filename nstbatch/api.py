@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .batch.regions import PHOTO  # a region's painting that keeps the photo there
+from .batch.painted_regions import PHOTO  # a region's painting that keeps the photo there
 from .engines import check_engine_choice, color_mode, open_model, optimiser
 from .errors import UsageError
 from .media.images import load_image, pil_to_tensor, tensor_to_pil
@@ -118,7 +118,7 @@ def stylize_video(clip: str | Path, output: str | Path, style: ImageLike | list[
     the frames' long side (a network's default is the clip's own, up to ``engines.MODEL_MAX_SIZE``). Returns ``output``."""
     import tempfile
 
-    from .batch.video import assemble, paint_video
+    from .batch.video_work import assemble, paint_video
     from .batch.video_optimisation import VideoSettings
     from .batch.video_optimisation import stylize_video as paint_by_optimisation
     from .engines import MODEL_MAX_SIZE, device_defaults

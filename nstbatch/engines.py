@@ -87,7 +87,7 @@ def optimiser(paintings: list, options, blend: list[float] | None = None, style_
               block_size: int | None = None, max_memory: float | None = None, regions=None, fine_style=None):
     """The optimisation engine (``transfer.StyleTransfer``) for paintings given as 1 x 3 x H x W tensors: what
     `run`, `video` and ``nstbatch.stylize`` all paint with. ``max_memory`` in GiB, as the options take it;
-    ``preserve_colors`` True or "luminance", or "histogram"; ``regions`` a batch.regions.RegionPlan;
+    ``preserve_colors`` True or "luminance", or "histogram"; ``regions`` a batch.painted_regions.PaintedRegions;
     ``fine_style`` a painting for the fine texture (1 x 3 x H x W)."""
     from .runtime.transfer import StyleTransfer
 
@@ -104,7 +104,7 @@ def color_mode(preserve_colors: bool, match_colors: bool) -> str | None:
 
 
 def region_styles(plan) -> list | None:
-    """What paints each region of ``plan`` (batch.regions.RegionPlan), as optimisation takes it: paintings
+    """What paints each region of ``plan`` (batch.painted_regions.PaintedRegions), as optimisation takes it: paintings
     loaded, the painting masks read. A list (of runtime.regions.RegionStyle, from the Python API) is taken
     as it is."""
     if plan is None or isinstance(plan, list):
@@ -144,7 +144,7 @@ class OptimisationSettings:
     style_fine: Path | None = None
     preserve_colors: bool = False
     match_colors: bool = False
-    regions: object = None  # batch.regions.RegionPlan
+    regions: object = None  # batch.painted_regions.PaintedRegions
     size: int | None = None  # the working long side; None: the device's default
     iterations: int | None = None  # None: the device's default
     init: str = "content"  # or an image file
@@ -175,7 +175,7 @@ class NetworkSettings:
     style_blend: str | None = None
     preserve_colors: bool = False
     match_colors: bool = False
-    regions: object = None  # batch.regions.RegionPlan
+    regions: object = None  # batch.painted_regions.PaintedRegions
     device: str = "auto"
     providers: str | None = None  # onnxruntime's, comma-separated as --providers takes them
     max_memory: float | None = None  # GiB
@@ -223,7 +223,7 @@ def build(settings) -> Chosen:
 def _optimisation_engine(s: OptimisationSettings) -> Chosen:
     from .onnx.providers import parse as parse_providers
     from .runtime.gram import backend_in_use
-    from .runtime.scales import scale_plan
+    from .runtime.scales import scale_schedule
 
     given_init = s.init in _inits()
     options, size = loop_options(s.device, s.size, s.iterations, init=s.init if given_init else "content", **s.loop)
@@ -247,7 +247,7 @@ def _optimisation_engine(s: OptimisationSettings) -> Chosen:
               "max_memory": s.max_memory, **{k: v for k, v in options.__dict__.items() if k != "gram_backend"},
               "init": s.init}
     runs_on = f", targets by onnxruntime on {', '.join(target_features.providers)}" if target_features else ""
-    plan = scale_plan(size, options.first_scale, options.iterations)
+    plan = scale_schedule(size, options.first_scale, options.iterations)
     split = "+".join(str(n) for _, n in plan)
     scales = f" in {len(plan)} scales from {plan[0][0]} px ({split})" if len(plan) > 1 else ""
     header = (f"{size} px, {options.iterations} iterations{scales}, device {engine.device}, "
@@ -308,10 +308,10 @@ def network_providers(device: str, providers: list[str] | None) -> list[str] | N
     on a GPU one."""
     from .onnx.providers import CPU
 
-    from .runtime.defaults import DEVICES
+    from .runtime.defaults import DEVICE_NAMES
 
-    if device not in DEVICES and not device.startswith("cuda:"):
-        raise UsageError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), not '{device}'")
+    if device not in DEVICE_NAMES and not device.startswith("cuda:"):
+        raise UsageError(f"device must be one of {', '.join(DEVICE_NAMES)} (or cuda:N), not '{device}'")
     if providers is not None:
         return providers
     if device == "cpu":
@@ -324,7 +324,7 @@ def network_providers(device: str, providers: list[str] | None) -> list[str] | N
 def open_model(path, blend: str | None = None, keep_colors: bool | str | None = None, device: str = "auto",
                providers: list[str] | None = None, max_memory: int | None = None, regions=None):
     """The network engine for ``path``, with ``--style-blend`` parsed against its paintings' names and
-    passes planned within ``max_memory`` bytes (None: what is free); ``regions`` (batch.regions.RegionPlan)
+    passes planned within ``max_memory`` bytes (None: what is free); ``regions`` (batch.painted_regions.PaintedRegions)
     name its paintings. An exported network (.onnx) opens without torch; a checkpoint needs it (to export
     it on first use, or to run it on a GPU)."""
     from .network.feedforward import FeedForward, parse_blend, region_blends

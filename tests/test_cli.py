@@ -308,14 +308,14 @@ def test_help_shows_device_dependent_defaults():
 
 
 def test_video_reports_a_stored_frame_that_vanished_before_encoding(clip_dir, files, tmp_path, monkeypatch):
-    from nstbatch.batch import video, video_optimisation
+    from nstbatch.batch import video_optimisation, video_work
 
     _, style = files
     real = video_optimisation.stylize_video
 
     def then_lose_a_frame(*args, **kwargs):
         run = real(*args, **kwargs)
-        video.frame_path(args[3], 1).unlink()
+        video_work.frame_path(args[3], 1).unlink()
         return run
 
     monkeypatch.setattr(video_optimisation, "stylize_video", then_lose_a_frame)
@@ -349,7 +349,7 @@ def test_a_picture_too_large_for_memory_is_refused_in_one_line_and_the_batch_goe
 
 def test_a_photo_too_large_for_the_network_in_memory_is_refused_and_the_batch_goes_on(tmp_path, tiny_model):
     from nstbatch.network.checkpoint import read_info
-    from nstbatch.runtime.headroom import HEADROOM, OVERHEAD, network_bytes_per_pixel
+    from nstbatch.runtime.free_memory import HEADROOM, OVERHEAD, network_bytes_per_pixel
 
     model = tiny_model[0] / "model.safetensors"
     inputs = tmp_path / "in"

@@ -8,7 +8,7 @@ from nstbatch.errors import UsageError
 from nstbatch.network.checkpoint import load_checkpoint
 from nstbatch.network.feedforward import FeedForward, parse_blend
 from nstbatch.network.torch_painter import TorchPainter
-from nstbatch.runtime.headroom import HEADROOM, OVERHEAD, TooLarge, network_bytes_per_pixel
+from nstbatch.runtime.free_memory import HEADROOM, OVERHEAD, TooLarge, network_bytes_per_pixel
 from nstbatch.network.stylizer import one_hot
 
 NAMES = ["starry", "scream"]

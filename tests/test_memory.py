@@ -4,7 +4,7 @@ block-wise optimisation through the loop; the refusal in a batch that goes on.""
 import pytest
 import torch
 
-from nstbatch.runtime.headroom import HEADROOM, OVERHEAD, TooLarge, network_bytes_per_pixel, photos_at_once
+from nstbatch.runtime.free_memory import HEADROOM, OVERHEAD, TooLarge, network_bytes_per_pixel, photos_at_once
 from nstbatch.runtime.memory import LBFGS_HISTORY, Needs, activation_bytes_per_pixel, fit
 from nstbatch.runtime.stylize import DEFAULT_STYLE_LAYERS, Options
 from nstbatch.runtime.transfer import StyleTransfer

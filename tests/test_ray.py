@@ -16,7 +16,7 @@ import torch
 from ray import cloudpickle
 from PIL import Image
 
-from nstbatch.batch.ray_executor import ATTEMPTS_DIR, OnRay, Painter, RayPlan, connect
+from nstbatch.batch.ray_executor import ATTEMPTS_DIR, OnRay, Painter, RayCluster, connect
 from nstbatch.media.images import save_image
 
 from conftest import invoke, painting_like, photo_like
@@ -29,7 +29,7 @@ NETWORK = ["--device", "cpu", "-q"]
 def cluster():
     """The private local Ray a run starts (``connect``: its own token), shared by the module's runs."""
     before = {k: v for k, v in os.environ.items() if k.startswith("RAY_")}
-    connect(RayPlan(workers=2))
+    connect(RayCluster(workers=2))
     yield
     ray.shutdown()
     for key in [k for k in os.environ if k.startswith("RAY_")]:
@@ -105,7 +105,7 @@ def test_bad_inputs_and_dying_workers_end_as_rows(cluster, folder, tiny_onnx, tm
     out = tmp_path / "out"
     jobs = discover(inputs, out, "png", False)
     settings = Settings(size=None, max_pixels=None, max_size=64, made_with={"engine": "network"})
-    executor = OnRay(NetworkSettings(tiny_onnx, device="cpu"), RayPlan(workers=2), out, painter=DyingPainter)
+    executor = OnRay(NetworkSettings(tiny_onnx, device="cpu"), RayCluster(workers=2), out, painter=DyingPainter)
     summary = drive(executor, jobs, settings, out)
     assert summary.exit_code == 1 and summary.failed == 2
     found = {row["result"]: row for row in rows(out)}
@@ -192,7 +192,7 @@ def test_workers_that_cannot_build_the_engine_stop_the_run_with_rows(cluster, fo
     jobs = discover(inputs, out, "png", False)
     # A model the driver saw but the workers cannot find: gone from the shared storage, say.
     gone = NetworkSettings(Path(tmp_path / "gone.onnx"), max_size=64, device="cpu")
-    summary = drive(OnRay(gone, RayPlan(workers=1), out), jobs, Settings(size=None, max_pixels=None), out)
+    summary = drive(OnRay(gone, RayCluster(workers=1), out), jobs, Settings(size=None, max_pixels=None), out)
     assert summary.failed == 5 and summary.exit_code == 1
     assert summary.stopped.startswith("Ray stopped the run: ") and "gone.onnx: no such model file" in summary.stopped
     assert len(rows(out)) == 5 and all("not painted: Ray stopped the run" in row["error"] for row in rows(out))

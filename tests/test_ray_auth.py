@@ -14,9 +14,9 @@ import textwrap
 
 HEAD = textwrap.dedent("""
     import os, sys
-    from nstbatch.batch.ray_executor import RayPlan, connect
+    from nstbatch.batch.ray_executor import RayCluster, connect
 
-    ray = connect(RayPlan(workers=2))
+    ray = connect(RayCluster(workers=2))
 
     @ray.remote
     def pid():

@@ -1,5 +1,5 @@
 """Regions in a batch and in networks: masks and segmentations read and fitted (media/masks.py), the
-region options (batch/regions.py), per-photo masks through `nstbatch run` (a missing one fails its photo
+region options (batch/painted_regions.py), per-photo masks through `nstbatch run` (a missing one fails its photo
 or paints it whole, a changed one redoes its photo), and networks painting by region through a
 per-pixel style map (network/stylizer.py, the ONNX `style_map` contract) or one pass per blend."""
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nstbatch.batch.regions import parse_regions
+from nstbatch.batch.painted_regions import parse_regions
 from nstbatch.errors import ImageError, UsageError
 from nstbatch.media.images import read_picture, save_image
 from nstbatch.media.masks import COLOUR_TOLERANCE, fitted, parse_colour, read_segmentation

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nstbatch.errors import UsageError
-from nstbatch.runtime.scales import FINAL_SHARE, scale_plan, scale_sides
+from nstbatch.runtime.scales import FINAL_SHARE, scale_schedule, scale_sides
 from nstbatch.runtime.objective import Targets
 from nstbatch.runtime.stylize import Options
 from nstbatch.runtime.transfer import StyleTransfer
@@ -29,7 +29,7 @@ def test_scales_grow_by_about_the_square_root_of_two_up_to_the_size():
 @pytest.mark.parametrize("size, first, iterations", [(1024, 256, 150), (2048, 256, 150), (700, 256, 1000),
                                                      (4096, 512, 40), (512, 256, 7)])
 def test_the_final_scales_share_of_the_budget_the_rest_halving_upwards_counted_exactly(size, first, iterations):
-    plan = scale_plan(size, first, iterations)
+    plan = scale_schedule(size, first, iterations)
     assert sum(n for _, n in plan) == iterations
     assert plan[-1][0] == size
     counts = [n for _, n in plan]
@@ -41,8 +41,8 @@ def test_the_final_scales_share_of_the_budget_the_rest_halving_upwards_counted_e
 
 
 def test_one_scale_when_off_or_not_larger_than_the_first():
-    assert scale_plan(1024, None, 150) == [(1024, 150)]
-    assert scale_plan(256, 256, 150) == [(256, 150)]
+    assert scale_schedule(1024, None, 150) == [(1024, 150)]
+    assert scale_schedule(256, 256, 150) == [(256, 150)]
 
 
 def scales_seen(engine, photo):

@@ -91,7 +91,7 @@ def test_the_temporal_term_trains_a_steadier_network_that_blending_steadies_furt
     from nstbatch.media.frames import open_frames
     from nstbatch.media.images import load_image, tensor_to_array
     from nstbatch.batch.progress import QuietReporter
-    from nstbatch.batch.video import frame_path, paint_video
+    from nstbatch.batch.video_work import frame_path, paint_video
     from nstbatch.network.feedforward import FeedForward
     from nstbatch.network.torch_painter import TorchPainter
     from PIL import Image

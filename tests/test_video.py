@@ -12,7 +12,7 @@ from nstbatch.batch import video_optimisation
 from nstbatch.media.flow import Trust, temporal_errors
 from nstbatch.media.frames import open_frames
 from nstbatch.batch.progress import QuietReporter
-from nstbatch.batch.video import frame_path, prepare_work_dir
+from nstbatch.batch.video_work import frame_path, prepare_work_dir
 from nstbatch.batch.video_optimisation import VideoSettings, carried_over, stylize_frame, stylize_video
 from nstbatch.errors import UsageError
 from nstbatch.runtime.stylize import Options
@@ -197,7 +197,7 @@ def _network_engine(tiny_model):
 
 def test_a_network_paints_every_frame_as_it_paints_a_photo_and_resumes(clip_dir, tmp_path, tiny_model):
     from nstbatch.media.images import array_to_tensor, load_image
-    from nstbatch.batch.video import paint_video
+    from nstbatch.batch.video_work import paint_video
 
     engine = _network_engine(tiny_model)
     source = open_frames(clip_dir)
@@ -213,7 +213,7 @@ def test_a_network_paints_every_frame_as_it_paints_a_photo_and_resumes(clip_dir,
 
 def test_temporal_blend_steadies_a_network_and_resumes_to_the_same_frames(clip, tmp_path, tiny_model):
     from nstbatch.media.images import load_image, tensor_to_array
-    from nstbatch.batch.video import paint_video
+    from nstbatch.batch.video_work import paint_video
 
     # Sensor noise that differs from frame to frame: what makes a network trained on stills flicker.
     rng = np.random.default_rng(0)
@@ -240,7 +240,7 @@ def test_temporal_blend_steadies_a_network_and_resumes_to_the_same_frames(clip, 
 
 
 def test_a_bad_frame_keeps_the_frames_before_it(clip_dir, tmp_path, tiny_model):
-    from nstbatch.batch.video import paint_video
+    from nstbatch.batch.video_work import paint_video
 
     (clip_dir / "frame_3.png").write_bytes((clip_dir / "frame_3.png").read_bytes()[:100])
     run = paint_video(open_frames(clip_dir), _network_engine(tiny_model), 48, tmp_path / "w", QuietReporter(), 8)

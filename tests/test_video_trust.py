@@ -236,9 +236,9 @@ def test_the_python_api_never_writes_over_its_input_clip(tmp_path, tiny_onnx):
 
 def test_a_disk_that_fills_while_frames_are_written_is_one_line_and_the_rest_resume(clip_dir, tmp_path, tiny_onnx,
                                                                                      monkeypatch):
-    from nstbatch.batch import video
+    from nstbatch.batch import video_work
 
-    real, calls = video.save_image, []
+    real, calls = video_work.save_image, []
 
     def fills_up(image, path, **kwargs):
         calls.append(path)
@@ -246,9 +246,9 @@ def test_a_disk_that_fills_while_frames_are_written_is_one_line_and_the_rest_res
             raise OSError(28, "No space left on device")
         return real(image, path, **kwargs)
 
-    monkeypatch.setattr(video, "save_image", fills_up)
+    monkeypatch.setattr(video_work, "save_image", fills_up)
     result = invoke("video", "-i", clip_dir, "-m", tiny_onnx, "-o", tmp_path / "out.mp4", "--batch-size", 1)
     assert result.exit_code == 1 and "cannot write" in result.output and "No space left" in result.output
-    monkeypatch.setattr(video, "save_image", real)
+    monkeypatch.setattr(video_work, "save_image", real)
     resumed = invoke("video", "-i", clip_dir, "-m", tiny_onnx, "-o", tmp_path / "out.mp4")
     assert resumed.exit_code == 0 and "(2 stylised now, 2 resumed" in resumed.output, resumed.output

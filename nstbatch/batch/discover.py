@@ -30,7 +30,7 @@ class Job:
     key: str = ""  # the result's path relative to the output folder: its name in the manifest
     source_print: dict | None = None  # the input as it was painted (or proven unchanged since): manifest.source_print
     written_print: dict | None = None  # the result file as written: manifest.stat_print
-    masks: object = None  # its region masks at the working size (regions.RegionPlan.masks), once read
+    masks: object = None  # its region masks at the working size (regions.PaintedRegions.masks), once read
     mask_sha256: list | None = None  # the hashes of the mask files it was painted with, for its row
     warning: str | None = None  # painted, but not quite as asked (a mask missing, --missing-mask unmasked)
     proof_is_latest: bool = False  # skipped, and the row that proves it is its latest: a re-run adds no row

@@ -48,7 +48,7 @@ MAX_DEATHS = 2  # an input whose painting killed its worker this many times fail
 
 
 @dataclass
-class RayPlan:
+class RayCluster:
     """Where and how wide: the cluster's address (None: $RAY_ADDRESS, else a private local Ray), actors,
     and the GPUs and CPUs each actor takes."""
 
@@ -69,10 +69,10 @@ def ray_module():
     return ray
 
 
-def connect(plan: RayPlan):
-    """Join the cluster the plan names, or start a private one; refuse at once GPUs it does not have."""
+def connect(cluster: RayCluster):
+    """Join the cluster named, or start a private one; refuse at once GPUs it does not have."""
     ray = ray_module()
-    address = plan.address or os.environ.get("RAY_ADDRESS") or "local"  # never a stray `ray start` silently
+    address = cluster.address or os.environ.get("RAY_ADDRESS") or "local"  # never a stray `ray start` silently
     if not ray.is_initialized():
         if address == "local":
             private_token()
@@ -81,7 +81,7 @@ def connect(plan: RayPlan):
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
         with _stderr_hidden():
             ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                     **({"num_cpus": max(2, int(plan.workers * plan.cpus_per_worker))} if address == "local" else {}))
+                     **({"num_cpus": max(2, int(cluster.workers * cluster.cpus_per_worker))} if address == "local" else {}))
     for name in ("ray", "ray.data"):  # even Ray's errors: nstbatch says what failed, in its own lines
         logging.getLogger(name).setLevel(logging.CRITICAL)
     _worker_deaths_to_log()
@@ -89,10 +89,10 @@ def connect(plan: RayPlan):
     context.enable_progress_bars = False  # nstbatch draws its own
     context.print_on_execution_start = False
     have = ray.cluster_resources()
-    if plan.gpus_per_worker and have.get("GPU", 0) < plan.gpus_per_worker:
-        raise UsageError(f"--ray: each worker asks for {plan.gpus_per_worker:g} GPU, and the Ray cluster at "
+    if cluster.gpus_per_worker and have.get("GPU", 0) < cluster.gpus_per_worker:
+        raise UsageError(f"--ray: each worker asks for {cluster.gpus_per_worker:g} GPU, and the Ray cluster at "
                          f"{address} has {have.get('GPU', 0):g}; give --device cpu, or a cluster with GPUs")
-    if have.get("CPU", 0) < plan.cpus_per_worker:
+    if have.get("CPU", 0) < cluster.cpus_per_worker:
         raise UsageError(f"--ray: the Ray cluster at {address} has {have.get('CPU', 0):g} CPUs, fewer than a worker needs")
     return ray
 
@@ -141,13 +141,13 @@ def _stderr_hidden():
 class Painter:
     """One actor: builds the engine once, then paints the inputs of each batch it is given."""
 
-    def __init__(self, engine_settings, settings: Settings, output_dir: str, plan: RayPlan):
+    def __init__(self, engine_settings, settings: Settings, output_dir: str, cluster: RayCluster):
         from ..engines import build
 
         self.engine = build(engine_settings).engine
         self.settings = settings
         self.attempts = Path(output_dir) / ATTEMPTS_DIR
-        self.plan = plan
+        self.cluster = cluster
 
     def __call__(self, batch: dict) -> dict:
         jobs = [pickle.loads(blob) for blob in batch["job"]]
@@ -158,7 +158,7 @@ class Painter:
         """(job as it ended, seconds, losses, thumbnails) for one input."""
         counter = self.attempts / hashlib.sha1(job.key.encode()).hexdigest()
         deaths = _read_count(counter)
-        if deaths >= self.plan.max_deaths:
+        if deaths >= self.cluster.max_deaths:
             job.status, job.error = "failed", f"killed its worker {deaths} times while being painted; left out"
             counter.unlink(missing_ok=True)
             return job, 0.0, None, None
@@ -197,17 +197,17 @@ def _write_count(path: Path, count: int) -> None:
 
 
 class OnRay:
-    """The Ray executor (``runner.Executor``): every job through an actor pool on the cluster ``plan``
+    """The Ray executor (``runner.Executor``): every job through an actor pool on the cluster ``cluster``
     names, the engine built from ``engine_settings`` (``engines.build``) in each actor by ``painter``."""
 
     abandoned = "pictures being painted by the workers were abandoned"
 
-    def __init__(self, engine_settings, plan: RayPlan, output_dir: Path, painter: type = Painter):
-        self.engine_settings, self.plan, self.output_dir = engine_settings, plan, Path(output_dir)
+    def __init__(self, engine_settings, cluster: RayCluster, output_dir: Path, painter: type = Painter):
+        self.engine_settings, self.cluster, self.output_dir = engine_settings, cluster, Path(output_dir)
         self.painter = painter
 
     def run(self, jobs: list[Job], settings: Settings, record, reporter) -> None:
-        ray = connect(self.plan)
+        ray = connect(self.cluster)
         todo = []
         for index, job in enumerate(jobs):
             if job.status == "todo":
@@ -240,12 +240,12 @@ class OnRay:
         seen: set[int] = set()
         if not todo:
             return seen, None
-        plan = self.plan
+        cluster = self.cluster
         dataset = ray.data.from_items(todo).map_batches(
-            self.painter, fn_constructor_args=(self.engine_settings, settings, str(self.output_dir), plan),
+            self.painter, fn_constructor_args=(self.engine_settings, settings, str(self.output_dir), cluster),
             batch_size=TASK_INPUTS[self.engine_settings.kind],
-            batch_format="numpy", num_cpus=plan.cpus_per_worker, num_gpus=plan.gpus_per_worker or None,
-            compute=ray.data.ActorPoolStrategy(size=plan.workers))
+            batch_format="numpy", num_cpus=cluster.cpus_per_worker, num_gpus=cluster.gpus_per_worker or None,
+            compute=ray.data.ActorPoolStrategy(size=cluster.workers))
         try:
             for row in dataset.iter_rows():
                 job, seconds, losses, pictures = pickle.loads(row["outcome"])
@@ -262,8 +262,8 @@ class OnRay:
         return seen, None
 
 
-def started(plan: RayPlan) -> str:
+def started(cluster: RayCluster) -> str:
     """For the header: where the batch runs."""
-    where = plan.address or os.environ.get("RAY_ADDRESS") or "a private local Ray"
-    gpus = f", {plan.gpus_per_worker:g} GPU each" if plan.gpus_per_worker else ""
-    return f"on {where} with {plan.workers} worker{'s' if plan.workers != 1 else ''}{gpus}"
+    where = cluster.address or os.environ.get("RAY_ADDRESS") or "a private local Ray"
+    gpus = f", {cluster.gpus_per_worker:g} GPU each" if cluster.gpus_per_worker else ""
+    return f"on {where} with {cluster.workers} worker{'s' if cluster.workers != 1 else ''}{gpus}"

@@ -40,7 +40,7 @@ class Settings:
     made_with: dict = field(default_factory=dict)  # what decides the pictures (manifest.check_made_with)
     manifest_name: str = MANIFEST_NAME  # each shard has its own, so no two processes append to one file
     gallery: object = None  # a gallery.Gallery to show each result in, or None
-    regions: object = None  # a regions.RegionPlan: each photo's masks are read with it; None: no regions
+    regions: object = None  # a regions.PaintedRegions: each photo's masks are read with it; None: no regions
 
 
 @dataclass

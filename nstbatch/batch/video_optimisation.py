@@ -1,7 +1,7 @@
 """Stylising a video by optimisation: each frame starts from the previous stylised frame carried along the
 optical flow and is held to it by a temporal loss where the flow can be trusted (Ruder et al. 2016).
 
-Frames live in the work folder ``video.py`` keeps, so an interrupted run picks up where it stopped.
+Frames live in the work folder ``video_work.py`` keeps, so an interrupted run picks up where it stopped.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from ..media.frames import FrameSource
 from ..media.images import array_to_tensor, tensor_to_array
 from ..runtime.transfer import StyleTransfer
 from .progress import QuietReporter
-from .regions import for_frame
+from .painted_regions import for_frame
 from .runner import painting_failure
-from .video import VideoRun, frame_path, numbered, pass_dir, store_frame, stored_frame
+from .video_work import VideoRun, frame_path, numbered, pass_dir, store_frame, stored_frame
 
 
 @dataclass

@@ -78,7 +78,7 @@ StyleScale = Annotated[float, typer.Option(min=0.05, metavar="X", help="Painting
 PreserveColors = Annotated[bool, typer.Option("--preserve-colors", metavar="", help="Keep the photo's colours (luminance only).", rich_help_panel=LOOK)]
 StyleFine = Annotated[Optional[Path], typer.Option("--style-fine", metavar="FILE", help="The fine texture from this painting instead.", rich_help_panel=ENGINE)]
 MatchColors = Annotated[bool, typer.Option("--match-colors", metavar="", help="Paint in the photo's colours (histogram matching).", rich_help_panel=LOOK)]
-# Regions (batch/regions.py): which painting goes where.
+# Regions (batch/painted_regions.py): which painting goes where.
 Region = Annotated[Optional[list[str]], typer.Option("--region", metavar="MASK=STYLE", help="Paint a mask's region with STYLE (or 'photo').", rich_help_panel=REGIONS)]
 Regions = Annotated[Optional[Path], typer.Option("--regions", metavar="SEG", help="A colour-coded segmentation, or a folder of them.", rich_help_panel=REGIONS)]
 RegionStyle = Annotated[Optional[list[str]], typer.Option("--region-style", metavar="COLOUR=STYLE", help="What paints a colour of --regions.", rich_help_panel=REGIONS)]

@@ -95,15 +95,15 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
     from ..batch.discover import discover
     from ..batch.lock import FolderLock
     from ..batch.manifest import Ledger, prove_existing
-    from ..batch.regions import check_single_masks, parse_regions
+    from ..batch.painted_regions import check_single_masks, parse_regions
     from ..batch.shards import parse_shard
 
     lock = created = None
     try:
-        plan = parse_regions(o.region, o.regions, o.region_style, o.missing_mask)
-        check_engine_choice(o.style, o.model, ctx, OPTIMISATION_ONLY, plan)
-        if plan is not None:
-            check_single_masks(plan)
+        regions = parse_regions(o.region, o.regions, o.region_style, o.missing_mask)
+        check_engine_choice(o.style, o.model, ctx, OPTIMISATION_ONLY, regions)
+        if regions is not None:
+            check_single_masks(regions)
             if o.batch_size > 1:
                 raise UsageError("--batch-size: painting by region takes one photo at a time; leave it out")
         if o.match_colors and o.batch_size > 1 and o.model is None:
@@ -119,18 +119,18 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
         manifest = o.output / part.manifest_name
         if manifest.is_symlink():  # rows appended through it would land in another file
             raise UsageError(f"{manifest}: is a link; nstbatch does not follow links for its own files: remove it")
-        chosen = _engine(o, plan)
-        ray_plan = None
+        chosen = _engine(o, regions)
+        cluster = None
         if o.ray:  # joined (or started) now, so a cluster that cannot take the run refuses it before any work
             from ..batch.ray_executor import connect
 
-            ray_plan = _ray_plan(o)
-            connect(ray_plan)
+            cluster = _ray_cluster(o)
+            connect(cluster)
         made_with = chosen.made_with if o.model is not None else {**chosen.made_with, "batch_size": o.batch_size}
         ledger = Ledger.read(o.output)
         for problem in ledger.problems:
             typer.echo(f"warning: {problem}", err=True)
-        masks_of = (lambda job: plan.hashes(job.relative)) if plan is not None and plan.per_photo else None
+        masks_of = (lambda job: regions.hashes(job.relative)) if regions is not None and regions.per_photo else None
         unproven = prove_existing(jobs, made_with, o.output, ledger, masks_of)
         stale_temps = remove_stale_temps(o.output) if lock.alone else 0
     except BaseException as exc:  # refused before any work (ours, typer's BadParameter, a signal): undo, then say
@@ -143,7 +143,7 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
         raise
     try:
         notes = _notes(lock, unproven, stale_temps, o.output)
-        return _paint(o, jobs, len(found), chosen, part, made_with, notes, ray_plan, plan)
+        return _paint(o, jobs, len(found), chosen, part, made_with, notes, cluster, regions)
     finally:
         lock.release()
 
@@ -180,8 +180,8 @@ def _notes(lock, unproven: int, stale_temps: int, output: Path) -> list[str]:
 
 
 def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, notes: list[str],
-           ray_plan=None, regions=None) -> int:
-    """The batch itself, locally or on Ray (``ray_plan``): the plan, the gallery, the bars, the summary; its
+           cluster=None, regions=None) -> int:
+    """The batch itself, locally or on Ray (``cluster``): the plan, the gallery, the bars, the summary; its
     exit code."""
     from ..batch.gallery import Gallery
     from ..batch.progress import QuietReporter, RichReporter
@@ -218,17 +218,17 @@ def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, 
             todo = sum(job.status == "todo" for job in jobs)
             of = f" (shard {part} of {found})" if part.count > 1 else ""
             on_ray = ""
-            if ray_plan is not None:
+            if cluster is not None:
                 from ..batch.ray_executor import started
 
-                on_ray = f"; {started(ray_plan)}"
+                on_ray = f"; {started(cluster)}"
             reporter.message(f"nstbatch: {len(jobs)} inputs{of}, {todo} to do; {chosen.header}{on_ray}")
         for note in notes:
             reporter.message(note)
-        if ray_plan is not None:
+        if cluster is not None:
             from ..batch.ray_executor import OnRay
 
-            executor = OnRay(chosen.settings, ray_plan, o.output)
+            executor = OnRay(chosen.settings, cluster, o.output)
         else:
             executor = Threads(chosen.engine)
         summary = drive(executor, jobs, settings, o.output, reporter)
@@ -253,11 +253,11 @@ def _check_ray(ctx: typer.Context, o: SimpleNamespace) -> None:
     ray_module()
 
 
-def _ray_plan(o: SimpleNamespace):
-    from ..batch.ray_executor import RayPlan
+def _ray_cluster(o: SimpleNamespace):
+    from ..batch.ray_executor import RayCluster
 
     gpus = o.ray_gpus or (1.0 if o.device.startswith("cuda") else 0.0)
-    return RayPlan(o.ray_address, o.ray_workers, gpus)
+    return RayCluster(o.ray_address, o.ray_workers, gpus)
 
 
 def make_output_folder(output: Path) -> Path | None:

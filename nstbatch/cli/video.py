@@ -83,26 +83,26 @@ def video(
     o = SimpleNamespace(**{name: value for name, value in locals().items() if name != "ctx"})
     from ..batch.signals import Interrupted, stop_on_signals
 
-    plan = None
+    job = None
     try:
         with stop_on_signals():
             try:
-                plan = _prepare(ctx, o)
+                job = _prepare(ctx, o)
             except NstError as exc:
                 fail(exc)
             try:
-                run = _paint(o, plan)
-                _assemble(o, plan, run)
+                run = _paint(o, job)
+                _assemble(o, job, run)
             finally:
-                plan.lock.release()
+                job.lock.release()
     except Interrupted as stop:
-        kept = f"; finished frames are kept in {plan.work_dir}: the same command resumes" if plan else ""
+        kept = f"; finished frames are kept in {job.work_dir}: the same command resumes" if job else ""
         typer.echo(f"nstbatch: stopped by {stop}{kept}", err=True)
         raise typer.Exit(stop.exit_code) from None
 
 
 @dataclass
-class Plan:
+class VideoJob:
     """What `video` settled before any frame: the clip, the engine, the work folder and the records."""
 
     source: object  # frames.FrameSource
@@ -111,21 +111,21 @@ class Plan:
     work_dir: Path
     made_with: dict
     label: str = ""  # the network and its blend (--model)
-    settings: object = None  # video.VideoSettings (optimisation and --keyframes)
+    settings: object = None  # video_optimisation.VideoSettings (optimisation and --keyframes)
     keyframe_settings: object = None
     lock: object = None  # lock.FolderLock: one writer for this output
     repainted: int = 0  # stored frames dropped: painted from an input since changed
 
 
-def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
-    """Every check and refusal before any work; the plan, or the exit of a video already made."""
-    from ..batch.regions import check_single_masks, parse_regions
+def _prepare(ctx: typer.Context, o: SimpleNamespace) -> VideoJob:
+    """Every check and refusal before any work; the job, or the exit of a video already made."""
+    from ..batch.painted_regions import check_single_masks, parse_regions
     from ..engines import NetworkSettings, build
     from ..media.frames import open_frames
 
-    o.plan = parse_regions(o.region, o.regions, o.region_style)
-    if o.plan is not None:
-        check_single_masks(o.plan)
+    o.painted_regions = parse_regions(o.region, o.regions, o.region_style)
+    if o.painted_regions is not None:
+        check_single_masks(o.painted_regions)
         if o.keyframes is not None:
             raise UsageError("--keyframes and regions: not together yet; paint the clip frame by frame, or with --model")
     if o.output.suffix.lower() != ".mp4":
@@ -134,7 +134,7 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
     _check_paths(o, work_dir)
     if o.codec not in ENCODERS:
         raise UsageError(f"--codec must be one of {', '.join(ENCODERS)}, not '{o.codec}'")
-    check_engine_choice(o.style, o.model, ctx, OPTIMISATION_ONLY, o.plan)
+    check_engine_choice(o.style, o.model, ctx, OPTIMISATION_ONLY, o.painted_regions)
     unused = given_on_command_line(ctx, NOT_WITH_KEYFRAMES) if o.keyframes is not None else []
     if unused:
         raise UsageError(f"{', '.join(unused)}: not with --keyframes, which paints the keyframes with "
@@ -146,14 +146,14 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> Plan:
         source = open_frames(o.input_path, o.max_frames, o.fps)
         size = o.size or min(max(source.width, source.height), o.max_size)
         chosen = build(NetworkSettings(o.model, size, o.max_size, o.style_blend, o.preserve_colors, o.match_colors,
-                                       o.plan, o.device, o.providers))
+                                       o.painted_regions, o.device, o.providers))
         record = {"input": str(o.input_path.resolve()), "size": size, "temporal_blend": o.temporal_blend,
                   **chosen.record}
         record.pop("runs_on")  # where it runs does not change the frames
-        engine = _with_masks(chosen.engine, o.plan, source, size, record)
+        engine = _with_masks(chosen.engine, o.painted_regions, source, size, record)
         made_with = {**record, **chosen.made_with, **_encoding(o)}
-        plan = Plan(source, engine, size, work_dir, made_with, label=chosen.label)
-        return _claim(o, plan, record)
+        job = VideoJob(source, engine, size, work_dir, made_with, label=chosen.label)
+        return _claim(o, job, record)
     return _prepare_optimisation(o, work_dir)
 
 
@@ -174,36 +174,36 @@ def _check_paths(o: SimpleNamespace, work_dir: Path) -> None:
                              f"delete it: {fix}")
 
 
-def _claim(o: SimpleNamespace, plan: Plan, record: dict) -> Plan:
+def _claim(o: SimpleNamespace, job: VideoJob, record: dict) -> VideoJob:
     """Take the output for this run (one writer a video), exit if the video is made already, and ready
     the work folder; every refusal is one line, with the lock let go."""
     from ..atomic import remove_stale_temps
     from ..batch.lock import FolderLock
-    from ..batch.video import already_made, prepare_work_dir
+    from ..batch.video_work import already_made, prepare_work_dir
 
     try:
         o.output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"--output {o.output}: cannot create its folder ({exc.strerror or exc})") from None
-    plan.lock = FolderLock.for_file(o.output)
+    job.lock = FolderLock.for_file(o.output)
     try:
-        if plan.lock.note:
-            typer.echo(f"warning: {plan.lock.note}", err=True)
+        if job.lock.note:
+            typer.echo(f"warning: {job.lock.note}", err=True)
         remove_stale_temps(o.output.parent, o.output.name)  # a killed encoder's temporary mp4
-        if already_made(o.output, plan.made_with, o.overwrite, o.input_path):
+        if already_made(o.output, job.made_with, o.overwrite, o.input_path):
             finished(o.output)
         try:
-            plan.repainted = prepare_work_dir(plan.work_dir, record, o.overwrite, o.input_path)
+            job.repainted = prepare_work_dir(job.work_dir, record, o.overwrite, o.input_path)
         except OSError as exc:
-            raise UsageError(f"{plan.work_dir}: cannot write the work folder ({exc.strerror or exc})") from None
+            raise UsageError(f"{job.work_dir}: cannot write the work folder ({exc.strerror or exc})") from None
     except BaseException:
-        plan.lock.release()
+        job.lock.release()
         raise
-    return plan
+    return job
 
 
-def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> Plan:
-    """The plan of a clip painted by optimisation, frame by frame or through its keyframes' network."""
+def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> VideoJob:
+    """The job of a clip painted by optimisation, frame by frame or through its keyframes' network."""
     from ..batch.video_optimisation import VideoSettings
     from ..engines import OptimisationSettings, build
     from ..media.frames import open_frames
@@ -221,7 +221,7 @@ def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> Plan:
                 temporal_weight=o.temporal_weight, seed=o.seed, precision=o.precision,
                 first_scale=parse_scales(o.scales, o.device))
     engine = build(OptimisationSettings(tuple(o.style or ()), o.style_blend, o.style_scale, None, o.preserve_colors,
-                                        o.match_colors, o.plan, size, iterations, loop=loop, weights=o.weights,
+                                        o.match_colors, o.painted_regions, size, iterations, loop=loop, weights=o.weights,
                                         device=o.device)).engine
     options = engine.options
     settings.record = {
@@ -238,24 +238,24 @@ def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> Plan:
                                keyframe_network={**keyframe_settings.record(), "steps": o.keyframe_steps})
     if o.match_colors:
         settings.record["match_colors"] = True
-    if o.plan is not None:
-        settings.record["regions"] = o.plan.record()
-    engine = _with_masks(engine, o.plan, source, size, settings.record)
+    if o.painted_regions is not None:
+        settings.record["regions"] = o.painted_regions.record()
+    engine = _with_masks(engine, o.painted_regions, source, size, settings.record)
     made_with = {**settings.record, "style_sha256": [file_sha256(path) for path in o.style or []],
                  "version": __version__, **_encoding(o)}
-    plan = Plan(source, engine, size, work_dir, made_with, settings=settings, keyframe_settings=keyframe_settings)
-    return _claim(o, plan, settings.record)
+    job = VideoJob(source, engine, size, work_dir, made_with, settings=settings, keyframe_settings=keyframe_settings)
+    return _claim(o, job, settings.record)
 
 
-def _with_masks(engine, plan, source, size: int, record: dict):
+def _with_masks(engine, regions, source, size: int, record: dict):
     """The engine handed each frame its masks (one mask for the clip, or a folder of one a frame), the
     hash of every mask file used put in ``record``; as it is without regions."""
-    if plan is None:
+    if regions is None:
         return engine
-    from ..batch.regions import ClipMasks
+    from ..batch.painted_regions import ClipMasks
     from ..media.frames import working_size
 
-    masked = ClipMasks(engine, plan, source.count)
+    masked = ClipMasks(engine, regions, source.count)
     width, height = working_size(source.width, source.height, size)
     masked.check((height, width))
     record["masks_sha256"] = masked.sha256()
@@ -267,29 +267,29 @@ def _encoding(o: SimpleNamespace) -> dict:
     return {"codec": o.codec, "crf": o.crf, "audio": not o.no_audio}
 
 
-def _paint(o: SimpleNamespace, plan: Plan):
+def _paint(o: SimpleNamespace, job: VideoJob):
     """Every frame into the work folder, with a bar: the run's record of what it did."""
     from ..batch.progress import QuietReporter, RichReporter
     from ..batch.signals import Interrupted
-    from ..batch.video import paint_video
+    from ..batch.video_work import paint_video
     from ..media.frames import working_size
 
-    source, engine, settings = plan.source, plan.engine, plan.settings
-    width, height = working_size(source.width, source.height, plan.size)
+    source, engine, settings = job.source, job.engine, job.settings
+    width, height = working_size(source.width, source.height, job.size)
     reporter = QuietReporter() if o.quiet else RichReporter()
     with reporter:
         clip = (f"nstbatch video: {source.path}, {source.count} frames at {source.fps:g} fps, "
                 f"{source.width}x{source.height} -> {width}x{height}; ")
-        if plan.repainted:
-            reporter.message(f"note: {plan.repainted} stored frames in {plan.work_dir} painted again: the input changed "
+        if job.repainted:
+            reporter.message(f"note: {job.repainted} stored frames in {job.work_dir} painted again: the input changed "
                              f"since they were painted")
         blend = f", blended {o.temporal_blend:g} with the previous frame" if o.temporal_blend else ""
         try:
             if o.model is not None:
                 if not o.quiet:
-                    reporter.message(clip + plan.label + f", {o.batch_size} frames a pass on {engine.runs_on}{blend}")
-                return paint_video(source, engine, plan.size, plan.work_dir, reporter, o.batch_size, o.temporal_blend)
-            from ..batch.keyframes import keyframe_video
+                    reporter.message(clip + job.label + f", {o.batch_size} frames a pass on {engine.runs_on}{blend}")
+                return paint_video(source, engine, job.size, job.work_dir, reporter, o.batch_size, o.temporal_blend)
+            from ..batch.keyframe_video import keyframe_video
             from ..batch.video_optimisation import stylize_video
             from ..runtime.gram import backend_in_use
 
@@ -298,55 +298,55 @@ def _paint(o: SimpleNamespace, plan: Plan):
                     reporter.message(clip + f"{o.keyframes} keyframes painted with {settings.first_iterations} "
                                      f"iterations each, a network trained on them for {o.keyframe_steps} steps, then "
                                      f"every frame through it{blend}; device {engine.device}")
-                return keyframe_video(source, engine, plan.size, plan.work_dir, o.keyframes, settings.first_iterations,
-                                      plan.keyframe_settings, reporter, o.batch_size, o.temporal_blend)
+                return keyframe_video(source, engine, job.size, job.work_dir, o.keyframes, settings.first_iterations,
+                                      job.keyframe_settings, reporter, o.batch_size, o.temporal_blend)
             if not o.quiet:
                 reporter.message(clip + f"first frame {settings.first_iterations} iterations, then "
                                  f"{settings.iterations}; temporal weight {o.temporal_weight:g} towards frames "
                                  f"{', '.join(f't-{k}' for k in settings.temporal_frames)}, {o.passes} pass"
                                  f"{'es' if o.passes > 1 else ''}, flow {o.flow}; "
                                  f"device {engine.device}, gram {backend_in_use(engine.device)}")
-            return stylize_video(source, engine, settings, plan.work_dir, reporter)
+            return stylize_video(source, engine, settings, job.work_dir, reporter)
         except KeyboardInterrupt as stop:
             if isinstance(stop, Interrupted):  # a signal's: said once, by the command
                 raise
-            reporter.message(f"interrupted: finished frames are kept in {plan.work_dir}; the same command resumes")
+            reporter.message(f"interrupted: finished frames are kept in {job.work_dir}; the same command resumes")
             raise typer.Exit(130) from None
 
 
-def _assemble(o: SimpleNamespace, plan: Plan, run) -> None:
+def _assemble(o: SimpleNamespace, job: VideoJob, run) -> None:
     """The mp4 from the work folder, its record beside it, and the closing line. A clip that decoded to
     fewer frames than it declares is written as far as it goes, but said, not recorded as made, and exit 1."""
-    from ..batch.video import assemble, record_made_with, remove_work_dir
+    from ..batch.video_work import assemble, record_made_with, remove_work_dir
     from ..media.frames import working_size
 
     if run.failure:
-        typer.echo(f"error: {run.failure}\n{run.frames} frames kept in {plan.work_dir}; fix the input and run the "
+        typer.echo(f"error: {run.failure}\n{run.frames} frames kept in {job.work_dir}; fix the input and run the "
                    f"same command again to resume", err=True)
         raise typer.Exit(1)
-    source = plan.source
+    source = job.source
     short = run.frames < source.count
     try:
         audio_from = None if o.no_audio or o.input_path.is_dir() else o.input_path
         written, sound = assemble(run.folder, run.frames, o.output, source.fps, audio_from, o.codec, o.crf,
                                   source.frame_times(run.frames))
         if not short:
-            record_made_with(o.output, plan.made_with, o.input_path)
+            record_made_with(o.output, job.made_with, o.input_path)
     except NstError as exc:  # a stored frame gone missing, or no mp4 encoder: the frames stay for a re-run
         fail(exc)
     except OSError as exc:  # a full disk, a folder made read-only while painting: one line, frames kept
         typer.echo(f"error: cannot write {o.output}: {exc.strerror or exc}\n{run.frames} painted frames are kept in "
-                   f"{plan.work_dir}; make room and run the same command again to write it", err=True)
+                   f"{job.work_dir}; make room and run the same command again to write it", err=True)
         raise typer.Exit(1) from None
     if short:
         typer.echo(f"error: {source.path}: {run.frames} frames decoded of the {source.count} the file declares "
                    f"(damaged or cut short?); {o.output} holds those {run.frames}, and the frames are kept in "
-                   f"{plan.work_dir}", err=True)
+                   f"{job.work_dir}", err=True)
         raise typer.Exit(1)
     if o.frames_dir is None:
-        remove_work_dir(plan.work_dir)
+        remove_work_dir(job.work_dir)
     if not o.quiet:
-        width, height = working_size(source.width, source.height, plan.size)
+        width, height = working_size(source.width, source.height, job.size)
         pace = f", {run.seconds_per_frame():.2f} s per frame" if run.done else ""
         heard = "with the clip's sound" if sound else ("without sound (--no-audio)" if o.no_audio else "without sound")
         typer.echo(f"wrote {o.output}: {written} frames, {width}x{height} at {source.fps:g} fps, {o.codec}, {heard} "

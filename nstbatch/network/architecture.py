@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 from ..errors import ModelError, UsageError
-from ..runtime.headroom import network_bytes_per_pixel
+from ..runtime.free_memory import network_bytes_per_pixel
 
 # The 9x9 convolutions' reflection padding (4 pixels) needs a side longer than the padding.
 MIN_SIDE = 5

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import UsageError
 from ..media.images import as_array
 from ..runtime.color import keep_colors as colors_kept
-from ..runtime.headroom import free_bytes, photos_at_once
+from ..runtime.free_memory import free_bytes, photos_at_once
 from .architecture import kind_of
 from ..runtime.results import Result
 from .architecture import MIN_SIDE
@@ -51,7 +51,7 @@ def parse_blend(text: str | None, names: list[str], what: str = "--style-blend")
 
 def region_blends(plan, names: list[str]) -> list | None:
     """Each region's blend of the network's paintings (a vector summing to 1), or None for a region kept
-    as the photo, from a batch.regions.RegionPlan whose paintings are the network's by name."""
+    as the photo, from a batch.painted_regions.PaintedRegions whose paintings are the network's by name."""
     if plan is None:
         return None
     blends = []
@@ -115,7 +115,7 @@ class FeedForward:
 
     def paint(self, photos):
         """N x 3 x H x W in [0, 1] to the same, each photo with the engine's blend, in as many passes as
-        memory asks (headroom.TooLarge for a photo too large to pass alone). A numpy array in, one out;
+        memory asks (free_memory.TooLarge for a photo too large to pass alone). A numpy array in, one out;
         a torch tensor in, a CPU tensor out."""
         arrays = as_array(photos)
         at_once = self._at_once(arrays.shape)
@@ -123,7 +123,7 @@ class FeedForward:
         return painted if isinstance(photos, np.ndarray) else photos.new_tensor(painted, device="cpu")
 
     def _at_once(self, shape: tuple) -> int:
-        """Photos of ``shape`` a pass may take in the memory there is (headroom.TooLarge if not one)."""
+        """Photos of ``shape`` a pass may take in the memory there is (free_memory.TooLarge if not one)."""
         free = free_bytes(self.painter.device)
         architecture = self.painter.architecture
         return photos_at_once(shape, kind_of(architecture).bytes_per_pixel(architecture),

@@ -13,7 +13,7 @@ Peak memory of an evaluation has two parts (both in bytes):
 ``fit`` picks the cheapest way that fits in what is free: the whole picture; else blocks (largest
 first); else blocks with a shorter L-BFGS history; else it refuses, naming the largest size that fits.
 
-What is free, and a trained network's far smaller needs, are ``headroom.py``'s: network workers load
+What is free, and a trained network's far smaller needs, are ``free_memory.py``'s: network workers load
 no torch.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from .blocks import blocks
-from .headroom import FLOAT, HEADROOM, IMAGE_FLOATS, OVERHEAD, TooLarge, refusal
+from .free_memory import FLOAT, HEADROOM, IMAGE_FLOATS, OVERHEAD, TooLarge, refusal
 from .vgg import VGG19Features, stride
 
 IMAGES_KEPT = 5  # pixels, gradient, best image, start, photo
@@ -33,7 +33,7 @@ LBFGS_HISTORY = 100  # torch.optim.LBFGS's history_size, as the loop sets it
 HISTORIES = (LBFGS_HISTORY, 50, 20, 10)  # what the guard tries, in order, before it refuses
 BLOCK_SIDES = (1024, 512, 256)  # block sides the guard tries, largest (least margin work) first
 # The loop grows by more than the saved-tensor count: the backward's own temporaries (a share of the
-# count) and the allocator's and thread pools' buffers (headroom.OVERHEAD); both set from what
+# count) and the allocator's and thread pools' buffers (free_memory.OVERHEAD); both set from what
 # benchmarks/bench_memory.py measured (benchmarks/RESULTS.md).
 ACTIVATION_SLACK = 1.25
 MEASURE_SIDES = (64, 96)

@@ -54,7 +54,7 @@ def content_boost(content_weight: float, style_weight: float) -> float:
     return CONTENT_BOOST if content_weight > 0 and style_weight > 0 else 1.0
 
 
-def scale_plan(long_side: int, first: int | None, iterations: int) -> list[tuple[int, int]]:
+def scale_schedule(long_side: int, first: int | None, iterations: int) -> list[tuple[int, int]]:
     """(long side, iterations) for each scale, the iterations summing to ``iterations``; one scale at
     ``long_side`` when ``first`` is None or the picture is not larger than it."""
     sides = scale_sides(long_side, first) if first else [long_side]

@@ -15,12 +15,12 @@ import torch.nn.functional as F
 
 from ..errors import UsageError
 from .color import COLOR_MODES, keep_colors as colors_kept, match_colors
-from .defaults import DEVICES
+from .defaults import DEVICE_NAMES
 from .gram import backend_in_use
-from .headroom import free_bytes, gib
+from .free_memory import free_bytes, gib
 from .memory import Fit, Needs, activation_bytes_per_pixel, fit
 from .regions import RegionStyle, guided_gram, layer_guides, layout
-from .scales import content_boost, scale_plan
+from .scales import content_boost, scale_schedule
 from .objective import RegionTargets, Targets
 from .stylize import (PRECISIONS, Options, Result, Step, content_targets, initial_image, losses_of, optimize,
                       style_targets)
@@ -36,8 +36,8 @@ FINE_STRIDE = 2
 
 def resolve_device(device: str) -> torch.device:
     """'auto' is CUDA when a GPU is usable, else the CPU; asking for CUDA without one is a usage error."""
-    if device not in DEVICES and not device.startswith("cuda:"):
-        raise UsageError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), not '{device}'")
+    if device not in DEVICE_NAMES and not device.startswith("cuda:"):
+        raise UsageError(f"device must be one of {', '.join(DEVICE_NAMES)} (or cuda:N), not '{device}'")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -241,7 +241,7 @@ class StyleTransfer:
         first = opts.first_scale
         if first is not None:  # no scale so small that the deepest layer would have nothing left
             first = max(first, math.ceil(self.min_side[0] * max(content.shape[-2:]) / min(content.shape[-2:])))
-        plan = scale_plan(max(content.shape[-2:]), first, opts.iterations)
+        plan = scale_schedule(max(content.shape[-2:]), first, opts.iterations)
         if len(plan) > 1 and previous is None:  # a video frame after the first starts from its neighbour instead
             return self._coarse_to_fine(content, init, callback, opts, plan, masks)
         return self._at_one_scale(content, init, callback, opts, previous, masks)

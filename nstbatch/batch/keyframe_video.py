@@ -23,7 +23,7 @@ from ..media.frames import FrameSource
 from ..media.images import array_to_tensor, load_image, tensor_to_array
 from .progress import QuietReporter
 from .runner import painting_failure
-from .video import VideoRun, paint_video, store_frame
+from .video_work import VideoRun, paint_video, store_frame
 
 KEYFRAMES_DIR = "keyframes"
 NETWORK_DIR = "network"

@@ -81,7 +81,7 @@ def _is_number(text: str) -> bool:
 
 
 @dataclass
-class RegionPlan:
+class PaintedRegions:
     """The regions of a run, and where each photo's masks are."""
 
     regions: list[Region]
@@ -176,7 +176,7 @@ def _split_mask(text: str) -> tuple[str, str, str]:
 
 
 def parse_regions(region: list[str] | None, regions: Path | None, region_style: list[str] | None,
-                  missing: str = "fail") -> RegionPlan | None:
+                  missing: str = "fail") -> PaintedRegions | None:
     """The region options as a plan (None when none was given); a UsageError, before any work, for
     anything malformed or missing."""
     region, region_style = region or [], region_style or []
@@ -186,7 +186,7 @@ def parse_regions(region: list[str] | None, regions: Path | None, region_style: 
         raise UsageError(f"--missing-mask must be one of {', '.join(MISSING_MASK)}, not '{missing}'")
     if (regions is None) != (not region_style):
         raise UsageError("--regions and --region-style go together: the segmentation, and the colour of each region")
-    plan = RegionPlan([], None if regions is None else regions.absolute(), missing)
+    plan = PaintedRegions([], None if regions is None else regions.absolute(), missing)
     if regions is not None and not regions.exists():
         raise UsageError(f"{regions}: no such file or folder for --regions")
     for text in region:
@@ -216,7 +216,7 @@ def parse_regions(region: list[str] | None, regions: Path | None, region_style: 
     return plan
 
 
-def check_single_masks(plan: RegionPlan) -> None:
+def check_single_masks(plan: PaintedRegions) -> None:
     """Masks given once for every photo are read before any work: a bad one is a usage error, not a
     failure of every photo."""
     for path in [plan.segmentation] + [r.mask for r in plan.regions]:
@@ -231,9 +231,9 @@ class ClipMasks:
     """An engine handed each frame's masks: ``for_frame(index)`` is the engine with frame ``index``'s masks
     (0-based, as painted). A mask file serves every frame (a camera that stays put); a folder holds one
     mask a frame, in frame order (frame_2 before frame_10), the k-th frame painted taking the k-th, as a
-    segmentation tool writes them for a clip. Everything else is the engine's."""
+    segmentation tool writes them for a clip."""
 
-    def __init__(self, engine, plan: RegionPlan, frames: int):
+    def __init__(self, engine, plan: PaintedRegions, frames: int):
         from ..media.frames import frame_files  # here: OpenCV comes with it, which `run` does not need
 
         self.engine, self.plan = engine, plan
@@ -248,7 +248,7 @@ class ClipMasks:
         self._fitted: dict = {}
 
     def sources(self, index: int) -> list[Path]:
-        """The mask files of frame ``index``, as RegionPlan.sources lists a photo's."""
+        """The mask files of frame ``index``, as PaintedRegions.sources lists a photo's."""
         return [self._per_frame[source][index] if source in self._per_frame else source
                 for source in [self.plan.segmentation] + [r.mask for r in self.plan.regions] if source is not None]
 
@@ -282,8 +282,14 @@ class ClipMasks:
     def for_frame(self, index: int) -> "_FrameEngine":
         return _FrameEngine(self, index)
 
-    def __getattr__(self, name):
-        return getattr(self.engine, name)
+    # What the command says of the engine in its header line; everything else is asked of ``engine`` itself.
+    @property
+    def device(self):
+        return self.engine.device
+
+    @property
+    def runs_on(self) -> str:
+        return self.engine.runs_on
 
 
 class _FrameEngine:

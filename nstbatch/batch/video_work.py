@@ -30,7 +30,7 @@ from ..media.images import array_to_picture, read_picture, save_image, tensor_to
 from ..records import as_stored, differing, file_sha256
 from .manifest import SOURCE_FIELDS, stat_print
 from .progress import QuietReporter
-from .regions import ClipMasks, for_frame
+from .painted_regions import ClipMasks, for_frame
 from .runner import painting_failure
 
 SETTINGS_NAME = "nstbatch-video.json"
