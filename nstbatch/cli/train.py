@@ -46,10 +46,6 @@ def train(
 ):
     """Train a feed-forward network that paints any photo in one pass (Johnson et al.; several paintings: Dumoulin et al.)."""
     from ..batch.progress import QuietReporter, RichReporter
-    from ..records import file_sha256
-    from ..training.clips import load_clips
-    from ..training.loop import Painting, Trainer
-    from ..training.photos import load_photos
 
     reporter = QuietReporter() if quiet else RichReporter()
     settings = TrainSettings(steps=steps, crop_size=crop_size, batch_size=batch_size, learning_rate=learning_rate,
@@ -58,17 +54,8 @@ def train(
                              style_scale=style_scale, kind=kind, channels=channels, residual_blocks=residual_blocks, seed=seed,
                              precision=precision, save_every=save_every)
     try:
-        if photos is None:
-            raise UsageError("--photos: give a folder of photos to train on")
-        paintings = [Painting(path.stem, load_option_image(path, "--style"), file_sha256(path)) for path in style]
-        names = [p.name for p in paintings]
-        if len(set(names)) != len(names):
-            raise UsageError(f"two paintings share a name ({', '.join(names)}): --style-blend calls them by file stem; rename one")
-        photo_set = load_photos(photos, crop_size, on_skip=lambda line: reporter.message(f"skipped: {line}"))
-        clip_pairs = None
-        if clips is not None:
-            clip_pairs = load_clips(clips, crop_size, on_skip=lambda line: reporter.message(f"skipped: {line}"))
-        trainer = Trainer(photo_set, paintings, settings, output, device, from_checkpoint, weights, clip_pairs, start_from)
+        trainer, photo_set, clip_pairs = _trainer(style, photos, clips, settings, output, device, from_checkpoint,
+                                                  weights, start_from, reporter)
     except NstError as exc:
         fail(exc)
     done = trainer.info.step
@@ -105,3 +92,24 @@ def train(
     if not quiet:
         pace = f", {result.seconds_per_step:.2f} s per step" if result.seconds_per_step else ""
         typer.echo(f"trained to step {result.step}{pace}; weights in {result.model}, previews in {output / 'previews'}")
+
+
+def _trainer(style, photos, clips, settings, output, device, from_checkpoint, weights, start_from, reporter):
+    """The paintings, photos and clips read (unreadable ones said and left out), and the trainer over them."""
+    from ..records import file_sha256
+    from ..training.clips import load_clips
+    from ..training.loop import Painting, Trainer
+    from ..training.photos import load_photos
+
+    if photos is None:
+        raise UsageError("--photos: give a folder of photos to train on")
+    paintings = [Painting(path.stem, load_option_image(path, "--style"), file_sha256(path)) for path in style]
+    names = [p.name for p in paintings]
+    if len(set(names)) != len(names):
+        raise UsageError(f"two paintings share a name ({', '.join(names)}): --style-blend calls them by file stem; rename one")
+    photo_set = load_photos(photos, settings.crop_size, on_skip=lambda line: reporter.message(f"skipped: {line}"))
+    clip_pairs = None
+    if clips is not None:
+        clip_pairs = load_clips(clips, settings.crop_size, on_skip=lambda line: reporter.message(f"skipped: {line}"))
+    trainer = Trainer(photo_set, paintings, settings, output, device, from_checkpoint, weights, clip_pairs, start_from)
+    return trainer, photo_set, clip_pairs
