@@ -103,19 +103,19 @@ def color_mode(preserve_colors: bool, match_colors: bool) -> str | None:
     return "histogram" if match_colors else "luminance" if preserve_colors else None
 
 
-def region_styles(plan) -> list | None:
-    """What paints each region of ``plan`` (batch.painted_regions.PaintedRegions), as optimisation takes it: paintings
+def region_styles(painted) -> list | None:
+    """What paints each region of ``painted`` (batch.painted_regions.PaintedRegions), as optimisation takes it: paintings
     loaded, the painting masks read. A list (of runtime.regions.RegionStyle, from the Python API) is taken
     as it is."""
-    if plan is None or isinstance(plan, list):
-        return plan
+    if painted is None or isinstance(painted, list):
+        return painted
     import torch
 
     from .media.masks import read_mask
     from .runtime.regions import RegionStyle
 
     styles = []
-    for region in plan.regions:
+    for region in painted.regions:
         paintings = []
         for name, _ in region.paintings:
             if not Path(name).is_file():
@@ -247,9 +247,9 @@ def _optimisation_engine(s: OptimisationSettings) -> Chosen:
               "max_memory": s.max_memory, **{k: v for k, v in options.__dict__.items() if k != "gram_backend"},
               "init": s.init}
     runs_on = f", targets by onnxruntime on {', '.join(target_features.providers)}" if target_features else ""
-    plan = scale_schedule(size, options.first_scale, options.iterations)
-    split = "+".join(str(n) for _, n in plan)
-    scales = f" in {len(plan)} scales from {plan[0][0]} px ({split})" if len(plan) > 1 else ""
+    schedule = scale_schedule(size, options.first_scale, options.iterations)
+    split = "+".join(str(n) for _, n in schedule)
+    scales = f" in {len(schedule)} scales from {schedule[0][0]} px ({split})" if len(schedule) > 1 else ""
     header = (f"{size} px, {options.iterations} iterations{scales}, device {engine.device}, "
               f"gram {backend_in_use(engine.device)}{runs_on}")
     made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}

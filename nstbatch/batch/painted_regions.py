@@ -177,7 +177,7 @@ def _split_mask(text: str) -> tuple[str, str, str]:
 
 def parse_regions(region: list[str] | None, regions: Path | None, region_style: list[str] | None,
                   missing: str = "fail") -> PaintedRegions | None:
-    """The region options as a plan (None when none was given); a UsageError, before any work, for
+    """The region options as PaintedRegions (None when none was given); a UsageError, before any work, for
     anything malformed or missing."""
     region, region_style = region or [], region_style or []
     if not region and regions is None and not region_style:
@@ -186,7 +186,7 @@ def parse_regions(region: list[str] | None, regions: Path | None, region_style: 
         raise UsageError(f"--missing-mask must be one of {', '.join(MISSING_MASK)}, not '{missing}'")
     if (regions is None) != (not region_style):
         raise UsageError("--regions and --region-style go together: the segmentation, and the colour of each region")
-    plan = PaintedRegions([], None if regions is None else regions.absolute(), missing)
+    painted = PaintedRegions([], None if regions is None else regions.absolute(), missing)
     if regions is not None and not regions.exists():
         raise UsageError(f"{regions}: no such file or folder for --regions")
     for text in region:
@@ -197,7 +197,7 @@ def parse_regions(region: list[str] | None, regions: Path | None, region_style: 
         if not mask_path.exists():
             raise UsageError(f"{mask_path}: no such mask file or folder for --region")
         paintings, painting_mask = parse_style(style, "--region")
-        plan.regions.append(Region(mask_path.stem, mask=mask_path, paintings=paintings, painting_mask=painting_mask))
+        painted.regions.append(Region(mask_path.stem, mask=mask_path, paintings=paintings, painting_mask=painting_mask))
     colours = set()
     for text in region_style:
         colour, equals, style = text.partition("=")
@@ -208,18 +208,18 @@ def parse_regions(region: list[str] | None, regions: Path | None, region_style: 
             raise UsageError(f"--region-style: {colour.strip()} is given twice")
         colours.add(rgb)
         paintings, painting_mask = parse_style(style, "--region-style")
-        plan.regions.append(Region(colour.strip().lstrip("#"), colour=rgb, paintings=paintings,
+        painted.regions.append(Region(colour.strip().lstrip("#"), colour=rgb, paintings=paintings,
                                    painting_mask=painting_mask))
-    for r in plan.regions:
+    for r in painted.regions:
         if r.painting_mask is not None and not r.painting_mask.is_file():
             raise UsageError(f"{r.painting_mask}: no such painting mask (after @ in the region of {r.label})")
-    return plan
+    return painted
 
 
-def check_single_masks(plan: PaintedRegions) -> None:
+def check_single_masks(painted: PaintedRegions) -> None:
     """Masks given once for every photo are read before any work: a bad one is a usage error, not a
     failure of every photo."""
-    for path in [plan.segmentation] + [r.mask for r in plan.regions]:
+    for path in [painted.segmentation] + [r.mask for r in painted.regions]:
         if path is not None and path.is_file():
             try:
                 read_mask(path)
@@ -233,12 +233,12 @@ class ClipMasks:
     mask a frame, in frame order (frame_2 before frame_10), the k-th frame painted taking the k-th, as a
     segmentation tool writes them for a clip."""
 
-    def __init__(self, engine, plan: PaintedRegions, frames: int):
+    def __init__(self, engine, painted: PaintedRegions, frames: int):
         from ..media.frames import frame_files  # here: OpenCV comes with it, which `run` does not need
 
-        self.engine, self.plan = engine, plan
+        self.engine, self.painted = engine, painted
         self._per_frame: dict[Path, list[Path]] = {}
-        for source in [plan.segmentation] + [r.mask for r in plan.regions]:
+        for source in [painted.segmentation] + [r.mask for r in painted.regions]:
             if source is not None and source.is_dir():
                 files = frame_files(source)
                 if len(files) < frames:
@@ -250,7 +250,7 @@ class ClipMasks:
     def sources(self, index: int) -> list[Path]:
         """The mask files of frame ``index``, as PaintedRegions.sources lists a photo's."""
         return [self._per_frame[source][index] if source in self._per_frame else source
-                for source in [self.plan.segmentation] + [r.mask for r in self.plan.regions] if source is not None]
+                for source in [self.painted.segmentation] + [r.mask for r in self.painted.regions] if source is not None]
 
     def sha256(self) -> str:
         """One hash of every mask file the clip uses, in order: what decides its frames, for ``made_with``."""
@@ -276,7 +276,7 @@ class ClipMasks:
         if key not in self._fitted:
             if self._per_frame:  # one a frame: keep only the frame at hand
                 self._fitted.clear()
-            self._fitted[key] = self.plan.read(list(paths), key[1])[0]
+            self._fitted[key] = self.painted.read(list(paths), key[1])[0]
         return self._fitted[key]
 
     def for_frame(self, index: int) -> "_FrameEngine":

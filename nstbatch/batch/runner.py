@@ -156,18 +156,18 @@ def load_photo(job: Job, settings: Settings, min_side: tuple[int, str]) -> tuple
     return content, time.perf_counter() - started
 
 
-def _with_masks(job: Job, content: np.ndarray, plan) -> np.ndarray | None:
+def _with_masks(job: Job, content: np.ndarray, painted) -> np.ndarray | None:
     """Read the photo's region masks onto the job; the photo, or None when the job failed for them."""
     size = tuple(content.shape[-2:])
     try:
-        job.masks, job.mask_sha256 = plan.masks(job.relative, size)
+        job.masks, job.mask_sha256 = painted.masks(job.relative, size)
     except (ImageError, OSError) as exc:
         reason = f"{exc.path}: {exc.reason}" if isinstance(exc, ImageError) else f"a mask cannot be read ({exc})"
-        if plan.missing != "unmasked":
+        if painted.missing != "unmasked":
             job.status, job.error = "failed", f"mask {reason}; painted nothing (--missing-mask unmasked paints it "\
                                               f"without regions)"
             return None
-        job.masks, job.mask_sha256, job.warning = plan.fallback(size), [], f"painted without regions: mask {reason}"
+        job.masks, job.mask_sha256, job.warning = painted.fallback(size), [], f"painted without regions: mask {reason}"
     return content
 
 

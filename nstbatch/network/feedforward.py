@@ -49,13 +49,13 @@ def parse_blend(text: str | None, names: list[str], what: str = "--style-blend")
     return [v / sum(values) for v in values]
 
 
-def region_blends(plan, names: list[str]) -> list | None:
+def region_blends(painted, names: list[str]) -> list | None:
     """Each region's blend of the network's paintings (a vector summing to 1), or None for a region kept
     as the photo, from a batch.painted_regions.PaintedRegions whose paintings are the network's by name."""
-    if plan is None:
+    if painted is None:
         return None
     blends = []
-    for region in plan.regions:
+    for region in painted.regions:
         if region.painting_mask is not None:
             raise UsageError(f"region {region.label}: a painting mask (@) is for optimisation; a network holds "
                              f"its paintings whole")

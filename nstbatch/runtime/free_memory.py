@@ -14,7 +14,7 @@ from ..errors import NstError
 
 FLOAT = 4
 IMAGE_FLOATS = 3  # RGB: floats a pixel in each image-sized tensor
-HEADROOM = 0.85  # the share of free memory a plan uses: allocators fragment, and others run too
+HEADROOM = 0.85  # the share of free memory a picture is planned within: allocators fragment, and others run too
 OVERHEAD = 256 * 2**20  # the allocator's and thread pools' buffers, whatever the picture
 # A styliser's forward pass grows with the width of its first layer: counted as this many full-resolution
 # activations of that width, plus the picture's own copies (photo, painting, clamped and colour-kept

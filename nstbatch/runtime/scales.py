@@ -6,7 +6,7 @@ each scale from the previous result upsampled, gets them at a fraction of the co
 jcjohnson/neural-style did by hand and crowsonkb/style-transfer-pytorch does automatically.
 
 The budget: the final scale gets 0.4 of the evaluations: it is where the fine texture that upsampling
-blurs is painted back (a plan that halved the iterations at every step up left it too few, and the
+blurs is painted back (a schedule that halved the iterations at every step up left it too few, and the
 picture ended far from one scale's). The rest goes to the coarser scales, halving at each step up (each
 has twice the pixels of the one before, so each gets the same share of that time). The iterations add
 up exactly to the budget asked for, so times stay comparable with a single-scale run of the same

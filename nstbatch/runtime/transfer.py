@@ -241,12 +241,12 @@ class StyleTransfer:
         first = opts.first_scale
         if first is not None:  # no scale so small that the deepest layer would have nothing left
             first = max(first, math.ceil(self.min_side[0] * max(content.shape[-2:]) / min(content.shape[-2:])))
-        plan = scale_schedule(max(content.shape[-2:]), first, opts.iterations)
-        if len(plan) > 1 and previous is None:  # a video frame after the first starts from its neighbour instead
-            return self._coarse_to_fine(content, init, callback, opts, plan, masks)
+        schedule = scale_schedule(max(content.shape[-2:]), first, opts.iterations)
+        if len(schedule) > 1 and previous is None:  # a video frame after the first starts from its neighbour instead
+            return self._coarse_to_fine(content, init, callback, opts, schedule, masks)
         return self._at_one_scale(content, init, callback, opts, previous, masks)
 
-    def _coarse_to_fine(self, content, init, callback, opts, plan, masks=None) -> Result:
+    def _coarse_to_fine(self, content, init, callback, opts, schedule, masks=None) -> Result:
         """Each scale from the previous result upsampled with the photo's detail band, with its own
         targets and the photo weighed ``content_boost`` times as much (scales.py); the steps the callback
         sees count on across scales, out of the whole budget."""
@@ -257,7 +257,7 @@ class StyleTransfer:
         # pictures started from the photo (not from noise: a reconstruction or a texture must not be handed it).
         start_from = opts.init if init is None else init
         from_photo = isinstance(start_from, str) and start_from == "content"
-        for number, (long_side, iterations) in enumerate(plan, start=1):
+        for number, (long_side, iterations) in enumerate(schedule, start=1):
             photo = resize_long_side(content, long_side)
             if result is None:
                 start = resize_long_side(init, long_side) if isinstance(init, torch.Tensor) else init
@@ -265,7 +265,7 @@ class StyleTransfer:
                 start = upsampled(result.image, photo, previous_photo if from_photo else None)
             previous_photo = photo
 
-            def counted(step: Step, done=done, label=f"scale {number}/{len(plan)}, {long_side} px") -> None:
+            def counted(step: Step, done=done, label=f"scale {number}/{len(schedule)}, {long_side} px") -> None:
                 if callback is not None:
                     label = f"{label}, {step.scale}" if step.scale else label
                     callback(dataclasses.replace(step, iteration=done + step.iteration, total=opts.iterations, scale=label))
