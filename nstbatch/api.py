@@ -13,6 +13,7 @@ from .batch.painted_regions import PHOTO  # a region's painting that keeps the p
 from .engines import check_engine_choice, color_mode, open_model, optimiser
 from .errors import UsageError
 from .media.images import load_image, pil_to_tensor, tensor_to_pil
+from .runtime.mixing import weights_given
 from .runtime.regions import RegionStyle, resized_masks
 from .runtime.stylize import Options
 from .runtime.transfer import resize_long_side
@@ -84,7 +85,7 @@ def stylize(
         region_styles = [RegionStyle(f"region {i + 1}") if painting == PHOTO else
                          RegionStyle(f"region {i + 1}", [_as_tensor(painting, None)], [1.0])
                          for i, painting in enumerate(regions.values())]
-    engine = optimiser([_as_tensor(s, None) for s in styles], Options(**options), style_blend, style_scale,
+    engine = optimiser([_as_tensor(s, None) for s in styles], Options(**options), weights_given(style_blend), style_scale,
                        color_mode(preserve_colors, match_colors), device, weights, regions=region_styles,
                        fine_style=None if style_fine is None else _as_tensor(style_fine, None))
     return tensor_to_pil(engine(photo, callback=callback, masks=masks).image)
@@ -144,8 +145,8 @@ def stylize_video(clip: str | Path, output: str | Path, style: ImageLike | list[
             settings = Options(**{"iterations": defaults["video_iterations"], **options})
             size = size or defaults["size"]
             styles = style if isinstance(style, list) else [style]
-            engine = optimiser([_as_tensor(s, None) for s in styles], settings, style_blend, 1.0, preserve_colors,
-                               device)
+            engine = optimiser([_as_tensor(s, None) for s in styles], settings, weights_given(style_blend), 1.0,
+                               preserve_colors, device)
             video = VideoSettings(size=size, first_iterations=first_iterations or defaults["iterations"],
                                   iterations=settings.iterations)
             run = paint_by_optimisation(source, engine, video, Path(work))

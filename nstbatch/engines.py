@@ -72,16 +72,6 @@ def load_option_image(path: Path, what: str, long_side=None, max_pixels=None):
         raise UsageError(f"{what} {exc}") from None
 
 
-def blend_weights(text: str | None) -> list[float] | None:
-    """--style-blend as numbers, e.g. '0.7,0.3'; None for an equal blend."""
-    if text is None:
-        return None
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UsageError(f"--style-blend: expected numbers separated by commas, got '{text}'") from None
-
-
 def optimiser(paintings: list, options, blend: list[float] | None = None, style_scale: float = 1.0,
               preserve_colors: bool | str = False, device="auto", weights=None, target_features=None,
               block_size: int | None = None, max_memory: float | None = None, regions=None, fine_style=None):
@@ -223,6 +213,7 @@ def build(settings) -> Chosen:
 def _optimisation_engine(s: OptimisationSettings) -> Chosen:
     from .onnx.providers import parse as parse_providers
     from .runtime.gram import backend_in_use
+    from .runtime.mixing import parse_weights
     from .runtime.scales import scale_schedule
 
     given_init = s.init in _inits()
@@ -239,7 +230,7 @@ def _optimisation_engine(s: OptimisationSettings) -> Chosen:
 
         target_features = feature_session(options.content_layers + options.style_layers, options.pooling, s.weights,
                                           parse_providers(s.providers))
-    engine = optimiser(styles, options, blend_weights(s.style_blend), s.style_scale, colors, s.device, s.weights,
+    engine = optimiser(styles, options, parse_weights(s.style_blend), s.style_scale, colors, s.device, s.weights,
                        target_features, s.block_size, s.max_memory, s.regions, fine)
     record = {"style": [str(path) for path in s.style], "style_blend": s.style_blend, "style_scale": s.style_scale,
               "preserve_colors": s.preserve_colors, "device": str(engine.device),

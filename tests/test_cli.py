@@ -101,7 +101,7 @@ def test_bad_inputs_fail_alone_and_exit_1(files, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--style", "missing.jpg"], "missing.jpg: does not exist"),
     (["--style", "STYLE", "--style-blend", "abc"], "expected numbers"),
-    (["--style", "STYLE", "--style-blend", "0.5,0.5"], "2 weights for 1 styles"),
+    (["--style", "STYLE", "--style-blend", "0.5,0.5"], "2 weights for 1 painting"),
     (["--style", "STYLE", "--device", "cuda"], "no CUDA GPU"),
     (["--style", "STYLE", "--format", "gif"], "--format"),
     (["--style", "STYLE", "--content-layers", "relu9_1"], "unknown VGG-19 layer"),

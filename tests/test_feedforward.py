@@ -23,7 +23,7 @@ def test_blend_by_name_by_position_or_equal():
 
 @pytest.mark.parametrize("text, message", [
     ("monet=1", "no painting 'monet'; it holds starry, scream"),
-    ("1,2,3", "3 weights; the model holds 2 paintings"),
+    ("1,2,3", "3 weights for 2 paintings \\(starry, scream\\)"),
     ("0,0", "not all zero"),
     ("a,b", "expected name=weight pairs or numbers"),
 ])

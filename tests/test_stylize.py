@@ -113,7 +113,7 @@ def test_bad_options_are_usage_errors(change, message):
 
 
 def test_blend_length_must_match(painting):
-    with pytest.raises(UsageError, match="2 weights for 1 styles"):
+    with pytest.raises(UsageError, match="2 weights for 1 painting"):
         StyleTransfer([painting], Options(), blend=[0.5, 0.5])
 
 
@@ -197,3 +197,17 @@ def test_a_new_term_is_one_entry_in_the_registry(vgg, photo, painting, monkeypat
     assert set(pulled.losses) == {"content", "style", "tv", "brightness", "total"}  # reported by its name
     assert pulled.losses["total"] == pytest.approx(sum(v for k, v in pulled.losses.items() if k != "total"))
     assert float(pulled.image.mean()) > float(plain.image.mean()) + 0.05  # and it moved the picture
+
+
+def test_the_api_takes_a_blend_as_text_or_numbers_for_paintings_alike(photo, painting):
+    import numpy as np
+
+    import nstbatch
+
+    other = photo_like(40, 40)
+    pictures = [np.asarray(nstbatch.stylize(photo, [painting, other], style_blend=blend, size=None, iterations=3,
+                                            device="cpu")) for blend in ("0.7,0.3", [0.7, 0.3], [0.3, 0.7])]
+    np.testing.assert_array_equal(pictures[0], pictures[1])
+    assert not np.array_equal(pictures[0], pictures[2])  # the weights are used, not dropped
+    with pytest.raises(UsageError, match="3 weights for 2 paintings"):
+        nstbatch.stylize(photo, [painting, other], style_blend="0.5,0.3,0.2", iterations=1, device="cpu")

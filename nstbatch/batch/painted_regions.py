@@ -30,6 +30,7 @@ from ..errors import ImageError, UsageError
 from ..media.images import opened
 from ..media.masks import fitted, mask_beside, parse_colour, read_mask, read_segmentation
 from ..records import file_sha256
+from ..runtime.mixing import check_weights
 PHOTO = "photo"  # the STYLE of a region kept as the photo
 MISSING_MASK = ("fail", "unmasked")
 
@@ -63,11 +64,10 @@ def parse_style(text: str, option: str) -> tuple[list[tuple[str, float]], Path |
         name, colon, weight = item.rpartition(":")
         if not colon or not _is_number(weight):
             name, weight = item, "1"
-        if float(weight) < 0:
-            raise UsageError(f"{option}: the weight of {name} must be >= 0, not {weight}")
         paintings.append((name, float(weight)))
-    if not paintings or sum(w for _, w in paintings) <= 0:
+    if not paintings:
         raise UsageError(f"{option}: '{text}' names no painting; give paintings, or 'photo'")
+    check_weights([w for _, w in paintings], len(paintings), option)
     paintings = [(str(Path(name).absolute()) if Path(name).is_file() else name, w) for name, w in paintings]
     return paintings, Path(painting_mask).absolute() if painting_mask else None
 

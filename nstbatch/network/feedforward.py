@@ -18,6 +18,7 @@ from ..errors import UsageError
 from ..media.images import as_array
 from ..runtime.color import keep_colors as colors_kept
 from ..runtime.free_memory import free_bytes, photos_at_once
+from ..runtime.mixing import check_weights, pixel_shares
 from .architecture import kind_of
 from ..runtime.results import Result
 from .architecture import MIN_SIDE
@@ -41,11 +42,8 @@ def parse_blend(text: str | None, names: list[str], what: str = "--style-blend")
         else:
             values = [float(w) for w in words]
     except ValueError:
-        raise UsageError(f"--style-blend: expected name=weight pairs or numbers separated by commas, got '{text}'") from None
-    if len(values) != len(names):
-        raise UsageError(f"--style-blend has {len(values)} weights; the model holds {len(names)} paintings ({', '.join(names)})")
-    if any(v < 0 for v in values) or sum(values) <= 0:
-        raise UsageError(f"--style-blend weights must be >= 0 and not all zero, not '{text}'")
+        raise UsageError(f"{what}: expected name=weight pairs or numbers separated by commas, got '{text}'") from None
+    check_weights(values, len(names), what, names)
     return [v / sum(values) for v in values]
 
 
@@ -71,9 +69,8 @@ def shares_by_region(masks: np.ndarray, blends: list, rest: np.ndarray) -> tuple
     """From a photo's masks (R x H x W) and each region's blend (None: the photo): each blend's share of
     every pixel ({blend as a tuple: H x W}) and the photo's share (H x W). Overlapping masks share a
     pixel; what no mask covers is painted with ``rest``."""
-    masks = np.clip(masks.astype(np.float32), 0, 1)
-    masks = masks / np.maximum(masks.sum(0, keepdims=True), 1.0)
-    shares = {tuple(rest.tolist()): np.clip(1.0 - masks.sum(0), 0, 1)}
+    masks, uncovered = pixel_shares(np.clip(masks.astype(np.float32), 0, 1))
+    shares = {tuple(rest.tolist()): uncovered}
     photo = np.zeros(masks.shape[1:], np.float32)
     for mask, blend in zip(masks, blends):
         if blend is None:
@@ -103,9 +100,8 @@ class FeedForward:
         self.painter = painter
         self.max_memory = max_memory  # bytes a pass may use (--max-memory); None: what is free
         self.style_names = list(style_names)
-        self.blend = blend or [1.0 / len(self.style_names)] * len(self.style_names)
-        if len(self.blend) != len(self.style_names):
-            raise UsageError(f"{len(self.blend)} blend weights for {len(self.style_names)} paintings")
+        self.blend = check_weights(blend or [1.0 / len(self.style_names)] * len(self.style_names),
+                                   len(self.style_names), "the blend", self.style_names)
         self.keep_colors = "luminance" if keep_colors is True else keep_colors or None
         self.regions = list(regions or [])
 

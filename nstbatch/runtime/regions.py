@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .gram import gram_torch
+from .mixing import pixel_shares
 from .vgg import LAYER_INDEX, LAYERS
 
 @dataclass
@@ -94,11 +95,8 @@ def layout(masks: torch.Tensor, regions: list[RegionStyle], rest: RegionStyle | 
 
     Where masks overlap they share the pixel in proportion; what no mask covers is the ``rest`` region
     (the paintings of --style), or the photo when there is no rest."""
-    masks = resized_masks(masks, size)
-    total = masks.sum(0, keepdim=True)
-    masks = masks / total.clamp(min=1.0)  # overlapping masks share; covered pixels sum to 1
-    uncovered = (1.0 - masks.sum(0, keepdim=True)).clamp(0, 1)
-    everyone = list(zip(range(len(regions)), masks)) + [(len(regions), uncovered[0])]
+    masks, uncovered = pixel_shares(resized_masks(masks, size))
+    everyone = list(zip(range(len(regions)), masks)) + [(len(regions), uncovered)]
     painted, held = [], None
     for index, mask in everyone:
         region = regions[index] if index < len(regions) else rest

@@ -21,6 +21,7 @@ from .gram import gram
 from .losses import layers_of, values_of
 from .objective import Targets, loss_terms
 from .memory import LBFGS_HISTORY, Fit
+from .mixing import check_weights
 from .results import Result, Step
 from .vgg import VGG19Features, check_layers
 
@@ -90,11 +91,7 @@ def content_targets(vgg: VGG19Features, content: torch.Tensor, layers, block: in
 def style_targets(vgg: VGG19Features, styles: list[torch.Tensor], blend: list[float], layers,
                   block: int | None = None) -> dict[str, torch.Tensor]:
     """Gram targets of one or more paintings, blended with weights that are normalised to sum to 1."""
-    if len(blend) != len(styles):
-        raise UsageError(f"{len(blend)} blend weights for {len(styles)} styles")
-    if any(w < 0 for w in blend) or sum(blend) <= 0:
-        raise UsageError(f"style blend weights must be >= 0 and not all zero, not {blend}")
-    total = sum(blend)
+    total = sum(check_weights(blend, len(styles), "the blend"))
     targets: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         for style, weight in zip(styles, blend):

@@ -19,6 +19,7 @@ from .defaults import DEVICE_NAMES
 from .gram import backend_in_use
 from .free_memory import free_bytes, gib
 from .memory import Fit, Needs, activation_bytes_per_pixel, fit
+from .mixing import check_weights
 from .regions import RegionStyle, guided_gram, layer_guides, layout
 from .scales import content_boost, scale_schedule
 from .objective import RegionTargets, Targets
@@ -84,9 +85,11 @@ class StyleTransfer:
         self.options = options or Options()
         self.options.check()
         self.styles = styles or []
-        self.blend = blend or [1.0] * len(self.styles)
-        if len(self.blend) != len(self.styles):
-            raise UsageError(f"--style-blend has {len(self.blend)} weights for {len(self.styles)} styles")
+        self.blend = list(blend or [1.0] * len(self.styles))
+        if self.styles:
+            check_weights(self.blend, len(self.styles))
+        elif self.blend:
+            raise UsageError("--style-blend: there are no --style paintings to blend")
         if style_scale <= 0:
             raise UsageError(f"style scale must be > 0, not {style_scale}")
         self.style_scale = style_scale
