@@ -71,3 +71,19 @@ def test_a_batch_larger_than_memory_goes_in_smaller_passes_and_a_photo_too_large
     assert painter.batches == [2, 1]
     with pytest.raises(TooLarge, match="through the network"):
         engine.paint(torch.rand(1, 3, 4 * photo.shape[-2], 4 * photo.shape[-1]))
+
+
+def test_an_engine_painting_by_region_refuses_photos_together_and_paints_each_with_its_masks(tiny_model, photo):
+    model_dir, _ = tiny_model
+    network, _, _ = load_checkpoint(model_dir / "model.safetensors")
+    engine = FeedForward(TorchPainter(network, "cpu"), ["stripes", "dots"], [1.0, 0.0],
+                         regions=[np.asarray([0.0, 1.0], np.float32)])
+    assert engine.batch_refusal() == "painting by region takes one photo at a time"
+    with pytest.raises(UsageError, match="--batch-size: painting by region"):  # its masks would be left out
+        engine.stylize_batch(torch.cat([photo, photo]))
+    left = torch.zeros(1, *photo.shape[-2:])
+    left[..., : photo.shape[-1] // 2] = 1.0
+    by_region = engine(photo, masks=left).image
+    plain = FeedForward(TorchPainter(network, "cpu"), ["stripes", "dots"], [1.0, 0.0])
+    assert plain.batch_refusal() is None
+    assert not torch.allclose(by_region, plain(photo).image)  # the region is painted with dots

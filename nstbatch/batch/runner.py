@@ -255,7 +255,9 @@ class Threads:
 
     ``engine`` is the optimiser (``transfer.StyleTransfer``) or a network (``feedforward.FeedForward``):
     ``engine(photo) -> Result``, ``engine.stylize_batch(photos) -> [Result]``, ``engine.item_steps``
-    (iterations a photo takes, for its progress bar; 0 for none), ``engine.min_side``.
+    (iterations a photo takes, for its progress bar; 0 for none), ``engine.min_side``, and
+    ``engine.batch_refusal()`` (why it cannot take several photos at once, or None; the command asks it
+    before any work).
 
     A network paints a photo in tens of milliseconds, as long as Pillow takes to decode and encode it,
     so doing them in turn would leave the cores half idle. Results are still recorded in the order the

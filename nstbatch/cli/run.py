@@ -104,10 +104,6 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
         check_engine_choice(o.style, o.model, ctx, OPTIMISATION_ONLY, regions)
         if regions is not None:
             check_single_masks(regions)
-            if o.batch_size > 1:
-                raise UsageError("--batch-size: painting by region takes one photo at a time; leave it out")
-        if o.match_colors and o.batch_size > 1 and o.model is None:
-            raise UsageError("--batch-size: --match-colors recolours the paintings for each photo; leave it out")
         _check_ray(ctx, o)
         part = parse_shard(o.shard)
         found = discover(o.inputs, o.output, o.output_format, o.overwrite)
@@ -120,6 +116,9 @@ def _run(ctx: typer.Context, o: SimpleNamespace) -> int:
         if manifest.is_symlink():  # rows appended through it would land in another file
             raise UsageError(f"{manifest}: is a link; nstbatch does not follow links for its own files: remove it")
         chosen = _engine(o, regions)
+        refusal = chosen.engine.batch_refusal() if o.batch_size > 1 else None
+        if refusal:
+            raise UsageError(f"--batch-size: {refusal}; leave it out")
         cluster = None
         if o.ray:  # joined (or started) now, so a cluster that cannot take the run refuses it before any work
             from ..batch.ray_executor import connect

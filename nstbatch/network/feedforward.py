@@ -18,7 +18,7 @@ from ..errors import UsageError
 from ..media.images import as_array
 from ..runtime.color import keep_colors as colors_kept
 from ..runtime.free_memory import free_bytes, photos_at_once
-from ..runtime.mixing import check_weights, pixel_shares
+from ..runtime.mixing import REGIONS_ONE_AT_A_TIME, check_weights, pixel_shares
 from .architecture import kind_of
 from ..runtime.results import Result
 from .architecture import MIN_SIDE
@@ -155,9 +155,18 @@ class FeedForward:
             painted = self.paint_regions(as_array(content), masks)
             painted = painted if isinstance(content, np.ndarray) else content.new_tensor(painted, device="cpu")
             return Result(painted, {}, 1, time.perf_counter() - started)
-        return self.stylize_batch(content, init, callback)[0]
+        return self._results(content)[0]
+
+    def batch_refusal(self) -> str | None:
+        """Why this engine cannot paint several photos in one call (``stylize_batch``), or None."""
+        return REGIONS_ONE_AT_A_TIME if self.regions else None
 
     def stylize_batch(self, contents, init=None, callback=None) -> list[Result]:
+        if self.regions:  # each photo has its own masks: one at a time, through __call__
+            raise UsageError(f"--batch-size: {REGIONS_ONE_AT_A_TIME}; leave it out")
+        return self._results(contents)
+
+    def _results(self, contents) -> list[Result]:
         started = time.perf_counter()
         painted = self.paint(contents)
         seconds = (time.perf_counter() - started) / contents.shape[0]

@@ -8,6 +8,10 @@ from __future__ import annotations
 from ..errors import UsageError
 
 
+# Why an engine painting by region takes one photo at a time (its masks are the photo's own).
+REGIONS_ONE_AT_A_TIME = "painting by region takes one photo at a time"
+
+
 def parse_weights(text: str | None, option: str = "--style-blend") -> list[float] | None:
     """Blend weights given as numbers separated by commas ('0.7,0.3'); None for an equal blend."""
     if text is None:

@@ -19,7 +19,7 @@ from .defaults import DEVICE_NAMES
 from .gram import backend_in_use
 from .free_memory import free_bytes, gib
 from .memory import Fit, Needs, activation_bytes_per_pixel, fit
-from .mixing import check_weights
+from .mixing import REGIONS_ONE_AT_A_TIME, check_weights
 from .regions import RegionStyle, guided_gram, layer_guides, layout
 from .scales import content_boost, scale_schedule
 from .objective import RegionTargets, Targets
@@ -224,8 +224,9 @@ class StyleTransfer:
         then steps over all pixels at once. Returns one Result per photo, with that photo's own losses.
         """
         contents = torch.as_tensor(contents)
-        if self.regions or self.keep_colors == "histogram":
-            raise UsageError("painting by region and --match-colors take one photo at a time: leave out --batch-size")
+        refusal = self.batch_refusal()
+        if refusal:
+            raise UsageError(f"--batch-size: {refusal}; leave it out")
         joint = self._optimize(contents, init, callback)
         opts = self.options
         style = self.style_targets(max(contents.shape[-2:])) if self.styles and opts.style_weight > 0 else None
@@ -238,6 +239,14 @@ class StyleTransfer:
             image = colors_kept(self.keep_colors, image, photo.cpu())
             results.append(Result(image, losses, joint.iterations, joint.seconds / contents.shape[0], joint.history))
         return results
+
+    def batch_refusal(self) -> str | None:
+        """Why this engine cannot optimise several photos together (``stylize_batch``), or None."""
+        if self.regions:
+            return REGIONS_ONE_AT_A_TIME
+        if self.keep_colors == "histogram":
+            return "--match-colors recolours the paintings for each photo"
+        return None
 
     def _optimize(self, content, init, callback, iterations=None, previous=None, masks=None) -> Result:
         opts = self.options if iterations is None else dataclasses.replace(self.options, iterations=iterations)
