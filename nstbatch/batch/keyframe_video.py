@@ -23,7 +23,7 @@ from ..media.frames import FrameSource
 from ..media.images import array_to_tensor, load_image, tensor_to_array
 from .progress import QuietReporter
 from .runner import painting_failure
-from .video_work import VideoRun, paint_video, store_frame
+from .video_work import VideoRun, paint_video, store_frame, stored_frame
 
 KEYFRAMES_DIR = "keyframes"
 NETWORK_DIR = "network"
@@ -65,13 +65,11 @@ def keyframe_video(source: FrameSource, engine: StyleTransfer, size: int, work_d
     painted = {}
     for index, frame in frames.items():
         path = keyframe_path(work_dir, index)
-        if path.exists():
-            try:
-                painted[index] = tensor_to_array(load_image(path))
-                reporter.end_item()
-                continue
-            except ImageError:
-                pass  # damaged: paint it again
+        stored = stored_frame(path)
+        if stored is not None:
+            painted[index] = stored
+            reporter.end_item()
+            continue
         reporter.start_item(f"keyframe {index + 1}", iterations)
         started = time.perf_counter()
         try:
