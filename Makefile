@@ -19,7 +19,7 @@ $(BIN)/nstbatch: pyproject.toml
 install: $(BIN)/nstbatch
 
 demo: install
-	$(BIN)/nstbatch run --inputs examples/photos --model examples/models/starry_night/model.onnx --output out/demo-fast
+	$(BIN)/nstbatch run --inputs examples/photos --model starry_night --output out/demo-fast
 	$(BIN)/nstbatch run --inputs examples/photos --style examples/styles/starry_night_vangogh.jpg --output out/demo
 
 # The linter and the import contract (pyproject.toml) first: a wrong-way import fails the build.

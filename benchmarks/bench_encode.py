@@ -2,7 +2,7 @@
 wrote before), a frame's cost and the file's size, beside a frame's time through the bundled network.
 
 The frames are the bundled clip's, read at a long side of 256 and 512 px (each write is timed ``--repeats``
-times, the median kept); the network's time is one frame's pass through examples/models/starry_night on
+times, the median kept); the network's time is one frame's pass through nstbatch/models/starry_night on
 onnxruntime's CPU provider, the cost encoding must stay small against (issue 35: at most 10 % at 256 px).
 
     .venv/bin/python benchmarks/bench_encode.py [--repeats 3]
@@ -30,7 +30,7 @@ from nstbatch.onnx.session import StylizerSession
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIP = ROOT / "examples" / "video" / "cockatoo_3s.mp4"
-MODEL = ROOT / "examples" / "models" / "starry_night" / "model.onnx"
+MODEL = ROOT / "nstbatch" / "models" / "starry_night" / "model.onnx"
 
 
 def opencv_mp4v(frames: list[np.ndarray], path: Path, fps: float) -> None:

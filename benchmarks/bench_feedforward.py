@@ -10,7 +10,7 @@
 - steps: the same distances for snapshots of the model taken during training (``--snapshots DIR`` of
   ``stepN.safetensors``), and seconds per training step from the model folder's log.
 
-    python benchmarks/bench_feedforward.py --model examples/models/starry_night/model.safetensors \
+    python benchmarks/bench_feedforward.py --model nstbatch/models/starry_night/model.safetensors \
         --painting examples/styles/starry_night_vangogh.jpg [--size 256] [--snapshots DIR] [--log LOG]
 
 Prints the tables and appends them to benchmarks/RESULTS.md with the machine and the date.

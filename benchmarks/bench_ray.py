@@ -28,7 +28,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 STYLE = ROOT / "examples" / "styles" / "starry_night_vangogh.jpg"
-MODEL = ROOT / "examples" / "models" / "starry_night" / "model.onnx"
+MODEL = ROOT / "nstbatch" / "models" / "starry_night" / "model.onnx"
 CLI = "import sys; from nstbatch.cli import main; sys.argv[0] = 'nstbatch'; main()"
 
 

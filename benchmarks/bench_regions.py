@@ -48,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 STARRY = EXAMPLES / "styles" / "starry_night_vangogh.jpg"
 KANDINSKY = EXAMPLES / "styles" / "composition_vii_kandinsky.jpg"
-NETWORK = EXAMPLES / "models" / "starry_kandinsky" / "model.onnx"
+NETWORK = EXAMPLES.parent / "nstbatch" / "models" / "starry_kandinsky" / "model.onnx"
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 # (photo, mask, what paints the mask, what paints the rest): a painting file, or None for the photo.
 CASES = {

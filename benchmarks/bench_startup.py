@@ -30,7 +30,7 @@ from _envs import ROOT, peer_venv, size_on_disk, slim_venv
 from _results import cpu_name, publish
 from PIL import Image
 
-MODEL = ROOT / "examples" / "models" / "starry_night" / "model.onnx"
+MODEL = ROOT / "nstbatch" / "models" / "starry_night" / "model.onnx"
 CLI = "import sys; from nstbatch.cli import app; sys.argv[0] = 'nstbatch'; app()"  # old commits have no main()
 
 

@@ -92,7 +92,7 @@ def train_on(base: Path, photos, painting: Painting, settings: TrainSettings, fo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base", type=Path, default=EXAMPLES / "models" / "starry_night" / "model.safetensors")
+    parser.add_argument("--base", type=Path, default=EXAMPLES.parent / "nstbatch" / "models" / "starry_night" / "model.safetensors")
     parser.add_argument("--style", type=Path, default=EXAMPLES / "styles" / "starry_night_vangogh.jpg")
     parser.add_argument("--photos", type=Path, required=True, help="the training photos (scripts/train_demo_model.sh's)")
     parser.add_argument("--photo", type=Path, default=EXAMPLES / "photos" / "coffee.jpg", help="slid across for the known-motion clip")
@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    # The bundled network's own training settings (examples/models/starry_night/TRAINING.md).
+    # The bundled network's own training settings (nstbatch/models/starry_night/TRAINING.md).
     settings = dict(steps=args.steps, crop_size=160, batch_size=2, style_scale=1.5, style_weight=1.0, seed=args.seed,
                     save_every=args.steps, ema_decay=args.ema_decay)
     painting = Painting(args.style.stem, load_image(args.style), file_sha256(args.style))

@@ -6,7 +6,7 @@ frame by frame, and with each --blends value; the temporal error by the frozen y
 content distances (so steadiness is not bought by painting less), and frames per second of the
 painting and blending (decode and encode are in bench_feedforward's video figure).
 
-    python benchmarks/bench_video_model.py [--model examples/models/starry_night/model.safetensors]
+    python benchmarks/bench_video_model.py [--model nstbatch/models/starry_night/model.safetensors]
         [--size 256] [--blends 0.3,0.5,0.7]
 
 Prints a table and appends it to benchmarks/RESULTS.md with the machine and the date.
@@ -43,7 +43,7 @@ def paint(frames, engine, size: int, blend: float):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=EXAMPLES / "models" / "starry_night" / "model.safetensors")
+    parser.add_argument("--model", type=Path, default=EXAMPLES.parent / "nstbatch" / "models" / "starry_night" / "model.safetensors")
     parser.add_argument("--style", type=Path, default=EXAMPLES / "styles" / "starry_night_vangogh.jpg",
                         help="the painting the model was trained on, for the style distance")
     parser.add_argument("--photo", type=Path, default=EXAMPLES / "photos" / "coffee.jpg")

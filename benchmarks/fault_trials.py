@@ -48,7 +48,7 @@ from _results import cpu_name, publish
 
 ROOT = Path(__file__).resolve().parent.parent
 NSTBATCH = [str(Path(sys.executable).parent / "nstbatch")]  # the console script beside this Python
-MODEL = ROOT / "examples" / "models" / "starry_night" / "model.safetensors"
+MODEL = ROOT / "nstbatch" / "models" / "starry_night" / "model.safetensors"
 SIZE = 160
 
 
@@ -297,7 +297,7 @@ def main() -> None:
 
 CLIP = ROOT / "examples" / "video" / "cockatoo_3s.mp4"
 CLIP_FRAMES, CLIP_SIZE = 60, 160
-ONNX = ROOT / "examples" / "models" / "starry_night" / "model.onnx"
+ONNX = ROOT / "nstbatch" / "models" / "starry_night" / "model.onnx"
 
 
 def video_command(clip: Path, output: Path, *more: str, quiet: bool = True) -> list[str]:

@@ -278,7 +278,7 @@ def _network_engine(s: NetworkSettings) -> Chosen:
     made_with.update(engine="network", size=s.size, max_size=None if s.size else s.max_size, version=__version__)
     _control(record, made_with, s.regions, s.match_colors)
     return Chosen(engine, s.size, None, record, f"{label}, {working}, one pass a photo on {engine.runs_on}", label,
-                  made_with, s.absolute())
+                  made_with, replace(s, model=described.path).absolute())
 
 
 # The kinds of engine: the settings each is built from, and its builder.
@@ -314,15 +314,16 @@ def network_providers(device: str, providers: list[str] | None) -> list[str] | N
 
 def open_model(path, blend: str | None = None, keep_colors: bool | str | None = None, device: str = "auto",
                providers: list[str] | None = None, max_memory: int | None = None, regions=None):
-    """The network engine for ``path``, with ``--style-blend`` parsed against its paintings' names and
-    passes planned within ``max_memory`` bytes (None: what is free); ``regions`` (batch.painted_regions.PaintedRegions)
-    name its paintings. An exported network (.onnx) opens without torch; a checkpoint needs it (to export
+    """The network engine for ``path`` (a file, a model's folder or its name), with ``--style-blend`` parsed
+    against its paintings' names and passes planned within ``max_memory`` bytes (None: what is free);
+    ``regions`` (batch.painted_regions.PaintedRegions) name its paintings. An exported network (.onnx) opens without torch; a checkpoint needs it (to export
     it on first use, or to run it on a GPU)."""
     from .network.feedforward import FeedForward, parse_blend, region_blends
-    from .network.model_file import ONNX_SUFFIX, describe
+    from .network.model_file import ONNX_SUFFIX, describe, locate
     from .onnx.session import StylizerSession
 
-    if Path(path).suffix.lower() == ONNX_SUFFIX and Path(path).is_file():  # one session: it runs and describes
+    path = locate(path)  # a name or a folder: the file it stands for
+    if path.suffix.lower() == ONNX_SUFFIX and path.is_file():  # one session: it runs and describes
         painter = StylizerSession(path, network_providers(device, providers))
         model = describe(path, painter.metadata)
         weights = parse_blend(blend, model.style_names)

@@ -4,7 +4,7 @@
   out/demo-fast/) and optimisation's (150 iterations, out/demo/);
 - docs/images/training_loss.png: the bundled model's training loss against steps, from its log.
 
-    python scripts/feedforward_figures.py [--model-dir examples/models/starry_night]
+    python scripts/feedforward_figures.py [--model-dir nstbatch/models/starry_night]
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def loss_curve(log: Path, width=760, height=360, window=50) -> Image.Image:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model-dir", type=Path, default=ROOT / "examples" / "models" / "starry_night")
+    parser.add_argument("--model-dir", type=Path, default=ROOT / "nstbatch" / "models" / "starry_night")
     args = parser.parse_args()
     photos = sorted((ROOT / "examples" / "photos").glob("*.jpg"))
     save(stack([row([p.relative_to(ROOT), f"out/demo-fast/{p.stem}.png", f"out/demo/{p.stem}.png"]) for p in photos]),

@@ -10,7 +10,7 @@ source scripts/_browser.sh
 mkdir -p "$work/photos"
 cp examples/photos/* "$work/photos/"
 head -c 2000 examples/photos/coffee.jpg > "$work/photos/cut off.jpg"  # a truncated download
-"$NSTBATCH" run -i "$work/photos" -m examples/models/starry_night/model.safetensors \
+"$NSTBATCH" run -i "$work/photos" -m nstbatch/models/starry_night/model.safetensors \
   -o "$work/stylised" --max-size 512 --device cpu -q || true  # exit 1: the damaged file failed, as intended
 page="file://$work/stylised/index.html"
 flags=(--headless --no-sandbox --disable-gpu --hide-scrollbars --allow-file-access-from-files)

@@ -1,4 +1,4 @@
-"""Copy a trained model into examples/models/NAME/ with the record that makes it reproducible:
+"""Copy a trained model into nstbatch/models/NAME/ with the record that makes it reproducible:
 the command, the data (names and sha256 of every photo), seed, steps, settings, time and machine.
 
     python scripts/record_model.py MODEL_DIR PHOTOS_DIR DEST "the command that trained it" [SCRIPT]

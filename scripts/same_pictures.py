@@ -24,7 +24,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 NSTBATCH = [sys.executable, "-c", "import sys; from nstbatch.cli import app; sys.argv[0] = 'nstbatch'; app()"]
 STYLE = ROOT / "examples" / "styles" / "starry_night_vangogh.jpg"
-MODEL = ROOT / "examples" / "models" / "starry_night" / "model.safetensors"
+MODEL = ROOT / "nstbatch" / "models" / "starry_night" / "model.safetensors"
 CLIP = ROOT / "examples" / "video" / "cockatoo_3s.mp4"
 JOBS = {  # name -> arguments, the last of them the option that takes the output
     "optimisation": ["run", "-i", str(ROOT / "examples" / "photos"), "-s", str(STYLE), "--size", "64",

@@ -6,8 +6,8 @@ that network's --temporal-blend when the label ends in `+blend`); then, in the s
 every pixel changed from the previous painted frame carried along the flow (black: no change; bright:
 flicker), as in video_figure.py.
 
-    python scripts/video_model_figure.py --network "alone=examples/models/starry_night/model.safetensors" \
-        --network "steady=examples/models/starry_night_steady/model.safetensors" [--blend 0.5] [--size 192]
+    python scripts/video_model_figure.py --network "alone=nstbatch/models/starry_night/model.safetensors" \
+        --network "steady=nstbatch/models/starry_night_steady/model.safetensors" [--blend 0.5] [--size 192]
 """
 
 import argparse

@@ -39,7 +39,7 @@ with av.open(sys.argv[1], "w") as out:
     out.mux(audio.encode(None))
 PY
 
-"$NSTBATCH" video --inputs "$work/source.mp4" --model examples/models/starry_night/model.onnx \
+"$NSTBATCH" video --inputs "$work/source.mp4" --model nstbatch/models/starry_night/model.onnx \
   --output "$work/painted.mp4" --size 256 --device cpu
 
 cat > "$work/page.html" <<'HTML'

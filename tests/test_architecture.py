@@ -14,7 +14,7 @@ from nstbatch.network import architecture
 from nstbatch.network.checkpoint_info import read_info
 from nstbatch.network.stylizer import ConditionalInstanceNorm
 
-BUNDLED = architecture.__file__.rsplit("/nstbatch/", 1)[0] + "/examples/models/starry_night/model.safetensors"
+BUNDLED = architecture.__file__.rsplit("/nstbatch/", 1)[0] + "/nstbatch/models/starry_night/model.safetensors"
 
 
 class Toy(nn.Module):

@@ -15,7 +15,7 @@ from nstbatch.records import file_sha256
 
 from conftest import photo_like
 
-MODELS = Path(__file__).resolve().parent.parent / "examples" / "models"
+MODELS = Path(__file__).resolve().parent.parent / "nstbatch" / "models"
 
 
 @pytest.mark.parametrize("name", ["starry_night", "starry_night_steady", "starry_kandinsky"])

@@ -345,7 +345,7 @@ def test_a_fifo_or_a_device_named_like_a_photo_fails_in_one_line_without_hanging
 def engines_model():
     from pathlib import Path
 
-    return Path(__file__).resolve().parent.parent / "examples" / "models" / "starry_night" / "model.onnx"
+    return Path(__file__).resolve().parent.parent / "nstbatch" / "models" / "starry_night" / "model.onnx"
 
 
 def written_now(path):

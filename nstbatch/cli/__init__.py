@@ -3,7 +3,7 @@
 import sys
 
 # Each module registers its command on the app; the order here is the order of `nstbatch --help`.
-from . import run, video, train, reconstruct_texture, export, info, status  # noqa: F401, I001
+from . import run, video, train, reconstruct_texture, export, models, info, status  # noqa: F401, I001
 from .app import app
 from ..errors import EXIT_USAGE
 

@@ -32,3 +32,6 @@ def main(
 
 export_app = typer.Typer(help="Export VGG-19 or a trained network to ONNX.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+
+models_app = typer.Typer(help="The trained networks --model NAME reaches; add your own.")
+app.add_typer(models_app, name="models")

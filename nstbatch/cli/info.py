@@ -14,7 +14,7 @@ from .options import fail
 
 @app.command(short_help="Versions, devices, providers that load, where files live; or what a model holds.")
 def info(
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Describe this styliser (.onnx or checkpoint) instead.")] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", metavar="NAME|FILE", help="Describe this styliser (a name, .onnx or checkpoint) instead.")] = None,
 ):
     """Versions, devices, which onnxruntime providers really load, where weights and caches live."""
     from .report import collect, describe_model

@@ -116,5 +116,5 @@ def check_engine_choice(style, model, ctx: typer.Context, optimisation_only, reg
 
 
 # Options of the network engine shared by run and video.
-Model = Annotated[Optional[Path], typer.Option("--model", "-m", metavar="FILE", help="A trained network (.onnx or checkpoint).", rich_help_panel=ENGINE)]
+Model = Annotated[Optional[Path], typer.Option("--model", "-m", metavar="NAME|FILE", help="A trained network: its name, .onnx or checkpoint.", rich_help_panel=ENGINE)]
 MaxSize = Annotated[int, typer.Option(min=16, metavar="PX", help="--model, no --size: shrink larger to it.", rich_help_panel=INPUT_OUTPUT)]

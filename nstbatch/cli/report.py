@@ -21,6 +21,7 @@ def _version(package: str) -> str:
 
 
 def collect() -> dict[str, dict[str, str]]:
+    from ..network.model_file import BUNDLED_MODELS, user_models
     from ..onnx.session import cache_dir
 
     try:
@@ -38,7 +39,8 @@ def collect() -> dict[str, dict[str, str]]:
         },
         "devices": devices,
         "onnxruntime providers": providers,
-        "files": {"weights": weights, "cache": str(cache_dir())},
+        "files": {"weights": weights, "cache": str(cache_dir()), "models (bundled)": str(BUNDLED_MODELS),
+                  "models (yours)": str(user_models())},
     }
 
 

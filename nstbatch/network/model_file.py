@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +13,74 @@ from ..records import file_sha256
 from .checkpoint_info import read_info
 
 ONNX_SUFFIX = ".onnx"
+MODEL_SUFFIXES = (ONNX_SUFFIX, ".safetensors")
 STYLIZER_KIND = "nstbatch-stylizer"  # the ``kind`` metadata property of a styliser model
+
+# Models by name: the networks the package carries (nstbatch/models/NAME/), then the user's folder.
+BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
+MODELS_ENV = "NSTBATCH_MODELS"
+FOLDER_FILES = ("model.onnx", "model.safetensors")  # what a model's folder is painted with, the first found
+
+
+def user_models() -> Path:
+    """The folder of the user's own models: $NSTBATCH_MODELS, else the platform's folder for an
+    application's data (~/.local/share/nstbatch/models on Linux)."""
+    if os.environ.get(MODELS_ENV):
+        return Path(os.environ[MODELS_ENV]).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "nstbatch" / "models"
+
+
+@dataclass(frozen=True)
+class NamedModel:
+    name: str
+    path: Path  # the file it paints with
+    where: str  # "bundled", or "yours" (the user's folder)
+
+
+def model_in(entry: Path) -> Path | None:
+    """The model file ``entry`` stands for: itself (an .onnx or .safetensors file), or a folder's
+    ``FOLDER_FILES``; None when it is neither."""
+    if entry.is_dir():
+        return next((entry / name for name in FOLDER_FILES if (entry / name).is_file()), None)
+    return entry if entry.suffix.lower() in MODEL_SUFFIXES and entry.is_file() else None
+
+
+def named_models() -> list[NamedModel]:
+    """Every model a name reaches, bundled ones first; a name the package already holds stays the
+    package's."""
+    found: dict[str, NamedModel] = {}
+    for folder, where in ((BUNDLED_MODELS, "bundled"), (user_models(), "yours")):
+        if not folder.is_dir():
+            continue
+        for entry in sorted(folder.iterdir()):
+            path = None if entry.name.startswith(".") else model_in(entry)
+            name = entry.stem if entry.is_file() else entry.name
+            if path is not None and name not in found:
+                found[name] = NamedModel(name, path, where)
+    return list(found.values())
+
+
+def locate(given) -> Path:
+    """The model file ``given`` names: a file, a model's folder, or a model's name (``named_models``); a
+    ModelError saying what there is otherwise."""
+    path = Path(given)
+    if path.exists():
+        return model_in(path) or path  # a folder without a model file is said by describe, naming it
+    if len(path.parts) == 1 and path.suffix.lower() not in MODEL_SUFFIXES:
+        for model in named_models():
+            if model.name == path.name:
+                return model.path
+        names = ", ".join(model.name for model in named_models()) or "none"
+        raise ModelError(f"{given}: no model of that name (there are: {names}; `nstbatch models` lists them), and no "
+                         f"such file")
+    raise ModelError(f"{path}: no such model file (give an .onnx from `nstbatch export model`, a .safetensors "
+                     f"checkpoint from `nstbatch train`, or a model's name: `nstbatch models` lists them)")
 
 
 @dataclass
@@ -26,12 +95,12 @@ class ModelFile:
 
 
 def describe(path, onnx_metadata: dict | None = None) -> ModelFile:
-    """Read a model file's metadata; ModelError for a missing, damaged or foreign one. ``onnx_metadata``:
+    """Read a model file's metadata (``path``: a file, a folder or a name, as ``locate`` takes it); ModelError
+    for a missing, damaged or foreign one. ``onnx_metadata``:
     an ONNX file's metadata already read (by the session that runs it), so the file is not opened twice."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelError(f"{path}: no such model file (give an .onnx from `nstbatch export model` or a .safetensors "
-                         f"checkpoint from `nstbatch train`)")
+    path = locate(path)
+    if path.is_dir():
+        raise ModelError(f"{path}: a folder without a model ({' or '.join(FOLDER_FILES)}) in it")
     if path.suffix.lower() == ONNX_SUFFIX:
         meta = onnx_metadata or stylizer_metadata(path)
         description = (f"ONNX styliser ({meta.get('precision', 'fp32')}), exported by nstbatch "
