@@ -154,6 +154,6 @@ def stylize_video(clip: str | Path, output: str | Path, style: ImageLike | list[
             raise NstError(run.failure)
         sound_from = Path(clip) if audio and Path(clip).is_file() else None
         assemble(run.folder, run.frames, Path(output), source.fps, sound_from, codec,
-                 DEFAULT_CRF if crf is None else crf, source.frame_times(run.frames))
+                 DEFAULT_CRF if crf is None else crf, source.frame_times(run.frames), source.colour)
     return Path(output)
 

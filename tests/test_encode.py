@@ -13,16 +13,23 @@ from conftest import invoke
 RATE, TONE, FPS, FRAMES = 44100, 440.0, 8, 8
 
 
-def make_clip(path, sound=True, audio_codec="aac"):
-    """A second of moving colour at 8 fps, with a 440 Hz tone, written by the same library."""
+def make_clip(path, sound=True, audio_codec="aac", colour=None):
+    """A second of moving colour at 8 fps, with a 440 Hz tone, written by the same library; ``colour``: the
+    description it carries (primaries, transfer, matrix, range), its frames converted through it."""
     with av.open(str(path), "w") as container:
         video = container.add_stream("libx264", rate=FPS)
         video.width, video.height, video.pix_fmt = 48, 40, "yuv420p"
+        if colour is not None:
+            context = video.codec_context
+            context.color_primaries, context.color_trc, context.colorspace, context.color_range = colour
         audio = container.add_stream(audio_codec, rate=RATE, layout="mono") if sound else None
         for t in range(FRAMES):
             picture = np.zeros((40, 48, 3), np.uint8)
             picture[..., 0], picture[8:20, 4 * t:4 * t + 12] = 30 * t, 255
             frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+            if colour is not None:
+                frame = frame.reformat(format="yuv420p", dst_colorspace={1: "ITU709", 6: "SMPTE170M"}[colour[2]],
+                                       dst_color_range="MPEG" if colour[3] == 1 else "JPEG")
             frame.pts = t
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
@@ -243,3 +250,39 @@ def test_hevc_without_an_nvidia_gpu_is_one_line(tmp_path, monkeypatch):
         write_video(frames, tmp_path / "out.mp4", 8.0, codec="hevc")
     assert not (tmp_path / "out.mp4").exists()
 
+
+
+def described_colours(path):
+    """The first video frame's colour description (primaries, transfer, matrix, range) and its RGB, decoded
+    through it as a player that follows it would."""
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        return (frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range), frame.to_ndarray(
+            format="rgb24")
+
+
+@pytest.mark.parametrize("colour, expected", [(None, (1, 1, 1, 1)), ((6, 6, 6, 1), (6, 6, 6, 1)),
+                                              ((1, 1, 1, 2), (1, 1, 1, 2)), ((1, 1, 1, 0), (1, 1, 1, 1))])
+def test_a_clip_says_how_its_colours_are_meant_and_players_that_follow_it_see_the_painted_ones(tmp_path, colour,
+                                                                                               expected):
+    from nstbatch.media.encode import write_video
+
+    flat = np.zeros((32, 48, 3), np.uint8)
+    flat[...] = (200, 60, 30)  # a saturated orange: BT.601 and BT.709 turn it into different YUV
+    write_video([flat] * 3, tmp_path / "out.mp4", 8, colour=colour)
+    description, seen = described_colours(tmp_path / "out.mp4")
+    assert description == expected
+    assert np.abs(seen[8:24, 8:40].astype(int) - flat[8:24, 8:40]).max() <= 3
+
+
+def test_video_carries_the_clip_s_colour_description_and_sound(tiny_onnx, tmp_path):
+    from nstbatch.media.frames import open_frames
+
+    clip = make_clip(tmp_path / "phone.mp4", colour=(1, 1, 1, 1))
+    assert open_frames(clip).colour == (1, 1, 1, 1)
+    untagged = make_clip(tmp_path / "plain.mp4", sound=False)
+    assert open_frames(untagged).colour is None
+    result = invoke("video", "-i", clip, "-m", tiny_onnx, "-o", tmp_path / "out.mp4", "--device", "cpu", "-q")
+    assert result.exit_code == 0, result.output
+    assert described_colours(tmp_path / "out.mp4")[0] == (1, 1, 1, 1)
+    assert "audio" in streams(tmp_path / "out.mp4")

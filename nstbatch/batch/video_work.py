@@ -349,10 +349,11 @@ def blend_with_previous(painted: np.ndarray, frame: np.ndarray, previous, weight
 
 
 def assemble(work_dir: Path, frames: int, output: Path, fps: float, audio_from: Path | None = None,
-             codec: str = "h264", crf: int = DEFAULT_CRF, times: list[float] | None = None) -> tuple[int, bool]:
+             codec: str = "h264", crf: int = DEFAULT_CRF, times: list[float] | None = None,
+             colour: tuple | None = None) -> tuple[int, bool]:
     """Encode the first ``frames`` frames in ``work_dir`` (a ``VideoRun.folder``) as ``output``, atomically,
     at their source times (None: evenly at ``fps``), with ``audio_from``'s sound trimmed to them (None:
-    none); (frames written, whether sound went in)."""
+    none), described with the source's ``colour``; (frames written, whether sound went in)."""
     def stored_frames():
         for index in range(frames):
             frame = stored_frame(frame_path(work_dir, index))
@@ -360,7 +361,7 @@ def assemble(work_dir: Path, frames: int, output: Path, fps: float, audio_from: 
                 raise ImageError(frame_path(work_dir, index), "is missing or unreadable; run again to redo it")
             yield frame
 
-    return write_video(stored_frames(), output, fps, audio_from, codec, crf, times)
+    return write_video(stored_frames(), output, fps, audio_from, codec, crf, times, colour)
 
 
 def _leftover(work_dir: Path) -> Path:

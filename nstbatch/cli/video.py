@@ -329,7 +329,7 @@ def _assemble(o: SimpleNamespace, job: VideoJob, run) -> None:
     try:
         audio_from = None if o.no_audio or o.input_path.is_dir() else o.input_path
         written, sound = assemble(run.folder, run.frames, o.output, source.fps, audio_from, o.codec, o.crf,
-                                  source.frame_times(run.frames))
+                                  source.frame_times(run.frames), source.colour)
         if not short:
             record_made_with(o.output, job.made_with, o.input_path)
     except NstError as exc:  # a stored frame gone missing, or no mp4 encoder: the frames stay for a re-run

@@ -30,24 +30,43 @@ DEFAULT_CRF = 20  # x264's scale: 18 is visually lossless for most footage, 23 i
 PRESET = "veryfast"
 AUDIO_CODEC = "aac"
 
+# What a painted clip says of its colours (FFmpeg's numbers: primaries, transfer, matrix, range): the
+# source's description where it has one, else BT.709 in TV range, what players assume of HD video. The RGB
+# frames are turned into YUV through the same matrix and range, so a player that follows the description
+# shows the painted colours (untagged, FFmpeg converted through BT.601 and players guessed).
+BT709 = (1, 1, 1, 1)
+MATRICES = {1: "ITU709", 4: "FCC", 5: "ITU601", 6: "SMPTE170M", 7: "SMPTE240M", 9: "BT2020"}  # swscale's names
+RANGES = {1: "MPEG", 2: "JPEG"}  # TV (limited) and PC (full) range
+
 
 def write_video(frames: Iterable, path, fps: float, audio_from: Path | None = None, codec: str = "h264",
-                crf: int = DEFAULT_CRF, times: list[float] | None = None) -> tuple[int, bool]:
+                crf: int = DEFAULT_CRF, times: list[float] | None = None,
+                colour: tuple | None = None) -> tuple[int, bool]:
     """Encode RGB uint8 frames of one size (even sides) as ``path`` atomically, each at its time in ``times``
     (seconds from the first: a variable frame rate kept) or evenly at ``fps``, with ``audio_from``'s first
-    audio track (if it has one) trimmed to the frames' duration; (frames written, whether sound was
-    carried over)."""
+    audio track (if it has one) trimmed to the frames' duration, described as ``colour`` (the source's,
+    frames.FrameSource.colour; None: BT.709); (frames written, whether sound was carried over)."""
     frames = iter(frames)
     first = next(frames, None)
     if first is None:
         raise ValueError("no frames to write")
-    return _write(first, frames, Path(path), fps, audio_from, codec, crf, times)
+    return _write(first, frames, Path(path), fps, audio_from, codec, crf, times, described(colour))
+
+
+def described(colour: tuple | None) -> tuple[int, int, int, int]:
+    """The colour description a painted clip is written with: ``colour`` where its matrix is one frames can
+    be converted through, its range TV where unspecified; else BT.709."""
+    if colour is None or colour[2] not in MATRICES:
+        return BT709
+    primaries, transfer, matrix, colour_range = colour
+    return primaries, transfer, matrix, colour_range if colour_range in RANGES else 1
 
 
 MILLISECOND = Fraction(1, 1000)  # the time base frames are placed in when the clip gave their times
 
 
-def _write(first, frames, path: Path, fps: float, audio_from, codec: str, crf: int, times) -> tuple[int, bool]:
+def _write(first, frames, path: Path, fps: float, audio_from, codec: str, crf: int, times,
+           colour: tuple[int, int, int, int]) -> tuple[int, bool]:
     os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 logs through its own variable: errors only
     import av
     import numpy as np
@@ -56,6 +75,9 @@ def _write(first, frames, path: Path, fps: float, audio_from, codec: str, crf: i
     with atomic_path(path, suffix=path.suffix) as tmp:
         with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
             video = _open_encoder(container, codec, fps, width, height, crf)
+            context = video.codec_context
+            context.color_primaries, context.color_trc, context.colorspace, context.color_range = colour
+            matrix, colour_range = MATRICES[colour[2]], RANGES[colour[3]]
             if times is not None:
                 video.codec_context.time_base = MILLISECOND
             # Every stream is declared before the first packet: the header is written with it.
@@ -64,7 +86,8 @@ def _write(first, frames, path: Path, fps: float, audio_from, codec: str, crf: i
             for frame in chain([first], frames):
                 if frame.shape[:2] != (height, width):
                     raise ImageError(path, f"frame {count + 1} is {frame.shape[1]}x{frame.shape[0]}, not {width}x{height}")
-                picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+                picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24").reformat(
+                    format="yuv420p", dst_colorspace=matrix, dst_color_range=colour_range)
                 if times is not None:
                     picture.pts, picture.time_base = round(times[count] * 1000), MILLISECOND
                 else:

@@ -45,6 +45,9 @@ class FrameSource:
     files: list[Path] | None = None  # a folder's frames, in order; None for a video file
     times: list[float] | None = None  # a video file's frames' times in seconds from the first, as read
     turns: int = 0  # quarter turns counterclockwise that make a video file's stored frames upright
+    # A video file's colour description as FFmpeg numbers it (primaries, transfer, matrix, range); None
+    # where it has none (a folder of frames, an untagged file). Frames are decoded to RGB through it.
+    colour: tuple[int, int, int, int] | None = None
 
     def read(self, long_side: int) -> Iterator[tuple[str, np.ndarray]]:
         """(name, H x W x 3 RGB uint8 frame at the working size) for each frame, in order; a video file's
@@ -166,7 +169,16 @@ def _open_video(path: Path, fps: float | None) -> FrameSource:
     # display (FFmpeg's rotation: degrees counterclockwise); they are painted, and written, upright.
     turns = round(getattr(first, "rotation", 0) / 90) % 4
     width, height = (first.height, first.width) if turns % 2 else (first.width, first.height)
-    return FrameSource(path, count, fps or source_fps, width, height, turns=turns)
+    return FrameSource(path, count, fps or source_fps, width, height, turns=turns, colour=colour_of(first))
+
+
+UNSPECIFIED = 2  # FFmpeg's "unspecified" primaries, transfer and matrix (range: 0)
+
+
+def colour_of(frame) -> tuple[int, int, int, int] | None:
+    """A decoded frame's colour description (primaries, transfer, matrix, range), or None if it has none."""
+    description = (frame.color_primaries, frame.color_trc, frame.colorspace, frame.color_range)
+    return None if description[:3] == (UNSPECIFIED,) * 3 else description
 
 
 def _packets(container, stream) -> int:
