@@ -286,3 +286,14 @@ def test_video_carries_the_clip_s_colour_description_and_sound(tiny_onnx, tmp_pa
     assert result.exit_code == 0, result.output
     assert described_colours(tmp_path / "out.mp4")[0] == (1, 1, 1, 1)
     assert "audio" in streams(tmp_path / "out.mp4")
+
+
+def test_a_clip_shrunk_by_a_default_says_so_and_how_to_keep_its_size(tiny_onnx, tmp_path):
+    clip = make_clip(tmp_path / "clip.mp4", sound=False)
+    shrunk = invoke("video", "-i", clip, "-m", tiny_onnx, "-o", tmp_path / "small.mp4", "--max-size", 32, "-q")
+    assert shrunk.exit_code == 0, shrunk.output
+    assert "painted at 32x26, smaller than the clip's 48x40; --max-size 48 keeps its size" in shrunk.output
+    kept = invoke("video", "-i", clip, "-m", tiny_onnx, "-o", tmp_path / "kept.mp4", "--max-size", 48, "-q")
+    assert kept.exit_code == 0 and "smaller than the clip" not in kept.output
+    with av.open(str(tmp_path / "kept.mp4")) as container:
+        assert (container.streams.video[0].width, container.streams.video[0].height) == (48, 40)

@@ -280,6 +280,10 @@ def _paint(o: SimpleNamespace, job: VideoJob):
     with reporter:
         clip = (f"nstbatch video: {source.path}, {source.count} frames at {source.fps:g} fps, "
                 f"{source.width}x{source.height} -> {width}x{height}; ")
+        if o.size is None and (width, height) != (source.width, source.height):  # shrunk by a default: say so
+            keep = "--max-size" if o.model is not None else "--size"
+            reporter.message(f"note: the frames are painted at {width}x{height}, smaller than the clip's "
+                             f"{source.width}x{source.height}; {keep} {max(source.width, source.height)} keeps its size")
         if job.repainted:
             reporter.message(f"note: {job.repainted} stored frames in {job.work_dir} painted again: the input changed "
                              f"since they were painted")
