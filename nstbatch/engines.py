@@ -1,6 +1,8 @@
-"""The engines a command paints with, built from its options: optimisation against paintings, or a
-trained network (an exported ONNX file, or a checkpoint exported, validated and cached on first use).
-Each comes with the manifest's record of its options, what decides its pictures, and its header line.
+"""The engines a command paints with: optimisation against paintings, or a trained network (an exported ONNX
+file, or a checkpoint exported, validated and cached on first use). ``build`` makes one from its settings
+(``OptimisationSettings``, ``NetworkSettings``), with the manifest's record of them, what decides its
+pictures, and its header line; ``optimiser`` and ``open_model`` are the constructors underneath, for
+callers holding pictures rather than files (the Python API).
 
 A network runs on onnxruntime with the best provider that really loads; on a CUDA machine where no
 onnxruntime GPU provider loads, a checkpoint runs in torch instead (bf16): a GPU sitting idle behind a
