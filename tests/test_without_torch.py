@@ -74,7 +74,8 @@ def test_what_needs_torch_says_so_in_one_line(engine, tiny_model, files, tmp_pat
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines() == [
         "error: this needs torch, which is not installed here; exported networks run without it (run or video "
-        "--model NET.onnx), everything else needs the full install: pip install nstbatch"]
+        "--model NAME or NET.onnx), everything else needs the full install: the wheel with its dependencies, or "
+        "pip install . in a clone"]
     assert not (tmp_path / "out").exists()  # refused before any work: the folder it made is gone again
 
 

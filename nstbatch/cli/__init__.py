@@ -21,6 +21,7 @@ def main() -> None:
         if (exc.name or "").split(".")[0] not in FULL_INSTALL_ONLY:
             raise
         print(f"error: this needs {exc.name}, which is not installed here; exported networks run without it "
-              f"(run or video --model NET.onnx), everything else needs the full install: pip install nstbatch",
+              f"(run or video --model NAME or NET.onnx), everything else needs the full install: the wheel with "
+              f"its dependencies, or pip install . in a clone",
               file=sys.stderr)
         sys.exit(EXIT_USAGE)
