@@ -53,7 +53,7 @@ def main() -> None:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True,
                           text=True).stdout.strip()
     rows = []
-    for target, pytest_args in (("install", None), ("test", "-q --durations=5"), ("demo", None)):
+    for target, pytest_args in (("install", None), ("test", "--durations=5"), ("demo", None)):
         env = {**os.environ, **({"PYTEST_ADDOPTS": pytest_args} if pytest_args else {})}
         wall, cpu, output = timed(["make", target], clone, work / f"{target}.log", env)
         note = ""
