@@ -99,3 +99,15 @@ def test_info_describes_a_model_by_name(yours):
     result = invoke("info", "--model", "starry_night_steady")
     assert result.exit_code == 0 and "starry_night_vangogh" in result.output
     assert str(BUNDLED / "starry_night_steady" / "model.onnx") in result.output
+
+
+def test_a_folder_called_after_a_model_does_not_hide_its_name(files, tmp_path, yours):
+    inputs, _ = files
+    Path("starry_night").mkdir()  # e.g. the output of an earlier run, named after the model
+    result = invoke("run", "-i", inputs, "-m", "starry_night", "-o", "starry_night", "--size", 32, "-q", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert (Path("starry_night") / "a.png").is_file()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = invoke("run", "-i", inputs, "-m", empty, "-o", tmp_path / "out", "--device", "cpu")
+    assert refused.exit_code == 2 and "a folder without a model" in refused.output

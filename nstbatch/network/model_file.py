@@ -68,10 +68,12 @@ def named_models() -> list[NamedModel]:
 
 def locate(given) -> Path:
     """The model file ``given`` names: a file, a model's folder, or a model's name (``named_models``); a
-    ModelError saying what there is otherwise."""
+    ModelError saying what there is otherwise. A folder without a model does not hide a name: an output
+    folder called after the model it was painted with is common."""
     path = Path(given)
-    if path.exists():
-        return model_in(path) or path  # a folder without a model file is said by describe, naming it
+    found = model_in(path) if path.exists() else None
+    if found is not None or path.is_file():
+        return found or path  # a file that is no model is said by describe, naming it
     if len(path.parts) == 1 and path.suffix.lower() not in MODEL_SUFFIXES:
         for model in named_models():
             if model.name == path.name:
@@ -79,6 +81,8 @@ def locate(given) -> Path:
         names = ", ".join(model.name for model in named_models()) or "none"
         raise ModelError(f"{given}: no model of that name (there are: {names}; `nstbatch models` lists them), and no "
                          f"such file")
+    if path.is_dir():
+        raise ModelError(f"{path}: a folder without a model ({' or '.join(FOLDER_FILES)}) in it")
     raise ModelError(f"{path}: no such model file (give an .onnx from `nstbatch export model`, a .safetensors "
                      f"checkpoint from `nstbatch train`, or a model's name: `nstbatch models` lists them)")
 
@@ -99,8 +103,6 @@ def describe(path, onnx_metadata: dict | None = None) -> ModelFile:
     for a missing, damaged or foreign one. ``onnx_metadata``:
     an ONNX file's metadata already read (by the session that runs it), so the file is not opened twice."""
     path = locate(path)
-    if path.is_dir():
-        raise ModelError(f"{path}: a folder without a model ({' or '.join(FOLDER_FILES)}) in it")
     if path.suffix.lower() == ONNX_SUFFIX:
         meta = onnx_metadata or stylizer_metadata(path)
         description = (f"ONNX styliser ({meta.get('precision', 'fp32')}), exported by nstbatch "
