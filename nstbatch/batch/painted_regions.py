@@ -31,6 +31,7 @@ from ..media.images import opened
 from ..media.masks import fitted, mask_beside, parse_colour, read_mask, read_segmentation
 from ..records import file_sha256
 from ..runtime.mixing import check_weights
+
 PHOTO = "photo"  # the STYLE of a region kept as the photo
 MISSING_MASK = ("fail", "unmasked")
 

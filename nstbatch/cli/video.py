@@ -207,7 +207,6 @@ def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> VideoJob:
     from ..batch.video_optimisation import VideoSettings
     from ..engines import OptimisationSettings, build
     from ..media.frames import open_frames
-    from ..records import file_sha256
     from ..training.keyframes import KeyframeSettings
 
     defaults = device_defaults(o.device)
@@ -220,10 +219,10 @@ def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> VideoJob:
     loop = dict(content_weight=o.content_weight, style_weight=o.style_weight, tv_weight=o.tv_weight,
                 temporal_weight=o.temporal_weight, seed=o.seed, precision=o.precision,
                 first_scale=parse_scales(o.scales, o.device))
-    engine = build(OptimisationSettings(tuple(o.style or ()), o.style_blend, o.style_scale, None, o.preserve_colors,
+    chosen = build(OptimisationSettings(tuple(o.style or ()), o.style_blend, o.style_scale, None, o.preserve_colors,
                                         o.match_colors, o.painted_regions, size, iterations, loop=loop, weights=o.weights,
-                                        device=o.device)).engine
-    options = engine.options
+                                        device=o.device))
+    engine, options = chosen.engine, chosen.engine.options
     settings.record = {
         "input": str(o.input_path.resolve()), "style": [str(p.resolve()) for p in o.style or []], "size": size,
         "first_iterations": settings.first_iterations, "flow": o.flow,
@@ -239,10 +238,10 @@ def _prepare_optimisation(o: SimpleNamespace, work_dir: Path) -> VideoJob:
     if o.match_colors:
         settings.record["match_colors"] = True
     if o.painted_regions is not None:
-        settings.record["regions"] = o.painted_regions.record()
+        settings.record["regions"] = chosen.record["regions"]  # the masks as build hashed them
     engine = _with_masks(engine, o.painted_regions, source, size, settings.record)
-    made_with = {**settings.record, "style_sha256": [file_sha256(path) for path in o.style or []],
-                 "version": __version__, **_encoding(o)}
+    made_with = {**settings.record, "style_sha256": chosen.made_with["style_sha256"], "version": __version__,
+                 **_encoding(o)}
     job = VideoJob(source, engine, size, work_dir, made_with, settings=settings, keyframe_settings=keyframe_settings)
     return _claim(o, job, settings.record)
 

@@ -19,9 +19,8 @@ from ..media.images import as_array
 from ..runtime.color import keep_colors as colors_kept
 from ..runtime.free_memory import free_bytes, photos_at_once
 from ..runtime.mixing import REGIONS_ONE_AT_A_TIME, check_weights, pixel_shares
-from .architecture import kind_of
 from ..runtime.results import Result
-from .architecture import MIN_SIDE
+from .architecture import MIN_SIDE, kind_of
 
 
 def parse_blend(text: str | None, names: list[str], what: str = "--style-blend") -> list[float]:
@@ -162,8 +161,9 @@ class FeedForward:
         return REGIONS_ONE_AT_A_TIME if self.regions else None
 
     def stylize_batch(self, contents, init=None, callback=None) -> list[Result]:
-        if self.regions:  # each photo has its own masks: one at a time, through __call__
-            raise UsageError(f"--batch-size: {REGIONS_ONE_AT_A_TIME}; leave it out")
+        refusal = self.batch_refusal()  # each photo has its own masks: one at a time, through __call__
+        if refusal:
+            raise UsageError(f"--batch-size: {refusal}; leave it out")
         return self._results(contents)
 
     def _results(self, contents) -> list[Result]:

@@ -75,10 +75,11 @@ def locate(given) -> Path:
     if found is not None or path.is_file():
         return found or path  # a file that is no model is said by describe, naming it
     if len(path.parts) == 1 and path.suffix.lower() not in MODEL_SUFFIXES:
-        for model in named_models():
+        known = named_models()
+        for model in known:
             if model.name == path.name:
                 return model.path
-        names = ", ".join(model.name for model in named_models()) or "none"
+        names = ", ".join(model.name for model in known) or "none"
         raise ModelError(f"{given}: no model of that name (there are: {names}; `nstbatch models` lists them), and no "
                          f"such file")
     if path.is_dir():

@@ -21,8 +21,8 @@ from .free_memory import free_bytes, gib
 from .memory import Fit, Needs, activation_bytes_per_pixel, fit
 from .mixing import REGIONS_ONE_AT_A_TIME, check_weights
 from .regions import RegionStyle, guided_gram, layer_guides, layout
-from .scales import content_boost, scale_schedule
 from .objective import RegionTargets, Targets
+from .scales import content_boost, scale_schedule
 from .stylize import (PRECISIONS, Options, Result, Step, content_targets, initial_image, losses_of, optimize,
                       style_targets)
 from .vgg import LAYER_INDEX, channels, load_vgg19, min_side, stride
