@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import NstError
+from ..errors import NstError, UsageError
 from .app import export_app
 from .options import INPUT_OUTPUT, Pooling, Providers, Weights, fail, split_names
 
@@ -63,13 +63,31 @@ def export_model(
     style_map: Annotated[bool, typer.Option("--style-map", metavar="", help="Take a per-pixel blend, to paint by region.", rich_help_panel=EXPORT)] = False,
 ):
     """A trained network as ONNX: input 'image' [N,3,H,W] RGB in [0,1] (and 'style' [N,S] blend weights for
-    several paintings, or with --style-map 'style_map' [N,S,H,W]), output 'stylized' of the same shape."""
-    from ..exporter import export_stylizer
+    several paintings, or with --style-map 'style_map' [N,S,H,W]), output 'stylized' of the same shape. A universal
+    network (`train --universal`) becomes its two halves: inputs 'photo' and 'features', outputs 'encoded' and 'decoded'."""
+    from ..exporter import export_stylizer, export_universal
     from ..network.checkpoint import read_info
     from ..onnx.providers import parse as parse_providers
 
     def make():
+        if _universal(checkpoint):
+            if style_map or fp16:
+                raise UsageError("--style-map and --fp16 are for a network of its own paintings; a universal network "
+                                 "takes its paintings, and regions, when it paints")
+            return export_universal(checkpoint, output, opset, not no_validate, parse_providers(providers))
         read_info(checkpoint)  # a damaged or foreign file is one clear line before any export starts
         return export_stylizer(checkpoint, output, opset, fp16, not no_validate, parse_providers(providers), style_map)
 
     _exported(output, make)
+
+
+def _universal(checkpoint: Path) -> bool:
+    """Whether ``checkpoint`` holds a universal network (``train --universal``) rather than a styliser."""
+    from ..errors import ModelError
+    from ..network.universal_checkpoint import read_universal
+
+    try:
+        read_universal(checkpoint)
+    except ModelError:
+        return False
+    return True

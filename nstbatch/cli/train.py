@@ -12,12 +12,15 @@ from .app import app
 from ..training.settings import TrainSettings  # its defaults are the command's
 from ..engines import load_option_image
 from .options import (INPUT_OUTPUT, LOOK, TRAINING, VIDEO, ContentWeight, Device, Precision, Quiet, StyleWeight, TvWeight,
-                      Weights, fail)
+                      Weights, fail, given_on_command_line)
 
 
 @app.command(short_help="Train a network that paints any photo in one pass.")
 def train(
-    style: Annotated[list[Path], typer.Option("--style", "-s", metavar="FILE", help="A painting; repeat for a network of several.", rich_help_panel=INPUT_OUTPUT)],
+    ctx: typer.Context,
+    style: Annotated[Optional[list[Path]], typer.Option("--style", "-s", metavar="FILE", help="A painting; repeat for a network of several.", rich_help_panel=INPUT_OUTPUT)] = None,
+    universal: Annotated[bool, typer.Option("--universal", help="A network for any painting, given when it paints.", rich_help_panel=INPUT_OUTPUT)] = False,
+    paintings: Annotated[Optional[Path], typer.Option(metavar="FOLDER", help="With --universal: paintings to learn from (--style-weight) and preview.", rich_help_panel=INPUT_OUTPUT)] = None,
     photos: Annotated[Optional[Path], typer.Option(metavar="FOLDER", help="Photos to train on (walked recursively).", rich_help_panel=INPUT_OUTPUT)] = None,
     output: Annotated[Path, typer.Option("--output", "-o", metavar="FOLDER", help="Checkpoints, previews, log; a re-run resumes.", rich_help_panel=INPUT_OUTPUT)] = Path("model"),
     from_checkpoint: Annotated[Optional[Path], typer.Option("--from", metavar="FILE", help="Add --style paintings to this network.", rich_help_panel=INPUT_OUTPUT)] = None,
@@ -44,17 +47,28 @@ def train(
     device: Device = "auto",
     precision: Precision = TrainSettings.precision,
 ):
-    """Train a feed-forward network that paints any photo in one pass (Johnson et al.; several paintings: Dumoulin et al.)."""
+    """Train a feed-forward network that paints any photo in one pass (Johnson et al.; several paintings: Dumoulin et al.).
+    With --universal, one that takes any painting when it paints (Li et al.'s whitening and colouring, the encoder
+    distilled from VGG-19): it learns from photos alone."""
     from ..batch.progress import QuietReporter, RichReporter
 
     reporter = QuietReporter() if quiet else RichReporter()
+    if universal:
+        given = {name: value for name, value in (("steps", steps), ("crop_size", crop_size), ("batch_size", batch_size),
+                                                 ("learning_rate", learning_rate), ("width", channels), ("seed", seed),
+                                                 ("save_every", save_every), ("style_weight", style_weight))
+                 if given_on_command_line(ctx, ["channels" if name == "width" else name])}
+        _refuse_for_universal(ctx, style, from_checkpoint, clips)
+        return _train_universal(photos, paintings, output, given, weights, device, quiet, reporter, start_from)
+    if paintings is not None:
+        fail(UsageError("--paintings is for --universal; a network of its own paintings takes them as --style"))
     settings = TrainSettings(steps=steps, crop_size=crop_size, batch_size=batch_size, learning_rate=learning_rate,
                              content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight,
                              temporal_weight=temporal_weight, temporal_block=temporal_block, ema_decay=ema_decay,
                              style_scale=style_scale, kind=kind, channels=channels, residual_blocks=residual_blocks, seed=seed,
                              precision=precision, save_every=save_every)
     try:
-        trainer, photo_set, clip_pairs = _trainer(style, photos, clips, settings, output, device, from_checkpoint,
+        trainer, photo_set, clip_pairs = _trainer(style or [], photos, clips, settings, output, device, from_checkpoint,
                                                   weights, start_from, reporter)
     except NstError as exc:
         fail(exc)
@@ -113,3 +127,72 @@ def _trainer(style, photos, clips, settings, output, device, from_checkpoint, we
         clip_pairs = load_clips(clips, settings.crop_size, on_skip=lambda line: reporter.message(f"skipped: {line}"))
     trainer = Trainer(photo_set, paintings, settings, output, device, from_checkpoint, weights, clip_pairs, start_from)
     return trainer, photo_set, clip_pairs
+
+
+# What a universal network's training takes of the command's options (the rest shape a network of paintings).
+UNIVERSAL_REFUSED = ("content_weight", "tv_weight", "style_scale", "temporal_weight", "temporal_block",
+                     "ema_decay", "kind", "residual_blocks", "precision")
+
+
+def _refuse_for_universal(ctx, style, from_checkpoint, clips) -> None:
+    refused = given_on_command_line(ctx, UNIVERSAL_REFUSED)
+    if style:
+        refused.append("--style")
+    refused += [name for name, value in (("--from", from_checkpoint), ("--clips", clips)) if value is not None]
+    if refused:
+        fail(UsageError(f"{', '.join(refused)}: not for --universal, whose paintings are given when it paints (it "
+                        f"learns from --photos, and from --paintings with --style-weight)"))
+
+
+def _train_universal(photos, paintings, output, given: dict, weights, device, quiet, reporter, start_from=None):
+    """`train --universal`: the photos and paintings read, the run started (from ``start_from``'s weights)
+    or resumed. With --style-weight, the painting stage: the decoder learns to paint --paintings (else the
+    photos)."""
+    from ..batch.signals import Interrupted, stop_on_signals
+    from ..media.images import walk_images
+    from ..training.photos import load_photos
+    from ..training.universal import UniversalSettings, UniversalTrainer, painting_for_preview
+
+    try:
+        if photos is None:
+            raise UsageError("--photos: give a folder of photos to train on")
+        settings = UniversalSettings(**given)
+        settings.check()
+        photo_set = load_photos(photos, settings.crop_size, on_skip=lambda line: reporter.message(f"skipped: {line}"))
+        shown, styles = [], None
+        if paintings is not None:
+            if not paintings.is_dir():
+                raise UsageError(f"{paintings}: no such folder for --paintings")
+            shown = [painting_for_preview(load_option_image(path, "--paintings")) for path in walk_images(paintings)[:3]]
+            if settings.style_weight:
+                styles = load_photos(paintings, settings.crop_size, lambda line: reporter.message(f"skipped: {line}"))
+        if start_from is not None and not start_from.is_file():
+            raise UsageError(f"{start_from}: no such file for --start-from")
+        trainer = UniversalTrainer(photo_set, settings, output, device, weights, shown, styles, start_from)
+    except NstError as exc:
+        fail(exc)
+    done = trainer.info.step
+    with reporter:
+        if not quiet:
+            reporter.message(f"nstbatch train --universal: {len(photo_set.photos)} photos ({len(photo_set.skipped)} "
+                             f"unreadable); {settings.crop_size} px crops x {settings.batch_size}, {settings.steps} steps, "
+                             f"{'resuming at step ' + str(done) if done else 'from scratch'}; device {trainer.device}")
+        if done >= settings.steps:
+            reporter.message(f"{output} is trained to step {done} already; give a larger --steps to go on")
+            raise typer.Exit(0)
+        reporter.start_item("training", settings.steps)
+        try:
+            with stop_on_signals():
+                pace = trainer.run(lambda step, losses: reporter.iteration(step, losses["total"]))
+        except KeyboardInterrupt as stop:
+            by = f"stopped by {stop}" if isinstance(stop, Interrupted) else "interrupted"
+            reporter.message(f"{by} at step {trainer.info.step}: checkpoint saved; the same command resumes")
+            raise typer.Exit(stop.exit_code if isinstance(stop, Interrupted) else 130) from None
+        except FloatingPointError as exc:
+            reporter.message(f"error: {exc}")
+            raise typer.Exit(1) from None
+        reporter.end_item(0)
+    if not quiet:
+        typer.echo(f"trained to step {trainer.info.step}{f', {pace:.2f} s per step' if pace else ''}; weights in "
+                   f"{output / 'model.safetensors'}, previews in {output / 'previews'}; `nstbatch export model` makes "
+                   f"the file `run --model ... --style PAINTING` paints with")

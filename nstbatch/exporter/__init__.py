@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 
 from .export import export
-from .spec import DEFAULT_LAYERS, DEFAULT_OPSET, FeatureSpec, StylizerSpec
+from .spec import DEFAULT_LAYERS, DEFAULT_OPSET, FeatureSpec, StylizerSpec, UniversalSpec
 from .validate import Report, ValidationError, validate
 
 __all__ = ["FeatureSpec", "StylizerSpec", "Report", "ValidationError", "export", "export_checked", "export_vgg19",
-           "export_stylizer", "validate"]
+           "export_stylizer", "export_universal", "validate"]
 
 
 def export_checked(spec, output, check: bool = True, providers=None) -> Report | None:
@@ -37,3 +37,7 @@ def export_stylizer(checkpoint, output, opset: int = DEFAULT_OPSET, fp16: bool =
                     providers=None, style_map: bool = False) -> Report | None:
     spec = StylizerSpec(checkpoint=checkpoint, opset=opset, fp16=fp16, style_map=style_map)
     return export_checked(spec, output, check, providers)
+
+
+def export_universal(checkpoint, output, opset: int = DEFAULT_OPSET, check: bool = True, providers=None) -> Report | None:
+    return export_checked(UniversalSpec(checkpoint=checkpoint, opset=opset), output, check, providers)

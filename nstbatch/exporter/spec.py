@@ -12,6 +12,9 @@ torch reference that validation compares against, sample inputs, and the metadat
   input is ``style_map`` float32 [N, S, H, W] instead (any H and W; the image's size is natural): a
   blend at every pixel, summing to 1 over S, for painting by region. A constant map is the ``style``
   contract's blend.
+- ``UniversalSpec``: a universal network's two halves (network/universal.py): inputs ``photo`` float32
+  [N, 3, H, W] in [0, 1] (H and W multiples of 4) and ``features`` float32 [N, C, h, w]; outputs
+  ``encoded`` [N, C, H/4, W/4] and ``decoded`` [N, 3, 4h, 4w].
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from torch import nn
 from ..version import __version__
 from ..network.checkpoint import load_checkpoint, read_info
 from ..records import file_sha256
-from ..network.model_file import STYLIZER_KIND
+from ..network.model_file import STYLIZER_KIND, UNIVERSAL_KIND
 from ..runtime.stylize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from ..runtime.vgg import VGG19Features, check_layers
 from ..runtime.weights import load_weights
@@ -201,3 +204,57 @@ class _StylizerGraph(nn.Module):
 
     def forward(self, image, style=None):
         return self.network(image.half() if self.fp16 else image, style).float()
+
+
+@dataclass(frozen=True)
+class UniversalSpec(_Spec):
+    checkpoint: str = ""
+    opset: int = DEFAULT_OPSET
+    fp16: bool = False
+    validation_shapes: tuple = ((2, 3, 64, 80), (2, 3, 96, 72))
+    input_names: tuple = ("photo", "features")
+    output_names: tuple = ("encoded", "decoded")
+
+    def __post_init__(self):
+        object.__setattr__(self, "checkpoint", str(self.checkpoint))
+        object.__setattr__(self, "input_names", list(self.input_names))
+        object.__setattr__(self, "output_names", list(self.output_names))
+
+    def dynamic_axes(self) -> dict:
+        image = {0: "batch", 2: "height", 3: "width"}
+        features = {0: "feature_batch", 2: "feature_height", 3: "feature_width"}
+        return {"photo": image, "features": features, "encoded": {0: "batch", 2: "encoded_height",
+                                                                   3: "encoded_width"},
+                "decoded": {0: "feature_batch", 2: "decoded_height", 3: "decoded_width"}}
+
+    def reference(self) -> nn.Module:
+        from ..network.universal_checkpoint import load_universal
+
+        return load_universal(self.checkpoint)[0].float().eval()
+
+    def graph(self) -> nn.Module:
+        return self.reference()
+
+    def sample_inputs(self, shape, generator: torch.Generator) -> tuple:
+        from ..network.universal_checkpoint import read_universal
+
+        channels = read_universal(self.checkpoint).shape.feature_channels
+        photo = torch.rand(shape, generator=generator)
+        return photo, torch.rand(shape[0], channels, shape[2] // 4, shape[3] // 4, generator=generator)
+
+    def expected(self, reference: nn.Module, inputs: tuple) -> list[torch.Tensor]:
+        return list(reference(*inputs))
+
+    def metadata(self) -> dict[str, str]:
+        from ..network.universal_checkpoint import read_universal
+
+        info = read_universal(self.checkpoint)
+        return {
+            "kind": UNIVERSAL_KIND,
+            "nstbatch_version": __version__,
+            "precision": self.precision,
+            "shape": json.dumps(info.shape.as_dict()),
+            "training": json.dumps({**info.settings, "step": info.step}),
+            "checkpoint": Path(self.checkpoint).name,
+            "checkpoint_sha256": file_sha256(self.checkpoint),
+        }

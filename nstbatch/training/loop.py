@@ -255,7 +255,7 @@ class Trainer:
     def run(self, callback: Callable[[TrainStep], None] | None = None) -> TrainResult:
         s = self.settings
         self.model_dir.mkdir(parents=True, exist_ok=True)
-        self._trim_log(self.info.step)
+        trim_log(self.model_dir / LOG, self.info.step)
         previews, times = [], []
         try:
             for step in range(self.info.step, s.steps):
@@ -313,13 +313,14 @@ class Trainer:
         with open(self.model_dir / LOG, "a", encoding="utf-8") as f:
             f.write(json.dumps(row) + "\n")
 
-    def _trim_log(self, step: int) -> None:
-        """Drop rows past the checkpoint: a run interrupted after its last save logged steps it will redo."""
-        path = self.model_dir / LOG
-        if not path.exists():
-            return
-        rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        kept = [line for line in rows if json.loads(line).get("step", 0) <= step]
-        if len(kept) != len(rows):
-            with atomic_path(path) as tmp:
-                tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+def trim_log(path: Path, step: int) -> None:
+    """Drop a log's rows past the checkpoint's step: a run interrupted after its last save logged steps it
+    will redo."""
+    if not path.exists():
+        return
+    rows = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    kept = [line for line in rows if json.loads(line).get("step", 0) <= step]
+    if len(kept) != len(rows):
+        with atomic_path(path) as tmp:
+            tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Trains the bundled universal network with `nstbatch train --universal`, exports it, and records it in
+# nstbatch/models/universal/. Data: the photos of ../shared/data/train marked *clear*
+# (scripts/clear_photos.sh); no painting is used. Each stage is resumable: run the script again to go on.
+# Usage: scripts/train_universal_model.sh [WORK_DIR]   (default: train-runs/universal)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/clear_photos.sh
+work=${1:-train-runs/universal}
+# Stage 1: the encoder distilled from VGG-19's relu3_1 and the decoder taught to rebuild the photos.
+rebuild=(.venv/bin/nstbatch train --universal --photos "$photos" --output "$work/rebuild" --steps 3000 --crop-size 128
+  --batch-size 4 --channels 16 --save-every 250 --seed 0 --device cpu --quiet)
+"${rebuild[@]}"
+.venv/bin/nstbatch export model "$work/rebuild/model.safetensors" --output "$work/rebuild/model.onnx"
