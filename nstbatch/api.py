@@ -4,6 +4,7 @@ image; ``stylize_video(clip, output, style or model=...)`` writes a painted clip
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -13,6 +14,7 @@ from .batch.painted_regions import PHOTO  # a region's painting that keeps the p
 from .engines import check_engine_choice, color_mode, open_model, optimiser
 from .errors import UsageError
 from .media.images import load_image, pil_to_tensor, tensor_to_pil
+from .network.universal_painter import PAINTING_SIDE
 from .runtime.mixing import weights_given
 from .runtime.regions import RegionStyle, resized_masks
 from .runtime.stylize import Options
@@ -46,6 +48,7 @@ def stylize(
     match_colors: bool = False,
     regions: dict | None = None,
     style_fine: ImageLike | None = None,
+    strength: float = 1.0,
     device: str = "auto",
     weights: str | Path | None = None,
     callback=None,
@@ -59,7 +62,9 @@ def stylize(
     ``regions`` maps masks (paths, PIL images or H x W tensors in [0, 1], white inside) to what paints them:
     a painting (with ``model``, a painting's name), or ``"photo"``; the rest is painted by ``style`` (or the
     model's blend), or is the photo without one (docs/control.md). ``match_colors`` paints in the photo's
-    colours; ``style_fine`` (optimisation) takes the fine texture from another painting.
+    colours; ``style_fine`` (optimisation) takes the fine texture from another painting. A universal network
+    (``model="universal"``) paints with ``style`` in one pass, ``strength`` (0 to 1) of it; its regions name
+    painting files.
     Otherwise the keyword arguments are fields of ``nstbatch.runtime.stylize.Options``: iterations,
     optimizer, content_weight, style_weight, tv_weight, content_layers, style_layers, init, seed, pooling.
     """
@@ -70,15 +75,14 @@ def stylize(
         if options or weights is not None or style_scale != 1.0 or style_fine is not None:
             raise UsageError(f"only for optimisation, not with model=: "
                              f"{', '.join(options) or 'weights/style_scale/style_fine'}")
-        from .network.feedforward import parse_blend
-
         blend = ",".join(map(str, style_blend)) if isinstance(style_blend, (list, tuple)) else style_blend
-        engine, described = open_model(model, blend, color_mode(preserve_colors, match_colors), device)
-        if regions:
-            engine.regions = [None if painting == PHOTO else
-                              np.asarray(parse_blend(f"{painting}=1", described.style_names, "regions"), np.float32)
-                              for painting in regions.values()]
+        paintings = [] if style is None else style if isinstance(style, list) else [style]
+        paintings = [p if isinstance(p, (str, Path)) else _as_tensor(p, PAINTING_SIDE).numpy() for p in paintings]
+        engine, described = open_model(model, blend, color_mode(preserve_colors, match_colors), device,
+                                       paintings=paintings, strength=strength, regions=_model_regions(regions))
         return tensor_to_pil(engine(photo, masks=masks).image)
+    if strength != 1:
+        raise UsageError("strength= is for a universal network (model=\"universal\")")
     styles = [] if style is None else style if isinstance(style, list) else [style]
     region_styles = None
     if regions:
@@ -89,6 +93,21 @@ def stylize(
                        color_mode(preserve_colors, match_colors), device, weights, regions=region_styles,
                        fine_style=None if style_fine is None else _as_tensor(style_fine, None))
     return tensor_to_pil(engine(photo, callback=callback, masks=masks).image)
+
+
+def _model_regions(regions: dict | None):
+    """``regions`` as engines.open_model takes them (the CLI's PaintedRegions' shape): each painted by one of
+    the model's paintings by name, a painting file (a universal network), or the photo."""
+    if not regions:
+        return None
+    painted = []
+    for i, painting in enumerate(regions.values()):
+        if painting != PHOTO and not isinstance(painting, (str, Path)):
+            raise UsageError("regions= with model=: give each region's painting as a name or a file, or 'photo'")
+        paintings = [] if painting == PHOTO else [(str(painting), 1.0)]
+        painted.append(SimpleNamespace(label=f"region {i + 1}", paintings=paintings, painting_mask=None,
+                                       is_photo=not paintings))
+    return SimpleNamespace(regions=painted)
 
 
 def _masks(regions: dict, size) -> torch.Tensor:

@@ -33,11 +33,10 @@ MODEL_MAX_SIZE = 1024
 
 
 def check_engine_choice(style, model, regions=None, names: tuple[str, str] = ("--style", "--model")) -> None:
-    """A painting or a trained network, one of them (or regions, whose paintings may be all there is); a
-    UsageError naming the options as ``names`` (the command line's, or the Python API's keywords)."""
+    """A painting or a trained network (or regions, whose paintings may be all there is); a UsageError
+    naming the options as ``names`` (the command line's, or the Python API's keywords). Both: a universal
+    network and its paintings, which ``open_model`` checks once it has read the model."""
     style_name, model_name = names
-    if model is not None and style:
-        raise UsageError(f"{model_name} and {style_name}: give one; the model already holds its paintings")
     if model is None and not style and not regions:
         raise UsageError(f"give a painting with {style_name}, or a trained network with {model_name}")
 
@@ -66,10 +65,17 @@ def loop_options(device, size, iterations, **fields):
 def load_option_image(path: Path, what: str, long_side=None, max_pixels=None):
     """An image given as an option: a bad one is a usage error (exit 2) before any work starts. Without
     ``max_pixels``, the limit every picture has."""
-    from .media.images import DEFAULT_MAX_PIXELS, load_image
+    import torch
+
+    return torch.from_numpy(read_option_picture(path, what, long_side, max_pixels))
+
+
+def read_option_picture(path: Path, what: str, long_side=None, max_pixels=None):
+    """``load_option_image`` as a numpy array (1 x 3 x H x W), torch-free."""
+    from .media.images import DEFAULT_MAX_PIXELS, read_picture
 
     try:
-        return load_image(path, long_side, max_pixels or DEFAULT_MAX_PIXELS)
+        return read_picture(path, long_side, max_pixels or DEFAULT_MAX_PIXELS)
     except ImageError as exc:
         raise UsageError(f"{what} {exc}") from None
 
@@ -171,9 +177,11 @@ class NetworkSettings:
     device: str = "auto"
     providers: str | None = None  # onnxruntime's, comma-separated as --providers takes them
     max_memory: float | None = None  # GiB
+    style: tuple[Path, ...] = ()  # a universal network's paintings
+    strength: float = 1.0  # a universal network's: 0 the photo, 1 the paintings' statistics
 
     def absolute(self) -> NetworkSettings:
-        return replace(self, model=Path(self.model).absolute())
+        return replace(self, model=Path(self.model).absolute(), style=tuple(Path(p).absolute() for p in self.style))
 
 
 def _absolute(path):
@@ -200,7 +208,7 @@ class Chosen:
 
 # Where and how fast a picture is made does not change what it is meant to be, so these stay out of
 # ``made_with``: a run resumed on another machine or with other providers is the same run.
-NOT_MADE_WITH = ("device", "runs_on", "style", "model", "targets", "block_size", "max_memory")
+NOT_MADE_WITH = ("device", "runs_on", "style", "model", "targets", "block_size", "max_memory")  # files: by hash
 
 
 def build(settings) -> Chosen:
@@ -269,11 +277,16 @@ def _network_engine(s: NetworkSettings) -> Chosen:
 
     engine, described = open_model(s.model, s.style_blend, color_mode(s.preserve_colors, s.match_colors), s.device,
                                    parse_providers(s.providers),
-                                   memory_options(None, s.max_memory)["max_memory"], s.regions)
-    blend = dict(zip(described.style_names, (round(w, 6) for w in engine.blend)))
+                                   memory_options(None, s.max_memory)["max_memory"], s.regions, s.style, s.strength)
+    blend = dict(zip(engine.style_names, (round(w, 6) for w in engine.blend)))
     record = {"model": str(s.model), "model_sha256": described.sha256, "style_blend": blend,
               "preserve_colors": s.preserve_colors, "runs_on": engine.runs_on, "max_memory": s.max_memory}
-    what = ", ".join(f"{name} {weight:g}" for name, weight in blend.items()) if len(blend) > 1 else described.style_names[0]
+    if described.universal:  # only for one, so folders painted by a network of its own paintings resume
+        record.update(style=[str(path) for path in engine.painter.files], strength=s.strength,
+                      style_sha256=[file_sha256(path) for path in engine.painter.files])
+    what = ", ".join(f"{name} {weight:g}" for name, weight in blend.items()) if len(blend) > 1 else engine.style_names[0]
+    if described.universal and s.strength < 1:
+        what += f", strength {s.strength:g}"
     working = f"{s.size} px" if s.size else f"each photo's own size up to {s.max_size} px"
     label = f"network {Path(s.model).name} ({what})"
     made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}
@@ -315,16 +328,28 @@ def network_providers(device: str, providers: list[str] | None) -> list[str] | N
 
 
 def open_model(path, blend: str | None = None, keep_colors: bool | str | None = None, device: str = "auto",
-               providers: list[str] | None = None, max_memory: int | None = None, regions=None):
+               providers: list[str] | None = None, max_memory: int | None = None, regions=None, paintings=(),
+               strength: float = 1.0):
     """The network engine for ``path`` (a file, a model's folder or its name), with ``--style-blend`` parsed
     against its paintings' names and passes planned within ``max_memory`` bytes (None: what is free);
-    ``regions`` (batch.painted_regions.PaintedRegions) name its paintings. An exported network (.onnx) opens without torch; a checkpoint needs it (to export
-    it on first use, or to run it on a GPU)."""
+    ``regions`` (batch.painted_regions.PaintedRegions) name its paintings. A universal network takes its
+    ``paintings`` (files, or 1 x 3 x H x W arrays from the Python API) and ``strength`` here. An exported
+    network (.onnx) opens without torch; a checkpoint needs it (to export it on first use, or to run it on a
+    GPU)."""
     from .network.feedforward import FeedForward, parse_blend, region_blends
-    from .network.model_file import ONNX_SUFFIX, describe, locate
+    from .network.model_file import ONNX_SUFFIX, UNIVERSAL_KIND, describe, locate, model_metadata
     from .onnx.session import StylizerSession
 
     path = locate(path)  # a name or a folder: the file it stands for
+    universal = path.suffix.lower() == ONNX_SUFFIX and model_metadata(path).get("kind") == UNIVERSAL_KIND
+    if universal:
+        return _universal_engine(path, list(paintings), blend, keep_colors, network_providers(device, providers),
+                                 max_memory, regions, strength)
+    if paintings:
+        raise UsageError(f"--model {path.name} and --style: give one; the model already holds its paintings (a "
+                         f"universal network, such as --model universal, takes them with --style)")
+    if strength != 1:
+        raise UsageError("--strength is for a universal network (--model universal --style PAINTING)")
     if path.suffix.lower() == ONNX_SUFFIX and path.is_file():  # one session: it runs and describes
         painter = StylizerSession(path, network_providers(device, providers))
         model = describe(path, painter.metadata)
@@ -335,6 +360,35 @@ def open_model(path, blend: str | None = None, keep_colors: bool | str | None = 
         painter = _checkpoint_painter(model, device, providers)
     return FeedForward(painter, model.style_names, weights, keep_colors, max_memory,
                        region_blends(regions, model.style_names)), model
+
+
+def _universal_engine(path: Path, paintings: list, blend, keep_colors, providers, max_memory, regions, strength: float):
+    """A universal network's engine: its paintings (``--style`` files or arrays, then the regions' files) read
+    at the painter's size and their statistics taken once."""
+    import numpy as np
+
+    from .network.feedforward import FeedForward, parse_blend
+    from .network.model_file import describe
+    from .network.universal_painter import PAINTING_SIDE, UniversalPainter, region_paintings
+    from .onnx.session import UniversalSession
+
+    if not paintings:
+        raise UsageError(f"--model {path.name} is a universal network: give the painting it paints with, --style FILE "
+                         f"(with regions too: it paints what no region covers)")
+    session = UniversalSession(path, providers)
+    model = describe(path, session.metadata)
+    files = [None if isinstance(p, np.ndarray) else Path(p) for p in paintings]  # None: a picture, from the API
+    given = [f"painting{i + 1}" if path is None else path.stem for i, path in enumerate(files)]
+    region_files, blends = region_paintings(regions, given, files)
+    names = given + [Path(p).stem for p in region_files]
+    if len(set(names)) != len(names):
+        raise UsageError(f"two paintings share a name ({', '.join(names)}): --style-blend and --region call them by "
+                         f"file stem; rename one")
+    pictures = [p if isinstance(p, np.ndarray) else read_option_picture(Path(p), "--style", PAINTING_SIDE)
+                for p in [*paintings, *region_files]]
+    painter = UniversalPainter(session, pictures, strength, [p for p in [*files, *region_files] if p is not None])
+    weights = parse_blend(blend, given) + [0.0] * len(region_files)  # the regions' own paintings paint only them
+    return FeedForward(painter, names, weights, keep_colors, max_memory, blends), model
 
 
 def _checkpoint_painter(model, device: str, providers: list[str] | None):

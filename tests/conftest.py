@@ -153,3 +153,18 @@ def tiny_onnx(tiny_model, tmp_path_factory):
     assert result.exit_code == 0, result.output
     return path
 
+
+
+@pytest.fixture(scope="session")
+def tiny_universal(tmp_path_factory):
+    """A universal network of width 4 trained for 2 steps by `nstbatch train --universal` and exported:
+    (the .onnx, its model folder)."""
+    root = tmp_path_factory.mktemp("tiny-universal")
+    photos = photo_folder(root / "photos")
+    result = invoke("train", "--universal", "--photos", photos, "--output", root / "model", "--steps", 2, "--crop-size", 16,
+                    "--batch-size", 2, "--channels", 4, "--device", "cpu", "--quiet")
+    assert result.exit_code == 0, result.output
+    path = root / "universal.onnx"
+    result = invoke("export", "model", root / "model" / "model.safetensors", "-o", path)
+    assert result.exit_code == 0, result.output
+    return path, root / "model"

@@ -113,7 +113,7 @@ def test_bad_models_are_one_line_and_exit_2(tiny_model, files, tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--style", "{style}"], "--model and --style: give one"),
+    (["--style", "{style}"], "and --style: give one; the model already holds its paintings"),
     (["--iterations", "5"], "--iterations: only for optimisation"),
     (["--style-weight", "9", "--init", "noise"], "--style-weight, --init: only for optimisation"),
     (["--style-blend", "monet=1"], "no painting 'monet'"),

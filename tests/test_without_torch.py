@@ -118,3 +118,16 @@ def test_a_network_paints_by_region_without_torch(tiny_onnx, files, tmp_path):
                          "--match-colors")
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr + done.stdout
     assert "2 done" in done.stdout + done.stderr
+
+
+def test_a_universal_network_paints_any_painting_without_torch(files, tmp_path):
+    from test_universal import BUNDLED
+
+    inputs, style = files
+    done = without_torch("run", "-i", inputs, "-m", BUNDLED, "--style", style, "--strength", "0.8", "-o", tmp_path / "w")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "w" / "a.png").is_file() and (tmp_path / "w" / "sub" / "b.png").is_file()
+    with_torch = invoke("run", "-i", inputs, "-m", BUNDLED, "--style", style, "--strength", "0.8", "-o", tmp_path / "f")
+    assert with_torch.exit_code == 0, with_torch.output
+    a, b = (np.asarray(Image.open(tmp_path / name / "a.png"), float) for name in ("w", "f"))
+    assert np.abs(a - b).max() == 0

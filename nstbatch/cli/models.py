@@ -35,15 +35,18 @@ def _lines(model) -> str:
         described = describe(model.path)
     except NstError as exc:
         return f"{model.name} ({model.where}): cannot be read: {exc}"
-    can = [f"a blend of its {len(described.style_names)} paintings" if len(described.style_names) > 1
-           else "its painting"]
+    if described.universal:
+        can = ["any painting (--style), a blend, regions, a strength"]
+    else:
+        can = [f"a blend of its {len(described.style_names)} paintings" if len(described.style_names) > 1
+               else "its painting"]
     if described.style_map:
         can.append("regions in one pass")
     if described.training.get("temporal_weight"):
         can.append("steady on video")
     size = model.path.stat().st_size / 2**20
     return "\n".join([f"{model.name} ({model.where}, {size:.1f} MiB)",
-                      f"  paintings  {', '.join(described.style_names)}",
+                      f"  paintings  {', '.join(described.style_names) or 'any, given with --style'}",
                       f"  paints     {'; '.join(can)}",
                       f"  file       {model.path} ({described.description})"])
 

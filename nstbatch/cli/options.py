@@ -73,7 +73,8 @@ ContentLayers = Annotated[str, typer.Option(metavar="LIST", help="VGG-19 layers 
 StyleLayers = Annotated[str, typer.Option(metavar="LIST", help="VGG-19 layers that carry the painting.", rich_help_panel=OPTIMISATION)]
 LearningRate = Annotated[float, typer.Option(min=0.0, metavar="R", help="Step size (Adam only).", rich_help_panel=OPTIMISATION)]
 # Style options shared by run and video.
-StyleBlend = Annotated[Optional[str], typer.Option(metavar="W,W|NAME=W", help="e.g. 0.7,0.3; with --model also starry=0.7.", show_default="equal", rich_help_panel=LOOK)]
+Strength = Annotated[float, typer.Option(min=0.0, max=1.0, metavar="S", help="Universal network: 0 photo to 1 painting.", show_default=False, rich_help_panel=LOOK)]
+StyleBlend = Annotated[Optional[str], typer.Option(metavar="W,W|NAME=W", help="0.7,0.3 or starry=0.7 (--model).", show_default="equal", rich_help_panel=LOOK)]
 StyleScale = Annotated[float, typer.Option(min=0.05, metavar="X", help="Painting size: smaller, finer strokes.", rich_help_panel=LOOK)]
 PreserveColors = Annotated[bool, typer.Option("--preserve-colors", metavar="", help="Keep the photo's colours (luminance only).", rich_help_panel=LOOK)]
 StyleFine = Annotated[Optional[Path], typer.Option("--style-fine", metavar="FILE", help="The fine texture from this painting instead.", rich_help_panel=ENGINE)]

@@ -70,6 +70,19 @@ def describe_model(path) -> dict[str, dict[str, str]]:
     from ..network.model_file import describe
 
     model = describe(path)
+    if model.universal:
+        return {
+            "model": {"file": str(model.path), "kind": model.description, "sha256": model.sha256},
+            "paintings": {"any": "given when it paints: run/video --model ... --style PAINTING (a blend: repeat it)"},
+            "contract": {"inputs": "photo float32 [N, 3, H, W] in [0, 1], H and W multiples of 4; features float32 "
+                                   "[N, C, h, w]",
+                         "outputs": "encoded [N, C, H/4, W/4] (the photo's features); decoded [N, 3, 4h, 4w]",
+                         "between": f"the painting's statistics replace the photo's ({model.universal})"},
+            "training": {key: str(model.training[key]) for key in ("step", "crop_size", "batch_size", "width",
+                                                                   "distil_weight", "pixel_weight", "look_weight",
+                                                                   "style_weight", "seed", "start")
+                         if key in model.training},
+        }
     inputs = "image float32 [N, 3, H, W], RGB in [0, 1], any H and W"
     if model.style_map:
         inputs += (f"; style_map float32 [N, {len(model.style_names)}, h, w], a blend at every pixel (paints by region "

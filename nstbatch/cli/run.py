@@ -15,7 +15,7 @@ from .app import app
 from .options import (DEVICES, ENGINE, INPUT_OUTPUT, MANY_MACHINES, OPTIMISATION, BlockSize,
                       ContentLayers, ContentWeight, Device, Iterations, LearningRate, MatchColors, MaxMemory, MaxSize,
                       MissingMask, Model, Optimizer, Pooling, Precision, PreserveColors, Providers, Quiet, Region,
-                      Regions, RegionStyle, Scales, StyleFine, Seed, StyleBlend, StyleLayers, StyleScale, StyleWeight, TvWeight,
+                      Regions, RegionStyle, Scales, StyleFine, Seed, StyleBlend, Strength, StyleLayers, StyleScale, StyleWeight, TvWeight,
                       Weights, check_engine_choice, fail, given_on_command_line, parse_scales, split_floats,
                       split_names)
 
@@ -41,6 +41,7 @@ def run(
     style_fine: StyleFine = None,
     model: Model = None,
     style_blend: StyleBlend = None,
+    strength: Strength = 1.0,
     style_scale: StyleScale = 1.0,
     preserve_colors: PreserveColors = False,
     match_colors: MatchColors = False,
@@ -153,7 +154,9 @@ def _engine(o: SimpleNamespace, regions):
 
     if o.model is not None:
         return build(NetworkSettings(o.model, o.size, o.max_size, o.style_blend, o.preserve_colors, o.match_colors,
-                                     regions, o.device, o.providers, o.max_memory))
+                                     regions, o.device, o.providers, o.max_memory, tuple(o.style or ()), o.strength))
+    if o.strength != 1:
+        raise UsageError("--strength is for a universal network (--model universal --style PAINTING)")
     loop = dict(optimizer=o.optimizer, learning_rate=o.learning_rate, content_layers=split_names(o.content_layers),
                 style_layers=split_names(o.style_layers),
                 style_layer_weights=split_floats(o.style_layer_weights, "--style-layer-weights"),
@@ -204,8 +207,8 @@ def _paint(o: SimpleNamespace, jobs, found: int, chosen, part, made_with: dict, 
         typer.echo(f"error: {o.output}: cannot write the plan ({exc.strerror or exc}); nothing was painted", err=True)
         return EXIT_FAILED
     if not o.no_gallery:
-        paintings = [(path.name, path) for path in o.style or []] if o.model is None else [(chosen.label, None)]
-        if o.model is None and regions is not None:  # the regions' paintings too, each once
+        paintings = [(path.name, path) for path in o.style or []] if o.model is None or o.style else [(chosen.label, None)]
+        if (o.model is None or o.style) and regions is not None:  # the regions' paintings too, each once
             files = dict.fromkeys(Path(name) for region in regions.regions for name, _ in region.paintings)
             given = {path.resolve() for path in o.style or []}
             paintings += [(path.name, path) for path in files if path.is_file() and path.resolve() not in given]

@@ -18,7 +18,7 @@ from ..version import __version__
 from .app import app
 from .options import (DEVICES, ENGINE, INPUT_OUTPUT, OPTIMISATION, VIDEO, ContentWeight, Device, MatchColors,
                       MaxSize, Model, Precision, PreserveColors, Providers, Quiet, Region, Regions, RegionStyle,
-                      Scales, Seed, StyleBlend, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, fail,
+                      Scales, Seed, StyleBlend, Strength, StyleScale, StyleWeight, TvWeight, Weights, check_engine_choice, fail,
                       given_on_command_line, parse_scales, split_ints)
 
 # Options that only mean something to optimisation: given with --model they are a usage error.
@@ -54,6 +54,7 @@ def video(
     keyframes: Annotated[Optional[int], typer.Option(min=1, metavar="N", help="Paint N frames, train a network on them, paint all.", rich_help_panel=ENGINE)] = None,
     keyframe_steps: Annotated[int, typer.Option(min=1, metavar="N", help="With --keyframes: the network's training steps.", rich_help_panel=ENGINE)] = 300,
     style_blend: StyleBlend = None,
+    strength: Strength = 1.0,
     style_scale: StyleScale = 1.0,
     preserve_colors: PreserveColors = False,
     match_colors: MatchColors = False,
@@ -146,7 +147,8 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> VideoJob:
         source = open_frames(o.input_path, o.max_frames, o.fps)
         size = o.size or min(max(source.width, source.height), o.max_size)
         chosen = build(NetworkSettings(o.model, size, o.max_size, o.style_blend, o.preserve_colors, o.match_colors,
-                                       o.painted_regions, o.device, o.providers))
+                                       o.painted_regions, o.device, o.providers, None, tuple(o.style or ()),
+                                       o.strength))
         record = {"input": str(o.input_path.resolve()), "size": size, "temporal_blend": o.temporal_blend,
                   **chosen.record}
         record.pop("runs_on")  # where it runs does not change the frames
@@ -154,6 +156,8 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> VideoJob:
         made_with = {**record, **chosen.made_with, **_encoding(o)}
         job = VideoJob(source, engine, size, work_dir, made_with, label=chosen.label)
         return _claim(o, job, record)
+    if o.strength != 1:
+        raise UsageError("--strength is for a universal network (--model universal --style PAINTING)")
     return _prepare_optimisation(o, work_dir)
 
 

@@ -20,7 +20,7 @@ from ..runtime.color import keep_colors as colors_kept
 from ..runtime.free_memory import free_bytes, photos_at_once
 from ..runtime.mixing import REGIONS_ONE_AT_A_TIME, check_weights, pixel_shares
 from ..runtime.results import Result
-from .architecture import MIN_SIDE, kind_of
+from .architecture import MIN_SIDE
 
 
 def parse_blend(text: str | None, names: list[str], what: str = "--style-blend") -> list[float]:
@@ -120,8 +120,7 @@ class FeedForward:
     def _at_once(self, shape: tuple) -> int:
         """Photos of ``shape`` a pass may take in the memory there is (free_memory.TooLarge if not one)."""
         free = free_bytes(self.painter.device)
-        architecture = self.painter.architecture
-        return photos_at_once(shape, kind_of(architecture).bytes_per_pixel(architecture),
+        return photos_at_once(shape, self.painter.bytes_per_pixel(),
                               min(free, self.max_memory) if self.max_memory else free)
 
     def _paint(self, photos: np.ndarray, blend: np.ndarray | None = None) -> np.ndarray:

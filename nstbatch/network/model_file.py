@@ -15,6 +15,7 @@ from .checkpoint_info import read_info
 ONNX_SUFFIX = ".onnx"
 MODEL_SUFFIXES = (ONNX_SUFFIX, ".safetensors")
 STYLIZER_KIND = "nstbatch-stylizer"  # the ``kind`` metadata property of a styliser model
+UNIVERSAL_KIND = "nstbatch-universal"  # ... and of a universal network's (network/universal.py)
 
 # Models by name: the networks the package carries (nstbatch/models/NAME/), then the user's folder.
 BUNDLED_MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -97,6 +98,7 @@ class ModelFile:
     training: dict  # the settings that trained it, with its step
     description: str  # the form and the nstbatch version that wrote it, for people
     style_map: bool = False  # an ONNX file taking a per-pixel blend (export --style-map), not one a picture
+    universal: str | None = None  # a universal network's transform ("wct"): it takes its paintings when it paints
 
 
 def describe(path, onnx_metadata: dict | None = None) -> ModelFile:
@@ -105,7 +107,13 @@ def describe(path, onnx_metadata: dict | None = None) -> ModelFile:
     an ONNX file's metadata already read (by the session that runs it), so the file is not opened twice."""
     path = locate(path)
     if path.suffix.lower() == ONNX_SUFFIX:
-        meta = onnx_metadata or stylizer_metadata(path)
+        properties = onnx_metadata if onnx_metadata is not None else model_metadata(path)
+        if properties.get("kind") == UNIVERSAL_KIND:
+            meta = universal_metadata(path, properties)
+            return ModelFile(path, [], file_sha256(path), "onnx", meta["training"],
+                             f"universal network ({meta['shape']['kind']}), exported by nstbatch "
+                             f"{meta.get('nstbatch_version', '?')}", universal=meta["shape"]["kind"])
+        meta = properties if isinstance(properties.get("styles"), list) else stylizer_metadata(path, properties)
         description = (f"ONNX styliser ({meta.get('precision', 'fp32')}), exported by nstbatch "
                        f"{meta.get('nstbatch_version', '?')}")
         return ModelFile(path, meta["styles"], file_sha256(path), "onnx", meta["training"], description,
@@ -140,6 +148,9 @@ def stylizer_metadata(model_path, metadata: dict[str, str] | None = None) -> dic
     """The styliser contract's metadata, decoded (``metadata``: the file's properties already read by a
     session); ModelError if the file is another kind of model."""
     meta = model_metadata(model_path) if metadata is None else metadata
+    if meta.get("kind") == UNIVERSAL_KIND and "styles" not in meta:
+        raise ModelError(f"{model_path}: a universal network, which paints with the paintings given to it: give "
+                         f"them with --style")
     if meta.get("kind") != STYLIZER_KIND:
         what = "an nstbatch VGG-19 feature model" if "layers" in meta else "not an nstbatch styliser"
         raise ModelError(f"{model_path}: {what}, not a styliser; give a model made by `nstbatch export model` "
@@ -148,3 +159,27 @@ def stylizer_metadata(model_path, metadata: dict[str, str] | None = None) -> dic
         return {**meta, "styles": json.loads(meta["styles"]), "training": json.loads(meta.get("training", "{}"))}
     except (KeyError, ValueError):
         raise ModelError(f"{model_path}: its styliser metadata is damaged; export it again") from None
+
+
+def universal_metadata(model_path, metadata: dict[str, str] | None = None) -> dict:
+    """A universal network's metadata, decoded (``shape``, ``training``); ModelError for another kind of
+    model or damaged metadata."""
+    from .universal_shape import UniversalShape
+
+    meta = model_metadata(model_path) if metadata is None else metadata
+    if meta.get("kind") != UNIVERSAL_KIND:
+        raise ModelError(f"{model_path}: not a universal network; --style with --model takes one made by "
+                         f"`nstbatch train --universal` and `nstbatch export model` (or the bundled 'universal')")
+    try:
+        shape, training = (_decoded(meta.get(key, "{}")) for key in ("shape", "training"))
+        UniversalShape.from_record(shape)
+        return {**meta, "shape": shape, "training": training}
+    except (KeyError, ValueError, TypeError):
+        raise ModelError(f"{model_path}: its universal network metadata is damaged; export it again") from None
+    except ModelError as exc:
+        raise ModelError(f"{model_path}: {exc}") from None
+
+
+def _decoded(value):
+    """A metadata property as JSON text, or already decoded (by the session that read it)."""
+    return value if isinstance(value, (dict, list)) else json.loads(value)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .architecture import kind_of
 from .stylizer import Stylizer
 
 
@@ -24,6 +25,10 @@ class TorchPainter:
         self.architecture = network.architecture
 
     takes_style_map = True  # the network in torch blends per pixel as well as per picture
+
+    def bytes_per_pixel(self) -> int:
+        """Peak memory a pixel of one pass, for the memory guard."""
+        return kind_of(self.architecture).bytes_per_pixel(self.architecture)
 
     def __call__(self, images: np.ndarray, weights: np.ndarray | None, style_map: np.ndarray | None = None) -> np.ndarray:
         blend = weights if style_map is None else style_map

@@ -15,8 +15,8 @@ import numpy as np
 
 from ..errors import ModelError, NstError
 from .providers import CPU, create_session
-from ..network.model_file import stylizer_metadata
-from ..network.architecture import from_record
+from ..network.model_file import stylizer_metadata, universal_metadata
+from ..network.architecture import from_record, kind_of
 
 
 
@@ -75,6 +75,10 @@ class StylizerSession:
         except ModelError as exc:
             raise ModelError(f"{model_path}: {exc}") from None
 
+    def bytes_per_pixel(self) -> int:
+        """Peak memory a pixel of one pass, for the memory guard."""
+        return kind_of(self.architecture).bytes_per_pixel(self.architecture)
+
     def __call__(self, images: np.ndarray, weights: np.ndarray | None, style_map: np.ndarray | None = None) -> np.ndarray:
         """``weights`` N x S blends each picture; ``style_map`` N x S x h x w, where the model takes one, blends
         each pixel (a model that takes one is given ``weights`` as a constant map)."""
@@ -86,3 +90,42 @@ class StylizerSession:
                 style_map = np.asarray(weights, np.float32)[:, :, None, None]
             feed["style_map"] = np.ascontiguousarray(style_map, dtype=np.float32)
         return self.session.run(["stylized"], feed)[0]
+
+
+def _opened(model_path: Path, providers, fp16: bool = False):
+    """(session, providers running it), or ModelError naming the file."""
+    if not model_path.is_file():
+        raise ModelError(f"{model_path}: no such model file")
+    try:
+        return create_session(model_path, providers, cache_dir() / "tensorrt", fp16)
+    except NstError:  # a provider list this onnxruntime cannot offer says so itself
+        raise
+    except Exception as exc:  # onnxruntime's own error types for a file or graph it cannot load
+        raise ModelError(f"{model_path}: not a readable ONNX model, or onnxruntime cannot load it "
+                         f"({str(exc).splitlines()[0][:160]}); it may be damaged or truncated: export it again") from None
+
+
+class UniversalSession:
+    """A universal network's two halves run by onnxruntime (network/universal.py's contract): ``encode``
+    a picture to its features, ``decode`` features to a picture. numpy in and out."""
+
+    def __init__(self, model_path, providers=None):
+        from ..network.universal_shape import STAND_IN_SIDE
+
+        self.model_path = Path(model_path)
+        self.session, self.providers = _opened(self.model_path, providers)
+        self.metadata = universal_metadata(self.model_path, dict(self.session.get_modelmeta().custom_metadata_map))
+        self.channels = int(self.metadata["shape"]["width"]) * 8
+        self.device = "cpu" if self.providers[0] == CPU else "cuda"
+        side = STAND_IN_SIDE
+        self._no_photo = np.zeros((1, 3, side, side), np.float32)
+        self._no_features = np.zeros((1, self.channels, side // 4, side // 4), np.float32)
+
+    def encode(self, pictures: np.ndarray) -> np.ndarray:
+        """N x 3 x H x W in [0, 1], H and W multiples of 4, to N x C x H/4 x W/4."""
+        return self.session.run(["encoded"], {"photo": np.ascontiguousarray(pictures, dtype=np.float32),
+                                              "features": self._no_features})[0]
+
+    def decode(self, features: np.ndarray) -> np.ndarray:
+        return self.session.run(["decoded"], {"photo": self._no_photo,
+                                              "features": np.ascontiguousarray(features, dtype=np.float32)})[0]

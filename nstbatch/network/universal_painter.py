@@ -1,0 +1,138 @@
+"""A universal network as the network engine's painter (``feedforward.FeedForward`` runs it as it runs a
+network of its own paintings): the paintings are given when it is made, their statistics computed once,
+and each photo is encoded, given the blend's statistics (feature_transforms) and decoded. numpy and
+onnxruntime only.
+
+A photo's sides are padded by reflection to multiples of 4 (the encoder halves twice) and the picture is
+cropped back, so any size comes back at its own size.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UsageError
+from . import feature_transforms
+from .universal_shape import STAND_IN_SIDE, UniversalShape
+
+# A painting's statistics are taken with its long side at this many pixels: its strokes then keep the
+# size they have in a photo of about this size (a larger painting gives smaller strokes).
+PAINTING_SIDE = 512
+
+
+def _padded(pictures: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Pictures padded by reflection so each side is a multiple of 4 and at least the stand-in's."""
+    height, width = pictures.shape[-2:]
+    tall, wide = (max(STAND_IN_SIDE, -(-side // 4) * 4) for side in (height, width))
+    if (tall, wide) == (height, width):
+        return pictures, height, width
+    mode = "reflect" if min(height, width) > 1 else "edge"
+    pad = ((0, 0), (0, 0), (0, tall - height), (0, wide - width))
+    while any(after >= side for (_, after), side in zip(pad[2:], (height, width))) and mode == "reflect":
+        mode = "edge"  # reflection cannot pad a side by more than its own length
+    return np.pad(pictures, pad, mode=mode), height, width
+
+
+def _resized_shares(style_map: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A per-pixel blend (S x H x W) at the features' size (S x height x width), by block means."""
+    from PIL import Image
+
+    shares = [np.asarray(Image.fromarray(share.astype(np.float32), mode="F").resize((width, height),
+                                                                                    Image.Resampling.BOX))
+              for share in style_map]
+    return np.stack(shares).astype(np.float32)
+
+
+class UniversalPainter:
+    """``painter(photos, weights, style_map=None) -> pictures`` over a UniversalSession (onnx/session.py):
+    ``weights`` N x S, each photo's blend of the paintings; ``style_map`` N x S x H x W, a blend at every
+    pixel (regions). ``strength`` mixes the photo's own statistics back in (0: the photo rebuilt)."""
+
+    takes_style_map = True
+
+    def __init__(self, session, paintings: list[np.ndarray], strength: float = 1.0, files: list | None = None,
+                 transform: str | None = None):
+        """``transform``: feature_transforms' name; None, the one the network was made for."""
+        if not 0 <= strength <= 1:
+            raise UsageError(f"--strength must be between 0 and 1, not {strength}")
+        self.session = session
+        self.transform = transform or session.metadata["shape"]["kind"]
+        self.shape = UniversalShape.from_record(session.metadata["shape"])
+        self.strength = float(strength)
+        self.files = list(files or [])  # the paintings' files, where they came from files
+        self.statistics = [self.painting_statistics(painting) for painting in paintings]
+
+    @property
+    def providers(self) -> list[str]:
+        return self.session.providers
+
+    @property
+    def device(self) -> str:
+        return self.session.device
+
+    def bytes_per_pixel(self) -> int:
+        return self.shape.bytes_per_pixel()
+
+    def painting_statistics(self, painting: np.ndarray) -> feature_transforms.Statistics:
+        """A painting's (1 x 3 x H x W, read at ``PAINTING_SIDE``) statistics, as the transform gives them."""
+        padded, height, width = _padded(np.asarray(painting, np.float32))
+        features = self.session.encode(padded)[:, :, :(height + 3) // 4, :(width + 3) // 4]
+        return feature_transforms.statistics(features, self.transform)
+
+    def __call__(self, photos: np.ndarray, weights: np.ndarray | None, style_map: np.ndarray | None = None) -> np.ndarray:
+        padded, height, width = _padded(np.asarray(photos, np.float32))
+        features = self.session.encode(padded)
+        if style_map is not None:
+            style_map = _padded(np.asarray(style_map, np.float32))[0]
+        moved = np.empty_like(features)
+        for i, photo_features in enumerate(features):
+            if style_map is not None:
+                shares = _resized_shares(style_map[i], *photo_features.shape[-2:])
+                moved[i] = feature_transforms.stylised_by_map(photo_features, self.transform, self.statistics, shares,
+                                                              self.strength)
+            else:
+                blend = feature_transforms.blended(self.statistics, weights[i])
+                moved[i] = feature_transforms.stylised(photo_features, self.transform, blend, self.strength)
+        return self.session.decode(moved)[:, :, :height, :width]
+
+
+def region_paintings(painted, names: list[str], files: list) -> tuple[list[Path], list | None]:
+    """The regions' paintings (batch.painted_regions.PaintedRegions) for a universal network given the
+    paintings ``names`` (``files``: each one's file, None for a picture given as such): the files no --style
+    gave, and each region's blend over all the paintings (None for a region kept as the photo). A region
+    names a painting by its file, or by the stem of one given with --style."""
+    if painted is None:
+        return [], None
+    known = {Path(f).resolve(): i for i, f in enumerate(files) if f is not None}
+    extra: list[Path] = []
+    picks = []
+    for region in painted.regions:
+        if region.painting_mask is not None:
+            raise UsageError(f"region {region.label}: a painting mask (@) is for optimisation; a network paints "
+                             f"with its paintings whole")
+        chosen = []
+        for name, weight in region.paintings:
+            path = Path(name)
+            if path.is_file():
+                if path.resolve() not in known:
+                    known[path.resolve()] = len(names) + len(extra)
+                    extra.append(path)
+                chosen.append((known[path.resolve()], weight))
+            elif name in names:
+                chosen.append((names.index(name), weight))
+            else:
+                raise UsageError(f"{name}: no such painting for the region {region.label} (give a file, the name of a "
+                                 f"--style painting, or 'photo')")
+        picks.append(chosen)
+    blends = []
+    for chosen in picks:
+        if not chosen:
+            blends.append(None)
+            continue
+        blend = np.zeros(len(names) + len(extra), np.float32)
+        for index, weight in chosen:
+            blend[index] += weight
+        blends.append(blend / blend.sum())
+    return extra, blends
