@@ -337,34 +337,41 @@ def open_model(path, blend: str | None = None, keep_colors: bool | str | None = 
     network (.onnx) opens without torch; a checkpoint needs it (to export it on first use, or to run it on a
     GPU)."""
     from .network.feedforward import FeedForward, parse_blend, region_blends
-    from .network.model_file import ONNX_SUFFIX, UNIVERSAL_KIND, describe, locate, model_metadata
-    from .onnx.session import StylizerSession
+    from .network.model_file import ONNX_SUFFIX, UNIVERSAL_KIND, describe, locate
+    from .onnx.session import StylizerSession, open_session
 
     path = locate(path)  # a name or a folder: the file it stands for
-    universal = path.suffix.lower() == ONNX_SUFFIX and model_metadata(path).get("kind") == UNIVERSAL_KIND
-    if universal:
-        return _universal_engine(path, list(paintings), blend, keep_colors, network_providers(device, providers),
-                                 max_memory, regions, strength)
-    if paintings:
-        raise UsageError(f"--model {path.name} and --style: give one; the model already holds its paintings (a "
-                         f"universal network, such as --model universal, takes them with --style)")
-    if strength != 1:
-        raise UsageError("--strength is for a universal network (--model universal --style PAINTING)")
     if path.suffix.lower() == ONNX_SUFFIX and path.is_file():  # one session: it runs and describes
-        painter = StylizerSession(path, network_providers(device, providers))
+        opened = open_session(path, network_providers(device, providers))
+        if opened[0].get_modelmeta().custom_metadata_map.get("kind") == UNIVERSAL_KIND:
+            return _universal_engine(path, opened, list(paintings), blend, keep_colors, max_memory, regions, strength)
+        _check_not_universal(paintings, strength, path)
+        painter = StylizerSession(path, opened=opened)
         model = describe(path, painter.metadata)
         weights = parse_blend(blend, model.style_names)
     else:
-        model = describe(path)
+        model = describe(path)  # a universal network's checkpoint is refused here, saying to export it
+        _check_not_universal(paintings, strength, path)
         weights = parse_blend(blend, model.style_names)
         painter = _checkpoint_painter(model, device, providers)
     return FeedForward(painter, model.style_names, weights, keep_colors, max_memory,
                        region_blends(regions, model.style_names)), model
 
 
-def _universal_engine(path: Path, paintings: list, blend, keep_colors, providers, max_memory, regions, strength: float):
-    """A universal network's engine: its paintings (``--style`` files or arrays, then the regions' files) read
-    at the painter's size and their statistics taken once."""
+def _check_not_universal(paintings, strength: float, path: Path) -> None:
+    """What only a universal network takes, refused for a network of its own paintings."""
+    if paintings:
+        raise UsageError(f"--model {path.name} and --style: give one; the model already holds its paintings (a "
+                         f"universal network, such as --model universal, takes them with --style)")
+    if strength != 1:
+        raise UsageError("--strength is for a universal network (--model universal --style PAINTING)")
+
+
+def _universal_engine(path: Path, opened: tuple, paintings: list, blend, keep_colors, max_memory, regions,
+                      strength: float):
+    """A universal network's engine (``opened``: its onnxruntime session and providers): its paintings
+    (``--style`` files or arrays, then the regions' files) read at the painter's size and their statistics
+    taken once."""
     import numpy as np
 
     from .network.feedforward import FeedForward, parse_blend
@@ -375,10 +382,10 @@ def _universal_engine(path: Path, paintings: list, blend, keep_colors, providers
     if not paintings:
         raise UsageError(f"--model {path.name} is a universal network: give the painting it paints with, --style FILE "
                          f"(with regions too: it paints what no region covers)")
-    session = UniversalSession(path, providers)
+    session = UniversalSession(path, opened=opened)
     model = describe(path, session.metadata)
     files = [None if isinstance(p, np.ndarray) else Path(p) for p in paintings]  # None: a picture, from the API
-    given = [f"painting{i + 1}" if path is None else path.stem for i, path in enumerate(files)]
+    given = [f"painting{i + 1}" if file is None else file.stem for i, file in enumerate(files)]
     region_files, blends = region_paintings(regions, given, files)
     names = given + [Path(p).stem for p in region_files]
     if len(set(names)) != len(names):

@@ -61,10 +61,13 @@ def pictures(folder):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine", ["optimisation", "network"])
+@pytest.mark.parametrize("engine", ["optimisation", "network", "universal"])
 def test_a_folder_through_ray_is_the_local_run(engine, cluster, folder, tiny_onnx, tmp_path):
+    from test_universal import BUNDLED
+
     inputs, style = folder
-    chosen = ["-s", style, *OPTIMISATION] if engine == "optimisation" else ["-m", tiny_onnx, *NETWORK]
+    chosen = {"optimisation": ["-s", style, *OPTIMISATION], "network": ["-m", tiny_onnx, *NETWORK],
+              "universal": ["-m", BUNDLED, "-s", style, *NETWORK]}[engine]
     on_ray = invoke("run", "-i", inputs, "-o", tmp_path / "ray", *chosen, "--ray")
     assert on_ray.exit_code == 0, on_ray.output
     threads = torch.get_num_threads()

@@ -77,7 +77,8 @@ def describe_model(path) -> dict[str, dict[str, str]]:
             "contract": {"inputs": "photo float32 [N, 3, H, W] in [0, 1], H and W multiples of 4; features float32 "
                                    "[N, C, h, w]",
                          "outputs": "encoded [N, C, H/4, W/4] (the photo's features); decoded [N, 3, 4h, 4w]",
-                         "between": f"the painting's statistics replace the photo's ({model.universal})"},
+                         "between": f"the painting's statistics replace the photo's ({model.universal}), in the "
+                                    f"features, then in the decoded colours"},
             "training": {key: str(model.training[key]) for key in ("step", "crop_size", "batch_size", "width",
                                                                    "distil_weight", "pixel_weight", "look_weight",
                                                                    "style_weight", "seed", "start")

@@ -52,12 +52,15 @@ def read_info(path) -> tuple[CheckpointInfo, dict]:
                          f"it may be damaged or truncated: train again or copy it anew") from None
     try:
         meta = json.loads(metadata["nstbatch"])
+        if meta.get("format") == "nstbatch-universal":  # network/universal_checkpoint.FORMAT (that module needs torch)
+            raise ModelError(f"{path}: a universal network's checkpoint; export it (`nstbatch export model {path.name}`) "
+                             f"and give the .onnx with --style")
         if meta.get("format") != FORMAT:
             raise KeyError("format")
         info = CheckpointInfo(from_record(meta["architecture"]), meta["styles"], meta["settings"], meta["step"],
                               meta.get("history", []), meta.get("nstbatch_version", "?"))
-    except ModelError as exc:  # a kind of network this version does not know
-        raise ModelError(f"{path}: {exc}") from None
+    except ModelError as exc:  # a kind of network this version does not know, or a universal one
+        raise ModelError(str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}") from None
     except (KeyError, TypeError, ValueError):
         raise ModelError(f"{path}: a safetensors file, but not an nstbatch styliser checkpoint "
                          f"(no '{FORMAT}' metadata); make one with `nstbatch train`") from None

@@ -53,8 +53,10 @@ class UniversalPainter:
     takes_style_map = True
 
     def __init__(self, session, paintings: list[np.ndarray], strength: float = 1.0, files: list | None = None,
-                 transform: str | None = None):
-        """``transform``: feature_transforms' name; None, the one the network was made for."""
+                 transform: str | None = None, colours: bool = True):
+        """``transform``: feature_transforms' name; None, the one the network was made for. ``colours``: the
+        decoded picture's colours given the painting's too (the same transform on RGB), a second, finest level
+        of Li et al.'s coarse-to-fine: the features carry texture, the decoder only part of the colours."""
         if not 0 <= strength <= 1:
             raise UsageError(f"--strength must be between 0 and 1, not {strength}")
         self.session = session
@@ -63,6 +65,8 @@ class UniversalPainter:
         self.strength = float(strength)
         self.files = list(files or [])  # the paintings' files, where they came from files
         self.statistics = [self.painting_statistics(painting) for painting in paintings]
+        self.colours = [feature_transforms.statistics(np.asarray(painting, np.float32), self.transform)
+                        for painting in paintings] if colours else None
 
     @property
     def providers(self) -> list[str]:
@@ -86,16 +90,20 @@ class UniversalPainter:
         features = self.session.encode(padded)
         if style_map is not None:
             style_map = _padded(np.asarray(style_map, np.float32))[0]
-        moved = np.empty_like(features)
-        for i, photo_features in enumerate(features):
-            if style_map is not None:
-                shares = _resized_shares(style_map[i], *photo_features.shape[-2:])
-                moved[i] = feature_transforms.stylised_by_map(photo_features, self.transform, self.statistics, shares,
-                                                              self.strength)
-            else:
-                blend = feature_transforms.blended(self.statistics, weights[i])
-                moved[i] = feature_transforms.stylised(photo_features, self.transform, blend, self.strength)
-        return self.session.decode(moved)[:, :, :height, :width]
+        moved = np.stack([self._moved(features[i], self.statistics, weights, style_map, i) for i in range(len(features))])
+        pictures = self.session.decode(moved)
+        if self.colours is not None:
+            pictures = np.stack([self._moved(pictures[i], self.colours, weights, style_map, i)
+                                 for i in range(len(pictures))])
+        return pictures[:, :, :height, :width]
+
+    def _moved(self, values: np.ndarray, paintings: list, weights, style_map, i: int) -> np.ndarray:
+        """Photo ``i``'s features (or colours), C x h x w, given the paintings' ``statistics`` in its blend."""
+        if style_map is not None:
+            shares = _resized_shares(style_map[i], *values.shape[-2:])
+            return feature_transforms.stylised_by_map(values, self.transform, paintings, shares, self.strength)
+        blend = feature_transforms.blended(paintings, weights[i])
+        return feature_transforms.stylised(values, self.transform, blend, self.strength)
 
 
 def region_paintings(painted, names: list[str], files: list) -> tuple[list[Path], list | None]:

@@ -49,18 +49,10 @@ class FeatureSession:
 class StylizerSession:
     """A styliser model run by onnxruntime: ``session(images, weights) -> images``, N x 3 x H x W in [0, 1]."""
 
-    def __init__(self, model_path, providers=None, fp16: bool = False):
+    def __init__(self, model_path, providers=None, fp16: bool = False, opened: tuple | None = None):
+        """``opened``: the (session, providers) ``open_session`` made of the file already."""
         self.model_path = Path(model_path)
-        if not self.model_path.is_file():
-            raise ModelError(f"{self.model_path}: no such model file")
-        try:
-            self.session, self.providers = create_session(self.model_path, providers, cache_dir() / "tensorrt", fp16)
-        except NstError:  # a provider list this onnxruntime cannot offer says so itself
-            raise
-        except Exception as exc:  # onnxruntime's own error types for a file or graph it cannot load
-            raise ModelError(f"{model_path}: not a readable ONNX model, or onnxruntime cannot load it "
-                             f"({str(exc).splitlines()[0][:160]}); it may be damaged or truncated: export it "
-                             f"again") from None
+        self.session, self.providers = opened or open_session(self.model_path, providers, fp16)
         # Read from the session that runs it: opening the file a second time for its metadata costs a session.
         self.metadata = stylizer_metadata(self.model_path, dict(self.session.get_modelmeta().custom_metadata_map))
         self.style_names: list[str] = self.metadata["styles"]
@@ -92,8 +84,9 @@ class StylizerSession:
         return self.session.run(["stylized"], feed)[0]
 
 
-def _opened(model_path: Path, providers, fp16: bool = False):
-    """(session, providers running it), or ModelError naming the file."""
+def open_session(model_path: Path, providers=None, fp16: bool = False):
+    """(session, providers running it) for an exported model, or ModelError naming the file. What kind of
+    model it is (``session.get_modelmeta().custom_metadata_map["kind"]``) decides which class runs it."""
     if not model_path.is_file():
         raise ModelError(f"{model_path}: no such model file")
     try:
@@ -109,11 +102,11 @@ class UniversalSession:
     """A universal network's two halves run by onnxruntime (network/universal.py's contract): ``encode``
     a picture to its features, ``decode`` features to a picture. numpy in and out."""
 
-    def __init__(self, model_path, providers=None):
+    def __init__(self, model_path, providers=None, opened: tuple | None = None):
         from ..network.universal_shape import STAND_IN_SIDE
 
         self.model_path = Path(model_path)
-        self.session, self.providers = _opened(self.model_path, providers)
+        self.session, self.providers = opened or open_session(self.model_path, providers)
         self.metadata = universal_metadata(self.model_path, dict(self.session.get_modelmeta().custom_metadata_map))
         self.channels = int(self.metadata["shape"]["width"]) * 8
         self.device = "cpu" if self.providers[0] == CPU else "cuda"
