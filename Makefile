@@ -20,6 +20,7 @@ install: $(BIN)/nstbatch
 
 demo: install
 	$(BIN)/nstbatch run --inputs examples/photos --model starry_night --output out/demo-fast
+	$(BIN)/nstbatch run --inputs examples/photos --model universal --style examples/styles/the_scream_munch.jpg --output out/demo-any
 	$(BIN)/nstbatch run --inputs examples/photos --style examples/styles/starry_night_vangogh.jpg --output out/demo
 
 # The linter and the import contract (pyproject.toml) first: a wrong-way import fails the build.

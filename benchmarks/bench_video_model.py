@@ -27,6 +27,7 @@ from bench_video import EXAMPLES, REAL_CLIPS, load_clips, look
 from nstbatch.media.frames import open_frames
 from nstbatch.media.images import array_to_tensor, load_image, save_image, tensor_to_array
 from nstbatch.engines import open_model
+from nstbatch.network.model_file import describe
 from nstbatch.batch.video_work import frame_path, paint_video
 
 
@@ -45,14 +46,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=EXAMPLES.parent / "nstbatch" / "models" / "starry_night" / "model.safetensors")
     parser.add_argument("--style", type=Path, default=EXAMPLES / "styles" / "starry_night_vangogh.jpg",
-                        help="the painting the model was trained on, for the style distance")
+                        help="the painting the model was trained on, for the style distance (a universal model's painting)")
     parser.add_argument("--photo", type=Path, default=EXAMPLES / "photos" / "coffee.jpg")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--frames", type=int, default=8)
     parser.add_argument("--blends", default="0.3,0.5,0.7")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
-    engine, _ = open_model(args.model, device="cpu")
+    universal = describe(args.model).universal  # a universal network paints with --style
+    engine, _ = open_model(args.model, device="cpu", paintings=[args.style] if universal else ())
     painting = load_image(args.style)
     blends = [0.0] + [float(b) for b in args.blends.split(",")]
     rows = []
@@ -69,10 +71,11 @@ def main():
                         f"{content:.3f} | {fps:.1f} |")
             print(rows[-1], flush=True)
     lines = [
-        f"### A network over video, {time.strftime('%Y-%m-%d')}, {cpu_name()}, torch {torch.__version__} "
+        f"### A {'universal ' if universal else ''}network over video, {time.strftime('%Y-%m-%d')}, {cpu_name()}, torch {torch.__version__} "
         f"(threads {torch.get_num_threads()}), onnxruntime on {engine.runs_on}",
         "",
-        f"`python benchmarks/bench_video_model.py --model {args.model} --size {args.size} --blends {args.blends}`: "
+        f"`python benchmarks/bench_video_model.py --model {args.model} --style {args.style.name} --size {args.size} "
+        f"--blends {args.blends}`: "
         f"{args.frames} frames a clip. Temporal error: the frozen yardstick (_steadiness.py); style / content: fixed "
         "Gatys distances, mean over frames; frames per second of painting, blending (DIS flow) and writing PNG frames.",
         "",

@@ -76,10 +76,8 @@ def stylize(
             raise UsageError(f"only for optimisation, not with model=: "
                              f"{', '.join(options) or 'weights/style_scale/style_fine'}")
         blend = ",".join(map(str, style_blend)) if isinstance(style_blend, (list, tuple)) else style_blend
-        paintings = [] if style is None else style if isinstance(style, list) else [style]
-        paintings = [p if isinstance(p, (str, Path)) else _as_tensor(p, PAINTING_SIDE).numpy() for p in paintings]
-        engine, described = open_model(model, blend, color_mode(preserve_colors, match_colors), device,
-                                       paintings=paintings, strength=strength, regions=_model_regions(regions))
+        engine, _ = open_model(model, blend, color_mode(preserve_colors, match_colors), device,
+                               paintings=_model_paintings(style), strength=strength, regions=_model_regions(regions))
         return tensor_to_pil(engine(photo, masks=masks).image)
     if strength != 1:
         raise UsageError("strength= is for a universal network (model=\"universal\")")
@@ -93,6 +91,12 @@ def stylize(
                        color_mode(preserve_colors, match_colors), device, weights, regions=region_styles,
                        fine_style=None if style_fine is None else _as_tensor(style_fine, None))
     return tensor_to_pil(engine(photo, callback=callback, masks=masks).image)
+
+
+def _model_paintings(style) -> list:
+    """A universal network's paintings as engines.open_model takes them: files as paths, pictures as arrays."""
+    paintings = [] if style is None else style if isinstance(style, list) else [style]
+    return [p if isinstance(p, (str, Path)) else _as_tensor(p, PAINTING_SIDE).numpy() for p in paintings]
 
 
 def _model_regions(regions: dict | None):
@@ -132,8 +136,8 @@ def stylize_video(clip: str | Path, output: str | Path, style: ImageLike | list[
                   audio: bool = True, codec: str = "h264", crf: int | None = None, temporal_blend: float = 0.0,
                   first_iterations: int | None = None, **options) -> Path:
     """Paint ``clip`` (a video file or a folder of frames) and write ``output``, an mp4 with the clip's sound
-    (``audio=False`` leaves it out): with a trained network (``model=...``, ``temporal_blend`` to steady it),
-    or by optimisation against ``style``, each frame started from the last along the optical flow
+    (``audio=False`` leaves it out): with a trained network (``model=...``, ``temporal_blend`` to steady it;
+    a universal network with ``style`` too), or by optimisation against ``style``, each frame started from the last along the optical flow
     (``options`` are ``Options`` fields, e.g. ``iterations`` for the frames after the first). ``size``:
     the frames' long side (a network's default is the clip's own, up to ``engines.MODEL_MAX_SIZE``). Returns ``output``."""
     import tempfile
@@ -156,7 +160,7 @@ def stylize_video(clip: str | Path, output: str | Path, style: ImageLike | list[
     with tempfile.TemporaryDirectory(prefix="nstbatch-video-") as work:
         if model is not None:
             blend = ",".join(map(str, style_blend)) if isinstance(style_blend, (list, tuple)) else style_blend
-            engine, _ = open_model(model, blend, preserve_colors, device)
+            engine, _ = open_model(model, blend, preserve_colors, device, paintings=_model_paintings(style))
             size = size or min(max(source.width, source.height), MODEL_MAX_SIZE)
             run = paint_video(source, engine, size, Path(work), temporal_blend=temporal_blend)
         else:

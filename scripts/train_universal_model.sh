@@ -11,4 +11,10 @@ work=${1:-train-runs/universal}
 rebuild=(.venv/bin/nstbatch train --universal --photos "$photos" --output "$work/rebuild" --steps 3000 --crop-size 128
   --batch-size 4 --channels 16 --save-every 250 --seed 0 --device cpu --quiet)
 "${rebuild[@]}"
-.venv/bin/nstbatch export model "$work/rebuild/model.safetensors" --output "$work/rebuild/model.onnx"
+# Stage 2: the encoder held, the decoder taught to paint, the photos standing in for paintings.
+paint=(.venv/bin/nstbatch train --universal --photos "$photos" --output "$work/paint" --start-from "$work/rebuild/model.safetensors"
+  --style-weight 1 --steps ${PAINT_STEPS:-600} --crop-size 128 --batch-size 4 --channels 16 --save-every 100 --seed 0 --device cpu --quiet)
+"${paint[@]}"
+.venv/bin/nstbatch export model "$work/paint/model.safetensors" --output "$work/paint/model.onnx"
+.venv/bin/python scripts/record_universal.py "$photos" nstbatch/models/universal "$work/rebuild" "${rebuild[*]}" \
+  "$work/paint" "${paint[*]}"

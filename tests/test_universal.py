@@ -225,6 +225,14 @@ def test_the_python_api_paints_with_any_painting(universal_files):
     assert np.abs(np.asarray(picture, float) - np.asarray(from_image, float)).mean() < 2
 
 
+def test_the_python_api_paints_a_clip_with_any_painting(universal_files, clip_dir, tmp_path):
+    import nstbatch
+
+    _, stripes, _ = universal_files
+    out = nstbatch.stylize_video(clip_dir, tmp_path / "api.mp4", str(stripes), model=BUNDLED, temporal_blend=0.3)
+    assert out.stat().st_size > 0
+
+
 def test_video_paints_a_clip_with_any_painting(universal_files, clip_dir, tmp_path):
     onnx_path = BUNDLED
     _, stripes, _ = universal_files

@@ -1,5 +1,5 @@
-"""torch -> ONNX export of nstbatch's two networks (VGG-19 features, feed-forward stylisers), and its
-validation against torch."""
+"""torch -> ONNX export of nstbatch's three networks (VGG-19 features, feed-forward stylisers, universal
+networks), and its validation against torch."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The two ONNX contracts nstbatch exports, each declared once; ``export`` and ``validate`` serve both.
+"""The three ONNX contracts nstbatch exports, each declared once; ``export`` and ``validate`` serve all.
 
 A spec says the input and output names, which axes are dynamic, the opset and the tolerance; it
 builds the graph to export (float32 in and out, half precision inside with ``fp16``), the float32

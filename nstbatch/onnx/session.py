@@ -1,8 +1,9 @@
-"""onnxruntime sessions for nstbatch's two kinds of model, each taking the path of an exported model.
+"""onnxruntime sessions for nstbatch's three kinds of model (VGG-19 features, stylisers, universal networks),
+each taking the path of an exported model.
 
 Building and caching the model is the exporter's (``exporter/cache.py``); here it is only run. A
-styliser takes and gives numpy arrays, so a network worker needs no torch; the feature model serves
-optimisation, which has torch.
+styliser and a universal network take and give numpy arrays, so a network worker needs no torch; the
+feature model serves optimisation, which has torch.
 """
 
 from __future__ import annotations
