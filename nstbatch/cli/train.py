@@ -82,30 +82,35 @@ def train(
             reporter.message(f"nstbatch train: {len(photo_set.photos)} photos ({len(photo_set.skipped)} unreadable){frames}, "
                              f"{', '.join(trainer.info.style_names)}; {crop_size} px crops x {batch_size}, "
                              f"{steps} steps, {what}; device {trainer.device}")
-        if done >= steps:
-            reporter.message(f"{output} is trained to step {done} already; give a larger --steps to go on")
-            raise typer.Exit(0)
-        reporter.start_item("training", steps)
-
-        def on_step(step):
-            reporter.iteration(step.step, step.losses["total"])
-
-        from ..batch.signals import Interrupted, stop_on_signals
-
-        try:
-            with stop_on_signals():  # SIGTERM (Slurm, Kubernetes) saves the checkpoint as Ctrl-C does
-                result = trainer.run(on_step)
-        except KeyboardInterrupt as stop:
-            by = f"stopped by {stop}" if isinstance(stop, Interrupted) else "interrupted"
-            reporter.message(f"{by} at step {trainer.info.step}: checkpoint saved; the same command resumes")
-            raise typer.Exit(stop.exit_code if isinstance(stop, Interrupted) else 130) from None
-        except FloatingPointError as exc:
-            reporter.message(f"error: {exc}")
-            raise typer.Exit(1) from None
-        reporter.end_item(0)
+        result = _trained(reporter, trainer, output, steps,
+                          lambda: trainer.run(lambda step: reporter.iteration(step.step, step.losses["total"])))
     if not quiet:
         pace = f", {result.seconds_per_step:.2f} s per step" if result.seconds_per_step else ""
         typer.echo(f"trained to step {result.step}{pace}; weights in {result.model}, previews in {output / 'previews'}")
+
+
+def _trained(reporter, trainer, output, steps: int, run):
+    """What ``run`` (the trainer's run to ``steps``, reporting each step) returns; a folder trained that far
+    already is one line and exit 0, Ctrl-C or SIGTERM (Slurm, Kubernetes) saves the checkpoint and says so,
+    a loss that stops being a number is one line and exit 1."""
+    from ..batch.signals import Interrupted, stop_on_signals
+
+    if trainer.info.step >= steps:
+        reporter.message(f"{output} is trained to step {trainer.info.step} already; give a larger --steps to go on")
+        raise typer.Exit(0)
+    reporter.start_item("training", steps)
+    try:
+        with stop_on_signals():
+            result = run()
+    except KeyboardInterrupt as stop:
+        by = f"stopped by {stop}" if isinstance(stop, Interrupted) else "interrupted"
+        reporter.message(f"{by} at step {trainer.info.step}: checkpoint saved; the same command resumes")
+        raise typer.Exit(stop.exit_code if isinstance(stop, Interrupted) else 130) from None
+    except FloatingPointError as exc:
+        reporter.message(f"error: {exc}")
+        raise typer.Exit(1) from None
+    reporter.end_item(0)
+    return result
 
 
 def _trainer(style, photos, clips, settings, output, device, from_checkpoint, weights, start_from, reporter):
@@ -148,7 +153,6 @@ def _train_universal(photos, paintings, output, given: dict, weights, device, qu
     """`train --universal`: the photos and paintings read, the run started (from ``start_from``'s weights)
     or resumed. With --style-weight, the painting stage: the decoder learns to paint --paintings (else the
     photos)."""
-    from ..batch.signals import Interrupted, stop_on_signals
     from ..media.images import walk_images
     from ..training.photos import load_photos
     from ..training.universal import UniversalSettings, UniversalTrainer, painting_for_preview
@@ -177,21 +181,8 @@ def _train_universal(photos, paintings, output, given: dict, weights, device, qu
             reporter.message(f"nstbatch train --universal: {len(photo_set.photos)} photos ({len(photo_set.skipped)} "
                              f"unreadable); {settings.crop_size} px crops x {settings.batch_size}, {settings.steps} steps, "
                              f"{'resuming at step ' + str(done) if done else 'from scratch'}; device {trainer.device}")
-        if done >= settings.steps:
-            reporter.message(f"{output} is trained to step {done} already; give a larger --steps to go on")
-            raise typer.Exit(0)
-        reporter.start_item("training", settings.steps)
-        try:
-            with stop_on_signals():
-                pace = trainer.run(lambda step, losses: reporter.iteration(step, losses["total"]))
-        except KeyboardInterrupt as stop:
-            by = f"stopped by {stop}" if isinstance(stop, Interrupted) else "interrupted"
-            reporter.message(f"{by} at step {trainer.info.step}: checkpoint saved; the same command resumes")
-            raise typer.Exit(stop.exit_code if isinstance(stop, Interrupted) else 130) from None
-        except FloatingPointError as exc:
-            reporter.message(f"error: {exc}")
-            raise typer.Exit(1) from None
-        reporter.end_item(0)
+        pace = _trained(reporter, trainer, output, settings.steps,
+                        lambda: trainer.run(lambda step, losses: reporter.iteration(step, losses["total"])))
     if not quiet:
         typer.echo(f"trained to step {trainer.info.step}{f', {pace:.2f} s per step' if pace else ''}; weights in "
                    f"{output / 'model.safetensors'}, previews in {output / 'previews'}; `nstbatch export model` makes "

@@ -32,11 +32,7 @@ def save_checkpoint(path, model: Stylizer, info: CheckpointInfo, optimizer: torc
         tensors.update({f"average.{k}": v.detach().cpu().contiguous() for k, v in average.state_dict().items()})
     meta = info.as_dict()
     if optimizer is not None:
-        state = optimizer.state_dict()
-        for index, values in state["state"].items():
-            for key, value in values.items():
-                tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-        meta["optimizer"] = {"param_groups": state["param_groups"]}
+        meta["optimizer"] = optimizer_tensors(optimizer, tensors)
     path = Path(path)
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"nstbatch": json.dumps(meta, sort_keys=True)})
@@ -66,15 +62,28 @@ def load_checkpoint(path, device="cpu") -> tuple[Stylizer, CheckpointInfo, dict 
     info, meta = read_info(path)
     tensors = _tensors(path, device)
     model = _network(path, info, tensors, "model.", "weights", device)
-    optimizer_state = None
-    if "optimizer" in meta:
-        state: dict[int, dict] = {}
-        for key, value in tensors.items():
-            if key.startswith("optimizer."):
-                _, index, name = key.split(".", 2)
-                state.setdefault(int(index), {})[name] = value
-        optimizer_state = {"state": state, "param_groups": meta["optimizer"]["param_groups"]}
-    return model, info, optimizer_state
+    return model, info, optimizer_state(tensors, meta)
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer, tensors: dict) -> dict:
+    """Put the optimiser's state into ``tensors`` (``optimizer.INDEX.NAME``); what the metadata keeps of it."""
+    state = optimizer.state_dict()
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    return {"param_groups": state["param_groups"]}
+
+
+def optimizer_state(tensors: dict, meta: dict) -> dict | None:
+    """The optimiser's state dict that ``optimizer_tensors`` stored, or None for a file without one."""
+    if "optimizer" not in meta:
+        return None
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, index, name = key.split(".", 2)
+            state.setdefault(int(index), {})[name] = value
+    return {"state": state, "param_groups": meta["optimizer"]["param_groups"]}
 
 
 def load_average(path, device="cpu") -> Stylizer | None:

@@ -7,13 +7,13 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..atomic import atomic_path
 from ..errors import ModelError
 from ..version import __version__
+from .checkpoint import optimizer_state, optimizer_tensors
 from .universal import UniversalCoder
 from .universal_shape import UniversalShape
 
@@ -47,14 +47,11 @@ def read_universal(path) -> UniversalInfo:
 
 
 def save_universal(path, model: UniversalCoder, info: UniversalInfo, optimizer=None) -> Path:
+    """Weights (and Adam's state, to resume), written atomically."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = info.as_dict()
     if optimizer is not None:
-        state = optimizer.state_dict()
-        for index, values in state["state"].items():
-            for key, value in values.items():
-                tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-        meta["optimizer"] = {"param_groups": state["param_groups"]}
+        meta["optimizer"] = optimizer_tensors(optimizer, tensors)
     with atomic_path(Path(path)) as tmp:
         save_file(tensors, str(tmp), metadata={"nstbatch": json.dumps(meta, sort_keys=True)})
     return Path(path)
@@ -71,12 +68,4 @@ def load_universal(path, device="cpu") -> tuple[UniversalCoder, UniversalInfo, d
         raise ModelError(f"{path}: damaged universal checkpoint ({str(exc).splitlines()[0][:120]})") from None
     with safe_open(str(path), framework="numpy") as f:
         meta = json.loads(f.metadata()["nstbatch"])
-    state = None
-    if "optimizer" in meta:
-        groups: dict[int, dict] = {}
-        for key, value in tensors.items():
-            if key.startswith("optimizer."):
-                _, index, name = key.split(".", 2)
-                groups.setdefault(int(index), {})[name] = value
-        state = {"state": groups, "param_groups": meta["optimizer"]["param_groups"]}
-    return model.eval(), info, state
+    return model.eval(), info, optimizer_state(tensors, meta)
