@@ -28,11 +28,10 @@ def _padded(pictures: np.ndarray) -> tuple[np.ndarray, int, int]:
     tall, wide = (max(STAND_IN_SIDE, -(-side // 4) * 4) for side in (height, width))
     if (tall, wide) == (height, width):
         return pictures, height, width
-    mode = "reflect" if min(height, width) > 1 else "edge"
     pad = ((0, 0), (0, 0), (0, tall - height), (0, wide - width))
-    while any(after >= side for (_, after), side in zip(pad[2:], (height, width))) and mode == "reflect":
-        mode = "edge"  # reflection cannot pad a side by more than its own length
-    return np.pad(pictures, pad, mode=mode), height, width
+    # Reflection cannot pad a side by as much as its own length; a sliver of a picture repeats its edge.
+    reflect = tall - height < height and wide - width < width
+    return np.pad(pictures, pad, mode="reflect" if reflect else "edge"), height, width
 
 
 def _resized_shares(style_map: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -88,14 +87,14 @@ class UniversalPainter:
     def __call__(self, photos: np.ndarray, weights: np.ndarray | None, style_map: np.ndarray | None = None) -> np.ndarray:
         padded, height, width = _padded(np.asarray(photos, np.float32))
         features = self.session.encode(padded)
-        if style_map is not None:
-            style_map = _padded(np.asarray(style_map, np.float32))[0]
-        moved = np.stack([self._moved(features[i], self.statistics, weights, style_map, i) for i in range(len(features))])
-        pictures = self.session.decode(moved)
-        if self.colours is not None:
+        padded_map = None if style_map is None else _padded(np.asarray(style_map, np.float32))[0]
+        moved = np.stack([self._moved(features[i], self.statistics, weights, padded_map, i)
+                          for i in range(len(features))])
+        pictures = self.session.decode(moved)[:, :, :height, :width]
+        if self.colours is not None:  # the picture's own colours, without the padding
             pictures = np.stack([self._moved(pictures[i], self.colours, weights, style_map, i)
                                  for i in range(len(pictures))])
-        return pictures[:, :, :height, :width]
+        return pictures
 
     def _moved(self, values: np.ndarray, paintings: list, weights, style_map, i: int) -> np.ndarray:
         """Photo ``i``'s features (or colours), C x h x w, given the paintings' ``statistics`` in its blend."""
