@@ -137,8 +137,8 @@ def stylize_video(clip: str | Path, output: str | Path, style: ImageLike | list[
                   first_iterations: int | None = None, **options) -> Path:
     """Paint ``clip`` (a video file or a folder of frames) and write ``output``, an mp4 with the clip's sound
     (``audio=False`` leaves it out): with a trained network (``model=...``, ``temporal_blend`` to steady it;
-    a universal network with ``style`` too), or by optimisation against ``style``, each frame started from the last along the optical flow
-    (``options`` are ``Options`` fields, e.g. ``iterations`` for the frames after the first). ``size``:
+    a universal network with ``style`` too), or by optimisation against ``style``, each frame started from
+    the last along the optical flow (``options`` are ``Options`` fields, e.g. ``iterations`` for the frames after the first). ``size``:
     the frames' long side (a network's default is the clip's own, up to ``engines.MODEL_MAX_SIZE``). Returns ``output``."""
     import tempfile
 

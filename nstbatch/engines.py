@@ -206,6 +206,11 @@ class Chosen:
     settings: object = None  # what it was built from, paths absolute: ``build`` makes it again elsewhere (Ray)
 
 
+# What --strength given without a universal network is told (run, video, and open_model for a network of
+# its own paintings).
+STRENGTH_REFUSAL = "--strength is for a universal network (--model universal --style PAINTING)"
+
+
 # Where and how fast a picture is made does not change what it is meant to be, so these stay out of
 # ``made_with``: a run resumed on another machine or with other providers is the same run.
 NOT_MADE_WITH = ("device", "runs_on", "style", "model", "targets", "block_size", "max_memory")  # files: by hash
@@ -364,7 +369,7 @@ def _check_not_universal(paintings, strength: float, path: Path) -> None:
         raise UsageError(f"--model {path.name} and --style: give one; the model already holds its paintings (a "
                          f"universal network, such as --model universal, takes them with --style)")
     if strength != 1:
-        raise UsageError("--strength is for a universal network (--model universal --style PAINTING)")
+        raise UsageError(STRENGTH_REFUSAL)
 
 
 def _universal_engine(path: Path, opened: tuple, paintings: list, blend, keep_colors, max_memory, regions,

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..engines import MODEL_MAX_SIZE
+from ..engines import MODEL_MAX_SIZE, STRENGTH_REFUSAL
 from ..errors import EXIT_FAILED, NstError, UsageError
 from ..runtime import defaults as library
 from .app import app
@@ -156,7 +156,7 @@ def _engine(o: SimpleNamespace, regions):
         return build(NetworkSettings(o.model, o.size, o.max_size, o.style_blend, o.preserve_colors, o.match_colors,
                                      regions, o.device, o.providers, o.max_memory, tuple(o.style or ()), o.strength))
     if o.strength != 1:
-        raise UsageError("--strength is for a universal network (--model universal --style PAINTING)")
+        raise UsageError(STRENGTH_REFUSAL)
     loop = dict(optimizer=o.optimizer, learning_rate=o.learning_rate, content_layers=split_names(o.content_layers),
                 style_layers=split_names(o.style_layers),
                 style_layer_weights=split_floats(o.style_layer_weights, "--style-layer-weights"),

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..engines import MODEL_MAX_SIZE, device_defaults
+from ..engines import MODEL_MAX_SIZE, STRENGTH_REFUSAL, device_defaults
 from ..media.encode import DEFAULT_CRF, ENCODERS
 from ..errors import NstError, UsageError
 from ..runtime import defaults as library
@@ -157,7 +157,7 @@ def _prepare(ctx: typer.Context, o: SimpleNamespace) -> VideoJob:
         job = VideoJob(source, engine, size, work_dir, made_with, label=chosen.label)
         return _claim(o, job, record)
     if o.strength != 1:
-        raise UsageError("--strength is for a universal network (--model universal --style PAINTING)")
+        raise UsageError(STRENGTH_REFUSAL)
     return _prepare_optimisation(o, work_dir)
 
 
