@@ -148,7 +148,7 @@ def stylizer_metadata(model_path, metadata: dict[str, str] | None = None) -> dic
     """The styliser contract's metadata, decoded (``metadata``: the file's properties already read by a
     session); ModelError if the file is another kind of model."""
     meta = model_metadata(model_path) if metadata is None else metadata
-    if meta.get("kind") == UNIVERSAL_KIND and "styles" not in meta:
+    if meta.get("kind") == UNIVERSAL_KIND:
         raise ModelError(f"{model_path}: a universal network, which paints with the paintings given to it: give "
                          f"them with --style")
     if meta.get("kind") != STYLIZER_KIND:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import UsageError
 from . import feature_transforms
-from .universal_shape import STAND_IN_SIDE, UniversalShape
+from .universal_shape import STAND_IN_SIDE
 
 # A painting's statistics are taken with its long side at this many pixels: its strokes then keep the
 # size they have in a photo of about this size (a larger painting gives smaller strokes).
@@ -59,8 +59,7 @@ class UniversalPainter:
         if not 0 <= strength <= 1:
             raise UsageError(f"--strength must be between 0 and 1, not {strength}")
         self.session = session
-        self.transform = transform or session.metadata["shape"]["kind"]
-        self.shape = UniversalShape.from_record(session.metadata["shape"])
+        self.transform = transform or session.shape.kind
         self.strength = float(strength)
         self.files = list(files or [])  # the paintings' files, where they came from files
         self.statistics = [self.painting_statistics(painting) for painting in paintings]
@@ -76,7 +75,7 @@ class UniversalPainter:
         return self.session.device
 
     def bytes_per_pixel(self) -> int:
-        return self.shape.bytes_per_pixel()
+        return self.session.shape.bytes_per_pixel()
 
     def painting_statistics(self, painting: np.ndarray) -> feature_transforms.Statistics:
         """A painting's (1 x 3 x H x W, read at ``PAINTING_SIDE``) statistics, as the transform gives them."""

@@ -104,16 +104,16 @@ class UniversalSession:
     a picture to its features, ``decode`` features to a picture. numpy in and out."""
 
     def __init__(self, model_path, providers=None, opened: tuple | None = None):
-        from ..network.universal_shape import STAND_IN_SIDE
+        from ..network.universal_shape import STAND_IN_SIDE, UniversalShape
 
         self.model_path = Path(model_path)
         self.session, self.providers = opened or open_session(self.model_path, providers)
         self.metadata = universal_metadata(self.model_path, dict(self.session.get_modelmeta().custom_metadata_map))
-        self.channels = int(self.metadata["shape"]["width"]) * 8
+        self.shape = UniversalShape.from_record(self.metadata["shape"])
         self.device = "cpu" if self.providers[0] == CPU else "cuda"
         side = STAND_IN_SIDE
         self._no_photo = np.zeros((1, 3, side, side), np.float32)
-        self._no_features = np.zeros((1, self.channels, side // 4, side // 4), np.float32)
+        self._no_features = np.zeros((1, self.shape.feature_channels, side // 4, side // 4), np.float32)
 
     def encode(self, pictures: np.ndarray) -> np.ndarray:
         """N x 3 x H x W in [0, 1], H and W multiples of 4, to N x C x H/4 x W/4."""

@@ -273,7 +273,7 @@ class Trainer:
                                              f"lower --learning-rate or the weights")
                 self.info.step = step + 1
                 times.append(time.perf_counter() - started)
-                self._log({"step": step + 1, "painting": self.info.styles[style]["name"], "seconds": round(times[-1], 4),
+                append_log(self.model_dir / LOG, {"step": step + 1, "painting": self.info.styles[style]["name"], "seconds": round(times[-1], 4),
                            **{k: round(v, 6) for k, v in losses.items()}})
                 if callback is not None:
                     callback(TrainStep(step + 1, s.steps, losses, self.info.styles[style]["name"], times[-1]))
@@ -309,9 +309,12 @@ class Trainer:
             row += [gap, image]
         return save_image(torch.cat(row, dim=3).cpu(), path)
 
-    def _log(self, row: dict) -> None:
-        with open(self.model_dir / LOG, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+
+
+def append_log(path: Path, row: dict) -> None:
+    """One step's row at the end of a training run's log."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
 
 
 def trim_log(path: Path, step: int) -> None:

@@ -16,7 +16,6 @@ The model folder gets ``checkpoint.safetensors`` (weights and Adam's state), ``m
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -36,13 +35,9 @@ from ..records import differing, file_sha256
 from ..runtime.gram import gram_torch
 from ..runtime.transfer import resolve_device
 from ..runtime.vgg import load_vgg19
-from .loop import trim_log
+from .loop import CHECKPOINT, LOG, MODEL, PREVIEW_SIZE, append_log, trim_log
 from .photos import PhotoSet, crops, preview_photo
 
-CHECKPOINT = "checkpoint.safetensors"
-MODEL = "model.safetensors"
-LOG = "log.jsonl"
-PREVIEW_SIZE = 256
 LOOK_LAYERS = ("relu1_1", "relu2_1", "relu3_1")
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
@@ -201,7 +196,7 @@ class UniversalTrainer:
                                              f"lower --learning-rate")
                 self.info.step = step + 1
                 times.append(time.perf_counter() - started)
-                self._log({"step": step + 1, "seconds": round(times[-1], 4), **{k: round(v, 6) for k, v in losses.items()}})
+                append_log(self.model_dir / LOG, {"step": step + 1, "seconds": round(times[-1], 4), **{k: round(v, 6) for k, v in losses.items()}})
                 if callback is not None:
                     callback(step + 1, losses)
                 if (step + 1) % s.save_every == 0 and step + 1 < s.steps:
@@ -242,9 +237,6 @@ class UniversalTrainer:
             pictures += [picture.clamp(0, 1), gap]
         return save_image(torch.cat(pictures[:-1], dim=3).cpu(), path)
 
-    def _log(self, row: dict) -> None:
-        with open(self.model_dir / LOG, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
 
 
 def painting_for_preview(image: torch.Tensor, long_side: int = PREVIEW_SIZE) -> torch.Tensor:
