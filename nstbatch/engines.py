@@ -289,9 +289,13 @@ def _network_engine(s: NetworkSettings) -> Chosen:
     if described.universal:  # only for one, so folders painted by a network of its own paintings resume
         record.update(style=[str(path) for path in engine.painter.files], strength=s.strength,
                       style_sha256=[file_sha256(path) for path in engine.painter.files])
+    if described.int8:  # only for one, so folders painted by a float file resume
+        record["int8"] = True
     what = ", ".join(f"{name} {weight:g}" for name, weight in blend.items()) if len(blend) > 1 else engine.style_names[0]
     if described.universal and s.strength < 1:
         what += f", strength {s.strength:g}"
+    if described.int8:
+        what += ", int8 copy"
     working = f"{s.size} px" if s.size else f"each photo's own size up to {s.max_size} px"
     label = f"network {Path(s.model).name} ({what})"
     made_with = {k: v for k, v in record.items() if k not in NOT_MADE_WITH}
@@ -311,6 +315,13 @@ def _gpu_provider_loads() -> bool:
     from .onnx.providers import CPU, loadable
 
     return any(name != CPU for name in loadable(ort))
+
+
+def _cpu_only(providers: list[str] | None) -> bool:
+    """Whether a network asking for ``providers`` (network_providers') runs on the CPU alone."""
+    from .onnx.providers import CPU
+
+    return providers == [CPU] if providers is not None else not _gpu_provider_loads()
 
 
 def network_providers(device: str, providers: list[str] | None) -> list[str] | None:
@@ -342,12 +353,15 @@ def open_model(path, blend: str | None = None, keep_colors: bool | str | None = 
     network (.onnx) opens without torch; a checkpoint needs it (to export it on first use, or to run it on a
     GPU)."""
     from .network.feedforward import FeedForward, parse_blend, region_blends
-    from .network.model_file import ONNX_SUFFIX, UNIVERSAL_KIND, describe, locate
+    from .network.model_file import ONNX_SUFFIX, UNIVERSAL_KIND, describe, int8_copy, locate
     from .onnx.session import StylizerSession, open_session
 
-    path = locate(path)  # a name or a folder: the file it stands for
+    given, path = path, locate(path)  # a name or a folder: the file it stands for
     if path.suffix.lower() == ONNX_SUFFIX and path.is_file():  # one session: it runs and describes
-        opened = open_session(path, network_providers(device, providers))
+        providers = network_providers(device, providers)
+        if Path(given) != path and _cpu_only(providers):  # a name or a folder on a CPU: its int8 copy, if any
+            path = int8_copy(path) or path  # (a file given is the file painted with)
+        opened = open_session(path, providers)
         if opened[0].get_modelmeta().custom_metadata_map.get("kind") == UNIVERSAL_KIND:
             return _universal_engine(path, opened, list(paintings), blend, keep_colors, max_memory, regions, strength)
         _check_not_universal(paintings, strength, path)

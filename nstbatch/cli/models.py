@@ -29,10 +29,10 @@ def models(ctx: typer.Context):
 
 def _lines(model) -> str:
     """One model as `models` lists it; a file that cannot be read is said, not a traceback."""
-    from ..network.model_file import describe
+    from ..network.model_file import describe, int8_copy
 
     try:
-        described = describe(model.path)
+        described, copy = describe(model.path), int8_copy(model.path)
     except NstError as exc:
         return f"{model.name} ({model.where}): cannot be read: {exc}"
     if described.universal:
@@ -44,6 +44,8 @@ def _lines(model) -> str:
         can.append("regions in one pass")
     if described.training.get("temporal_weight"):
         can.append("steady on video")
+    if copy:
+        can.append("an int8 copy for CPUs")
     size = model.path.stat().st_size / 2**20
     return "\n".join([f"{model.name} ({model.where}, {size:.1f} MiB)",
                       f"  paintings  {', '.join(described.style_names) or 'any, given with --style'}",

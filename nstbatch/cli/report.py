@@ -67,7 +67,7 @@ def _torch_report() -> tuple[str, dict[str, str], str]:
 
 def describe_model(path) -> dict[str, dict[str, str]]:
     """What ``nstbatch info --model`` says: the paintings, the contract, how it was trained."""
-    from ..network.model_file import describe
+    from ..network.model_file import describe, int8_copy
 
     model = describe(path)
     if model.universal:
@@ -90,8 +90,12 @@ def describe_model(path) -> dict[str, dict[str, str]]:
                    f"in one pass)")
     elif len(model.style_names) > 1:
         inputs += f"; style float32 [N, {len(model.style_names)}], blend weights summing to 1"
-    return {
-        "model": {"file": str(model.path), "kind": model.description, "sha256": model.sha256},
+    file = {"file": str(model.path), "kind": model.description, "sha256": model.sha256}
+    copy = int8_copy(model.path)
+    if copy:
+        file["int8 copy"] = f"{copy} (what `run` and `video` paint with on a CPU, given this name or folder)"
+    sections = {
+        "model": file,
         "paintings": {str(i): name for i, name in enumerate(model.style_names)},
         "contract": {"inputs": inputs, "output": "stylized float32 [N, 3, H, W], RGB in [0, 1]"},
         "training": {key: str(model.training[key]) for key in ("step", "crop_size", "batch_size", "style_scale",
@@ -100,3 +104,13 @@ def describe_model(path) -> dict[str, dict[str, str]]:
                                                                "temporal_block", "ema_decay", "start", "from")
                      if key in model.training},
     }
+    if model.int8:
+        judged = model.int8
+        sections["int8"] = {
+            "convolutions in int8": f"{len(judged['quantised'])} of {judged['convolutions']} (the rest stay float)",
+            "against the float file": f"mean difference {judged['worst_mean']:.2f} grey levels on the worst of "
+                                      f"{judged['held_out']} held-out photos; style / content distance "
+                                      f"{judged['style_distance']:.4f} / {judged['content_distance']:.4f}",
+            "time": f"{judged['time_ratio']:.2f}x the float file's where it was made",
+        }
+    return sections

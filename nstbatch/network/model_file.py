@@ -13,6 +13,7 @@ from ..records import file_sha256
 from .checkpoint_info import read_info
 
 ONNX_SUFFIX = ".onnx"
+INT8_SUFFIX = ".int8.onnx"  # the int8 copy beside a float file (export model --int8): NAME.onnx, NAME.int8.onnx
 MODEL_SUFFIXES = (ONNX_SUFFIX, ".safetensors")
 STYLIZER_KIND = "nstbatch-stylizer"  # the ``kind`` metadata property of a styliser model
 UNIVERSAL_KIND = "nstbatch-universal"  # ... and of a universal network's (network/universal.py)
@@ -52,6 +53,25 @@ def model_in(entry: Path) -> Path | None:
     return entry if entry.suffix.lower() in MODEL_SUFFIXES and entry.is_file() else None
 
 
+def int8_path(float_path) -> Path:
+    """Where the int8 copy of the float file ``float_path`` lies (whether or not there is one)."""
+    path = Path(float_path)
+    return path.with_name(path.name.removesuffix(ONNX_SUFFIX) + INT8_SUFFIX)
+
+
+def int8_copy(float_path) -> Path | None:
+    """The int8 copy beside ``float_path``, if it has one; ModelError for a copy made from another float file
+    (one left when the file beside it was replaced by hand), which would paint another network."""
+    path = Path(float_path)
+    copy = int8_path(path)
+    if path.suffix.lower() != ONNX_SUFFIX or path.name.endswith(INT8_SUFFIX) or not copy.is_file():
+        return None
+    if model_metadata(copy).get("float_sha256") != file_sha256(path):
+        raise ModelError(f"{copy}: an int8 copy made from another {path.name} than the one beside it; make it again "
+                         f"(nstbatch export model {path} --int8 --calibration PHOTOS) or delete it")
+    return copy
+
+
 def named_models() -> list[NamedModel]:
     """Every model a name reaches, bundled ones first; a name the package already holds stays the
     package's."""
@@ -60,7 +80,8 @@ def named_models() -> list[NamedModel]:
         if not folder.is_dir():
             continue
         for entry in sorted(folder.iterdir()):
-            path = None if entry.name.startswith(".") else model_in(entry)
+            hidden = entry.name.startswith(".") or entry.name.endswith(INT8_SUFFIX)  # a copy, not a model of its own
+            path = None if hidden else model_in(entry)
             name = entry.stem if entry.is_file() else entry.name
             if path is not None and name not in found:
                 found[name] = NamedModel(name, path, where)
@@ -99,6 +120,7 @@ class ModelFile:
     description: str  # the form and the nstbatch version that wrote it, for people
     style_map: bool = False  # an ONNX file taking a per-pixel blend (export --style-map), not one a picture
     universal: str | None = None  # a universal network's transform ("wct"): it takes its paintings when it paints
+    int8: dict | None = None  # an int8 copy's judgement against its float file (exporter/quantise.Int8Report)
 
 
 def describe(path, onnx_metadata: dict | None = None) -> ModelFile:
@@ -116,8 +138,12 @@ def describe(path, onnx_metadata: dict | None = None) -> ModelFile:
         meta = properties if isinstance(properties.get("styles"), list) else stylizer_metadata(path, properties)
         description = (f"ONNX styliser ({meta.get('precision', 'fp32')}), exported by nstbatch "
                        f"{meta.get('nstbatch_version', '?')}")
+        try:
+            int8 = json.loads(meta["int8_validation"]) if meta.get("int8") == "true" else None
+        except (KeyError, ValueError):
+            raise ModelError(f"{path}: its int8 metadata is damaged; make the copy again (export model --int8)") from None
         return ModelFile(path, meta["styles"], file_sha256(path), "onnx", meta["training"], description,
-                         meta.get("style_map") == "true")
+                         meta.get("style_map") == "true", int8=int8)
     info, _ = read_info(path)
     return ModelFile(path, info.style_names, file_sha256(path), "checkpoint", {**info.settings, "step": info.step},
                      f"checkpoint (safetensors), written by nstbatch {info.nstbatch_version}")
