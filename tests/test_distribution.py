@@ -2,6 +2,7 @@
 networks, the sdist what a build and the network worker's slim install need, and the wheel installed as a
 worker would (no torch) paints with a network by name from any folder (issue 44)."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -50,7 +51,7 @@ def test_the_wheel_and_the_sdist_carry_the_licence_and_the_worker_requirements(t
                  if len(Path(member.name).parts) > 1}
     assert {"LICENSE", "requirements-network.txt", "pyproject.toml", "README.md", "nstbatch/cli/run.py"} <= files
     bundled = {f"nstbatch/models/{name}/{part}" for name in ("starry_night", "starry_night_steady", "starry_kandinsky")
-               for part in ("model.onnx", "TRAINING.md")}
+               for part in ("model.onnx", "model.int8.onnx", "TRAINING.md")}
     assert bundled <= files and bundled <= set(names)
     assert not [n for n in names if n.endswith((".safetensors", "log.jsonl"))]  # checkpoints stay in the repository
 
@@ -81,3 +82,5 @@ def test_the_wheel_installed_as_a_network_worker_paints_by_name_from_another_fol
     painted = nstbatch("run", "-i", "photos", "--model", "starry_night", "-o", "out", "--device", "cpu", "-q")
     assert painted.returncode == 0, painted.stderr
     assert (elsewhere / "out" / "p.png").is_file()
+    row = json.loads((elsewhere / "out" / "nstbatch-manifest.jsonl").read_text().splitlines()[-1])
+    assert row["made_with"]["int8"] is True  # on a CPU, the wheel's int8 copy
