@@ -193,3 +193,22 @@ def test_a_copy_of_a_replaced_float_file_is_refused_and_export_removes_it(folder
     assert f"removed {int8_path(folder / 'model.onnx')}" in result.output
     engine, described = open_model(folder, device="cpu")
     assert described.path == folder / "model.onnx"
+
+
+def test_models_add_takes_the_copy_along_and_a_replacement_without_one_drops_it(folder_with_copy, tiny_model, tmp_path,
+                                                                                monkeypatch):
+    mine = tmp_path / "mine"
+    monkeypatch.setenv("NSTBATCH_MODELS", str(mine))
+    added = invoke("models", "add", folder_with_copy, "--name", "tiny")
+    assert added.exit_code == 0 and "with its int8 copy" in added.output, added.output
+    engine, described = open_model("tiny", device="cpu")
+    assert described.path == mine / "tiny.int8.onnx" and described.int8 is not None
+    other = tmp_path / "other.onnx"
+    from nstbatch.exporter import export_stylizer
+
+    export_stylizer(tiny_model[0] / "model.safetensors", other, style_map=True, check=False)
+    replaced = invoke("models", "add", other, "--name", "tiny", "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert not (mine / "tiny.int8.onnx").exists()
+    engine, described = open_model("tiny", device="cpu")
+    assert described.path == mine / "tiny.onnx" and described.style_map

@@ -61,7 +61,7 @@ def add(
 ):
     """Copy a trained network into your models folder, so `--model NAME` finds it from any folder."""
     from ..atomic import atomic_path
-    from ..network.model_file import describe, named_models, user_models
+    from ..network.model_file import describe, int8_copy, int8_path, named_models, user_models
 
     try:
         described = describe(file)  # refuses what is not a styliser, naming the file
@@ -78,6 +78,12 @@ def add(
             folder.mkdir(parents=True, exist_ok=True)
             with atomic_path(target) as tmp:
                 shutil.copyfile(described.path, tmp)
+            copy, target_copy = int8_copy(described.path), int8_path(target)
+            if copy:  # its int8 copy goes with it, still a copy of the same file
+                with atomic_path(target_copy) as tmp:
+                    shutil.copyfile(copy, tmp)
+            elif target_copy.is_file():
+                target_copy.unlink()  # the copy of a model of yours this one replaces
             if taken is not None and taken.path != target:
                 taken.path.unlink()  # the one replaced, under another suffix or in a folder of its own
         except OSError as exc:
@@ -85,4 +91,6 @@ def add(
                              f"folder you can write") from None
     except NstError as exc:
         fail(exc)
-    typer.echo(f"added {name} ({', '.join(described.style_names)}) as {target}: --model {name} paints with it")
+    with_copy = " (with its int8 copy, which it paints with on a CPU)" if copy else ""
+    typer.echo(f"added {name} ({', '.join(described.style_names)}) as {target}{with_copy}: --model {name} paints "
+               f"with it")
