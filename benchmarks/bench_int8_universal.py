@@ -32,7 +32,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from nstbatch.media.images import read_picture
 from nstbatch.network import feature_transforms
-from nstbatch.network.universal_painter import PAINTING_SIDE, UniversalPainter
+from nstbatch.network.universal_painter import PAINTING_MAX_SIDE, UniversalPainter
 from nstbatch.onnx.session import UniversalSession
 
 DATA = ROOT.parent / "shared" / "data"
@@ -56,7 +56,7 @@ def calibration(session: UniversalSession, painter: UniversalPainter) -> list[di
         top, left = (picture.shape[-2] - CROP) // 2, (picture.shape[-1] - CROP) // 2
         crop = np.ascontiguousarray(picture[..., top:top + CROP, left:left + CROP])
         moved = feature_transforms.stylised(session.encode(crop)[0], "wct",
-                                            painter.statistics[i % len(painter.statistics)])
+                                            painter.statistics_at(CROP)[0][i % len(painter.paintings)])
         feeds.append({"photo": crop, "features": np.ascontiguousarray(moved[None], dtype=np.float32)})
     return feeds
 
@@ -71,7 +71,7 @@ def main() -> None:
     prepared = work / "prepared.onnx"
     quant_pre_process(str(MODEL), str(prepared))
     float_session = UniversalSession(MODEL, ["CPUExecutionProvider"])
-    paintings = [read_picture(path, PAINTING_SIDE) for path in sorted((DATA / "style").glob("*.jpg"))]
+    paintings = [read_picture(path, max_long_side=PAINTING_MAX_SIDE) for path in sorted((DATA / "style").glob("*.jpg"))]
     float_painter = UniversalPainter(float_session, paintings)
     feeds = calibration(float_session, float_painter)
     photos = [read_picture(path, args.size) for path in sorted((DATA / "content").glob("*"))]

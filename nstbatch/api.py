@@ -14,7 +14,6 @@ from .batch.painted_regions import PHOTO  # a region's painting that keeps the p
 from .engines import check_engine_choice, color_mode, open_model, optimiser
 from .errors import UsageError
 from .media.images import load_image, pil_to_tensor, tensor_to_pil
-from .network.universal_painter import PAINTING_SIDE
 from .runtime.mixing import weights_given
 from .runtime.regions import RegionStyle, resized_masks
 from .runtime.stylize import Options
@@ -96,7 +95,7 @@ def stylize(
 def _model_paintings(style) -> list:
     """A universal network's paintings as engines.open_model takes them: files as paths, pictures as arrays."""
     paintings = [] if style is None else style if isinstance(style, list) else [style]
-    return [p if isinstance(p, (str, Path)) else _as_tensor(p, PAINTING_SIDE).numpy() for p in paintings]
+    return [p if isinstance(p, (str, Path)) else _as_tensor(p, None).numpy() for p in paintings]
 
 
 def _model_regions(regions: dict | None):

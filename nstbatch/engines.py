@@ -70,12 +70,12 @@ def load_option_image(path: Path, what: str, long_side=None, max_pixels=None):
     return torch.from_numpy(read_option_picture(path, what, long_side, max_pixels))
 
 
-def read_option_picture(path: Path, what: str, long_side=None, max_pixels=None):
+def read_option_picture(path: Path, what: str, long_side=None, max_pixels=None, max_long_side=None):
     """``load_option_image`` as a numpy array (1 x 3 x H x W), torch-free."""
     from .media.images import DEFAULT_MAX_PIXELS, read_picture
 
     try:
-        return read_picture(path, long_side, max_pixels or DEFAULT_MAX_PIXELS)
+        return read_picture(path, long_side, max_pixels or DEFAULT_MAX_PIXELS, max_long_side)
     except ImageError as exc:
         raise UsageError(f"{what} {exc}") from None
 
@@ -288,7 +288,8 @@ def _network_engine(s: NetworkSettings) -> Chosen:
               "preserve_colors": s.preserve_colors, "runs_on": engine.runs_on, "max_memory": s.max_memory}
     if described.universal:  # only for one, so folders painted by a network of its own paintings resume
         record.update(style=[str(path) for path in engine.painter.files], strength=s.strength,
-                      style_sha256=[file_sha256(path) for path in engine.painter.files])
+                      style_sha256=[file_sha256(path) for path in engine.painter.files],
+                      painting_size="the photo's")  # since it stopped being a fixed 512 px: such folders repaint
     if described.int8:  # only for one, so folders painted by a float file resume
         record["int8"] = True
     what = ", ".join(f"{name} {weight:g}" for name, weight in blend.items()) if len(blend) > 1 else engine.style_names[0]
@@ -389,13 +390,13 @@ def _check_not_universal(paintings, strength: float, path: Path) -> None:
 def _universal_engine(path: Path, opened: tuple, paintings: list, blend, keep_colors, max_memory, regions,
                       strength: float):
     """A universal network's engine (``opened``: its onnxruntime session and providers): its paintings
-    (``--style`` files or arrays, then the regions' files) read at the painter's size and their statistics
-    taken once."""
+    (``--style`` files or arrays, then the regions' files) read at most the painter's largest size, their
+    statistics taken once for each size of photo."""
     import numpy as np
 
     from .network.feedforward import FeedForward, parse_blend
     from .network.model_file import describe
-    from .network.universal_painter import PAINTING_SIDE, UniversalPainter, region_paintings
+    from .network.universal_painter import PAINTING_MAX_SIDE, UniversalPainter, region_paintings
     from .onnx.session import UniversalSession
 
     if not paintings:
@@ -410,7 +411,8 @@ def _universal_engine(path: Path, opened: tuple, paintings: list, blend, keep_co
     if len(set(names)) != len(names):
         raise UsageError(f"two paintings share a name ({', '.join(names)}): --style-blend and --region call them by "
                          f"file stem; rename one")
-    pictures = [p if isinstance(p, np.ndarray) else read_option_picture(Path(p), "--style", PAINTING_SIDE)
+    pictures = [p if isinstance(p, np.ndarray) else read_option_picture(Path(p), "--style",
+                                                                         max_long_side=PAINTING_MAX_SIDE)
                 for p in [*paintings, *region_files]]
     painter = UniversalPainter(session, pictures, strength, [p for p in [*files, *region_files] if p is not None])
     weights = parse_blend(blend, given) + [0.0] * len(region_files)  # the regions' own paintings paint only them

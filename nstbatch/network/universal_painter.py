@@ -1,6 +1,6 @@
 """A universal network as the network engine's painter (``feedforward.FeedForward`` runs it as it runs a
-network of its own paintings): the paintings are given when it is made, their statistics computed once,
-and each photo is encoded, given the blend's statistics (feature_transforms) and decoded. numpy and
+network of its own paintings): the paintings are given when it is made, their statistics computed once for
+each size of photo, and each photo is encoded, given the blend's statistics (feature_transforms) and decoded. numpy and
 onnxruntime only.
 
 A photo's sides are padded by reflection to multiples of 4 (the encoder halves twice) and the picture is
@@ -17,9 +17,11 @@ from ..errors import UsageError
 from . import feature_transforms
 from .universal_shape import STAND_IN_SIDE
 
-# A painting's statistics are taken with its long side at this many pixels: its strokes then keep the
-# size they have in a photo of about this size (a larger painting gives smaller strokes).
-PAINTING_SIDE = 512
+# A painting's statistics are taken with its long side at the long side of the photo it paints, as
+# optimisation takes a painting's (a larger painting gives smaller strokes; bench_universal.py measured
+# the matched size closest to the painting), shrunk, never enlarged: paintings are kept at most this large.
+PAINTING_MAX_SIDE = 1024
+SIDE_STEP = 32  # photos whose long sides round to the same multiple of this share a painting's statistics
 
 
 def _padded(pictures: np.ndarray) -> tuple[np.ndarray, int, int]:
@@ -32,6 +34,21 @@ def _padded(pictures: np.ndarray) -> tuple[np.ndarray, int, int]:
     # Reflection cannot pad a side by as much as its own length; a sliver of a picture repeats its edge.
     reflect = tall - height < height and wide - width < width
     return np.pad(pictures, pad, mode="reflect" if reflect else "edge"), height, width
+
+
+def _shrunk(picture: np.ndarray, long_side: int) -> np.ndarray:
+    """A 1 x 3 x H x W picture with its long side at most ``long_side`` (never enlarged), by antialiased bicubic
+    resampling, as optimisation resizes a painting (runtime/transfer.resize_long_side)."""
+    from PIL import Image
+
+    height, width = picture.shape[-2:]
+    if max(height, width) <= long_side:
+        return picture
+    scale = long_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    channels = [np.asarray(Image.fromarray(channel, mode="F").resize(size, Image.Resampling.BICUBIC))
+                for channel in np.asarray(picture[0], np.float32)]
+    return np.clip(np.stack(channels), 0, 1)[None].astype(np.float32)
 
 
 def _resized_shares(style_map: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -62,9 +79,9 @@ class UniversalPainter:
         self.transform = transform or session.shape.kind
         self.strength = float(strength)
         self.files = list(files or [])  # the paintings' files, where they came from files
-        self.statistics = [self.painting_statistics(painting) for painting in paintings]
-        self.colours = [feature_transforms.statistics(np.asarray(painting, np.float32), self.transform)
-                        for painting in paintings] if colours else None
+        self.paintings = [_shrunk(np.asarray(painting, np.float32), PAINTING_MAX_SIDE) for painting in paintings]
+        self.colours = colours
+        self._statistics: dict[int, tuple[list, list | None]] = {}  # by the photos' long side
 
     @property
     def providers(self) -> list[str]:
@@ -77,8 +94,19 @@ class UniversalPainter:
     def bytes_per_pixel(self) -> int:
         return self.session.shape.bytes_per_pixel()
 
+    def statistics_at(self, side: int) -> tuple[list, list | None]:
+        """The paintings' statistics for photos of long side ``side``, of their features and of their colours
+        (None: colours not given), each painting at that size: taken once for each SIDE_STEP."""
+        side = max(SIDE_STEP, round(side / SIDE_STEP) * SIDE_STEP)
+        if side not in self._statistics:
+            shrunk = [_shrunk(painting, side) for painting in self.paintings]
+            self._statistics[side] = ([self.painting_statistics(painting) for painting in shrunk],
+                                      [feature_transforms.statistics(painting, self.transform) for painting in shrunk]
+                                      if self.colours else None)
+        return self._statistics[side]
+
     def painting_statistics(self, painting: np.ndarray) -> feature_transforms.Statistics:
-        """A painting's (1 x 3 x H x W, read at ``PAINTING_SIDE``) statistics, as the transform gives them."""
+        """A painting's (1 x 3 x H x W) statistics, as the transform gives them."""
         padded, height, width = _padded(np.asarray(painting, np.float32))
         features = self.session.encode(padded)[:, :, :(height + 3) // 4, :(width + 3) // 4]
         return feature_transforms.statistics(features, self.transform)
@@ -87,11 +115,12 @@ class UniversalPainter:
         padded, height, width = _padded(np.asarray(photos, np.float32))
         features = self.session.encode(padded)
         padded_map = None if style_map is None else _padded(np.asarray(style_map, np.float32))[0]
-        moved = np.stack([self._moved(features[i], self.statistics, weights, padded_map, i)
+        statistics, colours = self.statistics_at(max(height, width))
+        moved = np.stack([self._moved(features[i], statistics, weights, padded_map, i)
                           for i in range(len(features))])
         pictures = self.session.decode(moved)[:, :, :height, :width]
-        if self.colours is not None:  # the picture's own colours, without the padding
-            pictures = np.stack([self._moved(pictures[i], self.colours, weights, style_map, i)
+        if colours is not None:  # the picture's own colours, without the padding
+            pictures = np.stack([self._moved(pictures[i], colours, weights, style_map, i)
                                  for i in range(len(pictures))])
         return pictures
 
