@@ -36,9 +36,10 @@ def grid(rows: list[list[str | None]]) -> Image.Image:
 
 def main() -> None:
     for name in PAINTINGS:
+        # --overwrite: the figure shows what this code paints, whatever an earlier run left in out/
         subprocess.run([sys.executable, "-m", "nstbatch", "run", "--inputs", "examples/photos", "--model", "universal",
-                        "--style", f"examples/styles/{name}.jpg", "--output", f"out/universal/{name}", "--quiet"],
-                       cwd=ROOT, check=True)
+                        "--style", f"examples/styles/{name}.jpg", "--output", f"out/universal/{name}", "--quiet",
+                        "--overwrite"], cwd=ROOT, check=True)
     rows = [[None, *(f"examples/styles/{name}.jpg" for name in PAINTINGS)]]
     rows += [[f"examples/photos/{photo}.jpg", *(f"out/universal/{name}/{photo}.png" for name in PAINTINGS)]
              for photo in PHOTOS]
