@@ -15,8 +15,6 @@ Prints the table and files it in benchmarks/RESULTS.md with the machine and the 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import io
 import statistics
 import tempfile
 import time
@@ -27,9 +25,8 @@ import onnx
 import onnxruntime as ort
 from _envs import ROOT
 from _results import cpu_name, publish
-from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType, quantize_static
-from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from nstbatch.exporter.quantise import prepare, quantise_convolutions
 from nstbatch.media.images import read_picture
 from nstbatch.network import feature_transforms
 from nstbatch.network.universal_painter import PAINTING_MAX_SIDE, UniversalPainter
@@ -38,14 +35,6 @@ from nstbatch.onnx.session import UniversalSession
 DATA = ROOT.parent / "shared" / "data"
 MODEL = ROOT / "nstbatch" / "models" / "universal" / "model.onnx"
 CROP = 128
-
-
-class Feeds(CalibrationDataReader):
-    def __init__(self, feeds: list[dict]):
-        self.left = iter(feeds)
-
-    def get_next(self):
-        return next(self.left, None)
 
 
 def calibration(session: UniversalSession, painter: UniversalPainter) -> list[dict]:
@@ -69,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="nstbatch-int8-universal-"))
     prepared = work / "prepared.onnx"
-    quant_pre_process(str(MODEL), str(prepared))
+    prepare(MODEL, prepared)
     float_session = UniversalSession(MODEL, ["CPUExecutionProvider"])
     paintings = [read_picture(path, max_long_side=PAINTING_MAX_SIDE) for path in sorted((DATA / "style").glob("*.jpg"))]
     float_painter = UniversalPainter(float_session, paintings)
@@ -84,11 +73,7 @@ def main() -> None:
     rows = []
     for label, kept_float in recipes.items():
         path = work / f"{len(rows)}.onnx"
-        with contextlib.redirect_stdout(io.StringIO()):
-            quantize_static(str(prepared), str(path), Feeds(feeds), quant_format=QuantFormat.QDQ, per_channel=True,
-                            weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                            op_types_to_quantize=["Conv"], nodes_to_exclude=kept_float,
-                            calibrate_method=CalibrationMethod.Percentile, extra_options={"CalibPercentile": 99.99})
+        quantise_convolutions(prepared, path, feeds, kept_float)  # `export model --int8`'s recipe
         painter = UniversalPainter(UniversalSession(path, ["CPUExecutionProvider"]), paintings)
         means = [float(np.abs(np.clip(float_painter(photo, blend), 0, 1) - np.clip(painter(photo, blend), 0, 1)).mean()
                        * 255) for photo in photos for blend in blends]

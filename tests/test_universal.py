@@ -74,19 +74,20 @@ def test_any_size_is_padded_to_what_the_network_takes_and_comes_back_at_its_size
     assert painter(photos, np.ones((shape[0], 1), np.float32)).shape == shape
 
 
-def test_a_paintings_statistics_are_taken_at_each_photo_size_once_and_never_enlarged(tiny_universal, monkeypatch):
+def test_a_paintings_statistics_are_taken_at_each_photo_size_once_within_its_bounds(tiny_universal, monkeypatch):
     session = UniversalSession(tiny_universal[0])
-    painting = np.random.default_rng(0).random((1, 3, 96, 120), dtype=np.float32)
-    painter = UniversalPainter(session, [painting])
+    rng = np.random.default_rng(0)
+    painter = UniversalPainter(session, [rng.random((1, 3, 300, 400), dtype=np.float32),
+                                         rng.random((1, 3, 30, 40), dtype=np.float32)])
     taken = []
     real = painter.painting_statistics
     monkeypatch.setattr(painter, "painting_statistics", lambda picture: taken.append(picture.shape[-2:]) or real(picture))
-    weights = np.ones((1, 1), np.float32)
-    for shape in ((48, 64), (40, 70), (72, 100), (150, 200)):
-        painter(np.random.default_rng(1).random((1, 3, *shape), dtype=np.float32), weights)
-    # 64 and 70 px photos share the painting shrunk to 64; 100 px rounds to 96, where it is shrunk to 96; 200
-    # px rounds to 192, larger than the painting, which stays at its own size
-    assert taken == [(51, 64), (77, 96), (96, 120)]
+    weights = np.array([[0.5, 0.5]], np.float32)
+    for shape in ((48, 64), (200, 290), (210, 300), (600, 1000)):
+        painter(rng.random((1, 3, *shape), dtype=np.float32), weights)
+    # a small photo: both paintings at the least side (the small one enlarged to it); 290 and 300 px round to
+    # 288 and share statistics (the small painting still at the least); 1000 px: the large one at its own size
+    assert taken == [(192, 256), (192, 256), (216, 288), (192, 256), (300, 400), (192, 256)]
 
 
 def test_the_exported_halves_match_the_checkpoint(tiny_universal):

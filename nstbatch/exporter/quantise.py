@@ -27,6 +27,7 @@ from ..errors import NstError
 from ..media.images import read_picture
 from ..network.model_file import int8_path
 from ..records import file_sha256
+from ..runtime.defaults import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 
 MEAN_TOLERANCE = 2.0  # grey levels of 255: the mean difference from the float picture, on every held-out photo
 DISTANCE_TOLERANCE = 0.02  # style and content distance of the int8 picture from the float one (photo = 1)
@@ -37,8 +38,8 @@ CALIBRATION_SIDE = 160  # centre crops of photos read at VALIDATION_SIDE
 VALIDATION_SIDE = 256
 TIMING_SIDE = 512
 TIMING_REPEATS = 7
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-CONTENT_LAYER = "relu4_2"
+STYLE_LAYERS = DEFAULT_STYLE_LAYERS  # the distances are the project's measure, at optimisation's layers
+CONTENT_LAYER = DEFAULT_CONTENT_LAYERS[0]
 
 
 class Int8Error(NstError):
@@ -87,12 +88,12 @@ def quantise(float_model, photos: list[Path], output=None, say=print) -> Int8Rep
     with tempfile.TemporaryDirectory(prefix="nstbatch-int8-") as work:
         work = Path(work)
         prepared = work / "prepared.onnx"
-        _prepare(float_model, prepared)
+        prepare(float_model, prepared)
         convolutions = [node.name for node in onnx.load(str(prepared)).graph.node if node.op_type == "Conv"]
 
         def trial(chosen: list[str]) -> tuple[Path, dict]:
             path = work / "trial.onnx"
-            _quantise(prepared, path, calibration, [name for name in convolutions if name not in chosen])
+            quantise_convolutions(prepared, path, calibration, [name for name in convolutions if name not in chosen])
             return path, judge.pixels(path)
 
         say(f"int8: costing each of {len(convolutions)} convolutions alone on {HELD_OUT} held-out photos")
@@ -144,7 +145,7 @@ def _stamp(model, report: Int8Report, float_model: Path, photos: list[Path]) -> 
             model.metadata_props.add(key=key, value=value)
 
 
-def _prepare(float_model: Path, prepared: Path) -> None:
+def prepare(float_model: Path, prepared: Path) -> None:
     """The float graph with its shapes inferred and its layers fused, as the quantiser wants it. A graph that
     resamples a per-pixel blend (export --style-map) defeats the symbolic inference: ONNX's own serves. The
     symbolic inference leaves the graph it gave up on in the working folder: the work folder is made that."""
@@ -158,7 +159,8 @@ def _prepare(float_model: Path, prepared: Path) -> None:
             quant_pre_process(str(float_model), str(prepared), skip_symbolic_shape=True)
 
 
-def _quantise(prepared: Path, output: Path, feeds: list[dict], excluded: list[str]) -> None:
+def quantise_convolutions(prepared: Path, output: Path, feeds: list[dict], excluded: list[str]) -> None:
+    """The recipe: ``prepared``'s convolutions but ``excluded`` in int8, calibrated on ``feeds`` (input dicts)."""
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
 

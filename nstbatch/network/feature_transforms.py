@@ -46,8 +46,10 @@ def _centred(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _covariance(centred: np.ndarray) -> np.ndarray:
-    """C x C, in float64 (float32 products: the BLAS does the N-long sums at full speed)."""
-    return (centred @ centred.T).astype(np.float64) / max(1, centred.shape[1] - 1)
+    """C x C, from float64 products: float32 ones hang in their last bits on how many threads the BLAS sums
+    with, which moved a pixel between a Ray worker (one thread) and a local run (two)."""
+    centred = centred.astype(np.float64)
+    return (centred @ centred.T) / max(1, centred.shape[1] - 1)
 
 
 def _root(covariance: np.ndarray, power: float) -> np.ndarray:

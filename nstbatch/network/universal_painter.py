@@ -19,8 +19,11 @@ from .universal_shape import STAND_IN_SIDE
 
 # A painting's statistics are taken with its long side at the long side of the photo it paints, as
 # optimisation takes a painting's (a larger painting gives smaller strokes; bench_universal.py measured
-# the matched size closest to the painting), shrunk, never enlarged: paintings are kept at most this large.
+# the matched size closest to the painting); not above the painting's own size, which is kept at most
+# PAINTING_MAX_SIDE, and not below PAINTING_MIN_SIDE, where a quarter-size feature map has too few pixels
+# for its channels' covariance to be steady (a small painting is enlarged to it).
 PAINTING_MAX_SIDE = 1024
+PAINTING_MIN_SIDE = 256
 SIDE_STEP = 32  # photos whose long sides round to the same multiple of this share a painting's statistics
 
 
@@ -36,13 +39,13 @@ def _padded(pictures: np.ndarray) -> tuple[np.ndarray, int, int]:
     return np.pad(pictures, pad, mode="reflect" if reflect else "edge"), height, width
 
 
-def _shrunk(picture: np.ndarray, long_side: int) -> np.ndarray:
-    """A 1 x 3 x H x W picture with its long side at most ``long_side`` (never enlarged), by antialiased bicubic
-    resampling, as optimisation resizes a painting (runtime/transfer.resize_long_side)."""
+def _resized(picture: np.ndarray, long_side: int) -> np.ndarray:
+    """A 1 x 3 x H x W picture with its long side at ``long_side``, by antialiased bicubic resampling, as
+    optimisation resizes a painting (runtime/transfer.resize_long_side)."""
     from PIL import Image
 
     height, width = picture.shape[-2:]
-    if max(height, width) <= long_side:
+    if max(height, width) == long_side:
         return picture
     scale = long_side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -79,7 +82,9 @@ class UniversalPainter:
         self.transform = transform or session.shape.kind
         self.strength = float(strength)
         self.files = list(files or [])  # the paintings' files, where they came from files
-        self.paintings = [_shrunk(np.asarray(painting, np.float32), PAINTING_MAX_SIDE) for painting in paintings]
+        self.paintings = [np.asarray(painting, np.float32) for painting in paintings]
+        self.paintings = [_resized(painting, min(max(painting.shape[-2:]), PAINTING_MAX_SIDE))
+                          for painting in self.paintings]
         self.colours = colours
         self._statistics: dict[int, tuple[list, list | None]] = {}  # by the photos' long side
 
@@ -96,12 +101,13 @@ class UniversalPainter:
 
     def statistics_at(self, side: int) -> tuple[list, list | None]:
         """The paintings' statistics for photos of long side ``side``, of their features and of their colours
-        (None: colours not given), each painting at that size: taken once for each SIDE_STEP."""
+        (None: colours not given), each painting at that size within its bounds: taken once for each SIDE_STEP."""
         side = max(SIDE_STEP, round(side / SIDE_STEP) * SIDE_STEP)
         if side not in self._statistics:
-            shrunk = [_shrunk(painting, side) for painting in self.paintings]
-            self._statistics[side] = ([self.painting_statistics(painting) for painting in shrunk],
-                                      [feature_transforms.statistics(painting, self.transform) for painting in shrunk]
+            sized = [_resized(painting, max(PAINTING_MIN_SIDE, min(side, max(painting.shape[-2:]))))
+                     for painting in self.paintings]
+            self._statistics[side] = ([self.painting_statistics(painting) for painting in sized],
+                                      [feature_transforms.statistics(painting, self.transform) for painting in sized]
                                       if self.colours else None)
         return self._statistics[side]
 
