@@ -1,7 +1,7 @@
 """A universal network as the network engine's painter (``feedforward.FeedForward`` runs it as it runs a
 network of its own paintings): the paintings are given when it is made, their statistics computed once for
-each size of photo, and each photo is encoded, given the blend's statistics (feature_transforms) and decoded. numpy and
-onnxruntime only.
+each size of photo, and each photo is encoded, given the blend's statistics (feature_transforms) and
+decoded. numpy and onnxruntime only.
 
 A photo's sides are padded by reflection to multiples of 4 (the encoder halves twice) and the picture is
 cropped back, so any size comes back at its own size.
