@@ -354,16 +354,20 @@ def open_model(path, blend: str | None = None, keep_colors: bool | str | None = 
     network (.onnx) opens without torch; a checkpoint needs it (to export it on first use, or to run it on a
     GPU)."""
     from .network.feedforward import FeedForward, parse_blend, region_blends
-    from .network.model_file import ONNX_SUFFIX, UNIVERSAL_KIND, describe, int8_copy, locate
+    from .network.model_file import ONNX_SUFFIX, UNIVERSAL_KIND, check_int8_copy, describe, int8_path, locate
     from .onnx.session import StylizerSession, open_session
 
     given, path = path, locate(path)  # a name or a folder: the file it stands for
     if path.suffix.lower() == ONNX_SUFFIX and path.is_file():  # one session: it runs and describes
         providers = network_providers(device, providers)
-        if Path(given) != path and _cpu_only(providers):  # a name or a folder on a CPU: its int8 copy, if any
-            path = int8_copy(path) or path  # (a file given is the file painted with)
+        float_path = path
+        if Path(given) != path and _cpu_only(providers) and int8_path(path).is_file():
+            path = int8_path(path)  # a name or a folder on a CPU: its int8 copy (a file given is the file used)
         opened = open_session(path, providers)
-        if opened[0].get_modelmeta().custom_metadata_map.get("kind") == UNIVERSAL_KIND:
+        metadata = opened[0].get_modelmeta().custom_metadata_map
+        if path != float_path:  # checked by the session that paints: no second one opened for its metadata
+            check_int8_copy(path, float_path, metadata)
+        if metadata.get("kind") == UNIVERSAL_KIND:
             return _universal_engine(path, opened, list(paintings), blend, keep_colors, max_memory, regions, strength)
         _check_not_universal(paintings, strength, path)
         painter = StylizerSession(path, opened=opened)

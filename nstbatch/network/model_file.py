@@ -66,10 +66,15 @@ def int8_copy(float_path) -> Path | None:
     copy = int8_path(path)
     if path.suffix.lower() != ONNX_SUFFIX or path.name.endswith(INT8_SUFFIX) or not copy.is_file():
         return None
-    if model_metadata(copy).get("float_sha256") != file_sha256(path):
-        raise ModelError(f"{copy}: an int8 copy made from another {path.name} than the one beside it; make it again "
-                         f"(nstbatch export model {path} --int8 --calibration PHOTOS) or delete it")
+    check_int8_copy(copy, path, model_metadata(copy))
     return copy
+
+
+def check_int8_copy(copy: Path, float_path: Path, metadata: dict[str, str]) -> None:
+    """ModelError unless ``copy`` (its ONNX metadata already read) was made from ``float_path`` as it is now."""
+    if metadata.get("float_sha256") != file_sha256(float_path):
+        raise ModelError(f"{copy}: an int8 copy made from another {float_path.name} than the one beside it; make it "
+                         f"again (nstbatch export model {float_path} --int8 --calibration PHOTOS) or delete it")
 
 
 def named_models() -> list[NamedModel]:
