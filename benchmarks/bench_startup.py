@@ -7,7 +7,8 @@ photo of 256 px (a fresh output folder each time), in the full install (this .ve
 a network worker's (requirements-network.txt, no torch, made in bench-out/slim-venv on first use); the
 peer's whole command on the same photo; and floors: the interpreter alone, and it importing numpy,
 Pillow and onnxruntime (what any such tool loads). With ``--baseline REV`` the same nstbatch commands
-run from that commit's package too (a git worktree, this environment).
+run from that commit's package too (a git worktree, this environment). Every command runs once untimed
+first, which also writes the bytecode of what it imports, as any user's first run does.
 
     .venv/bin/python benchmarks/bench_startup.py [--repeats 7] [--baseline a4b2abb]
 
@@ -31,7 +32,8 @@ from _results import cpu_name, publish
 from PIL import Image
 
 MODEL = ROOT / "nstbatch" / "models" / "starry_night" / "model.onnx"
-CLI = "import sys; from nstbatch.cli import app; sys.argv[0] = 'nstbatch'; app()"  # old commits have no main()
+# What the installed `nstbatch` runs (main); old commits have only the app.
+CLI = "import sys; import nstbatch.cli as cli; sys.argv[0] = 'nstbatch'; getattr(cli, 'main', cli.app)()"
 
 
 def one_photo(folder: Path) -> Path:
@@ -81,7 +83,9 @@ def main() -> None:
                            str(work / "finished"), "-q", "--device", "cpu"], capture_output=True, text=True,
                           cwd=tempfile.gettempdir())
     assert done.returncode == 0, done.stderr
-    plain_env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # PYTHONDONTWRITEBYTECODE (set in some shells and CI images) would have the editable install compile
+    # every module from source on every run; a user's Python writes the bytecode on the first, untimed run.
+    plain_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
     table = {
         "python alone": ([str(full), "-c", "pass"], plain_env, None),
         "python importing numpy, Pillow, onnxruntime": (

@@ -63,3 +63,22 @@ def test_on_off_options_show_no_value_to_give(name, command):
     assert result.exit_code == 0
     shown = [line for line in result.output.splitlines() if "<bool>" in line and "--help" not in line]
     assert shown == [], shown
+
+
+@pytest.mark.parametrize("name", ["run", "video", "train", "reconstruct", "texture", "info", "status"])
+def test_the_installed_command_builds_only_the_command_it_runs_and_answers_the_same(name):
+    from nstbatch.cli import _app_for
+
+    lean = _app_for([name])
+    assert lean is not app and len(lean.registered_commands) == 1 and not lean.registered_groups
+    assert len(app.registered_commands) > 1 and app.registered_groups  # the whole app is untouched
+    runner = CliRunner()
+    full, alone = (runner.invoke(a, [name, "--help"], terminal_width=100) for a in (app, lean))
+    assert alone.exit_code == full.exit_code == 0 and alone.output == full.output
+
+
+@pytest.mark.parametrize("first", [[], ["--help"], ["export"], ["models"], ["rn"], ["--version"]])
+def test_help_groups_and_unknown_names_get_the_whole_app(first):
+    from nstbatch.cli import _app_for
+
+    assert _app_for(first) is app

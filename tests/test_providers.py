@@ -41,6 +41,7 @@ class FakeOrt:
     def __init__(self, listed, loads):
         self.listed, self.loads = listed, loads
         self.asked = None
+        self.sessions = 0
 
     def get_available_providers(self):
         return self.listed
@@ -50,6 +51,7 @@ class FakeOrt:
 
     def InferenceSession(self, model, providers, sess_options=None):  # noqa: N802 (onnxruntime's name)
         self.asked = providers
+        self.sessions += 1
         running = [p[0] if isinstance(p, tuple) else p for p in providers]
         fake = type("Session", (), {})()
         fake.get_providers = lambda: [p for p in running if p in self.loads]
@@ -74,6 +76,16 @@ def test_default_asks_only_for_providers_that_load():
     _, running = create_session("m.onnx", ort=ort)
     assert [name for name, _ in ort.asked] == [CUDA, CPU]  # TensorRT is listed but did not load in the probe
     assert running == [CUDA, CPU]
+
+
+def test_a_cpu_only_onnxruntime_paints_without_a_probe_session():
+    # the CPU always runs: probing it cost a session (5-15 ms) on every one-photo run
+    ort = FakeOrt([CPU], loads={CPU})
+    create_session("m.onnx", ort=ort)
+    assert ort.sessions == 1 and [name for name, _ in ort.asked] == [CPU]
+    gpu = FakeOrt(ALL, loads={CPU, CUDA})
+    create_session("m.onnx", ort=gpu)
+    assert gpu.sessions == 3  # TensorRT and CUDA probed, then the session
 
 
 def test_provider_status_tells_listed_from_loading(monkeypatch):

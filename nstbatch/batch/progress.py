@@ -9,8 +9,6 @@ from __future__ import annotations
 import logging
 import sys
 
-from rich.console import Console
-
 
 class _ToReporter(logging.Handler):
     """nstbatch's log as lines above the bars: warnings as notes (a colour profile that cannot be used, a
@@ -28,7 +26,7 @@ class QuietReporter:
     log_level = logging.ERROR  # of nstbatch's log, what is shown: here only what went wrong
 
     def __init__(self, stream=None):
-        self.console = Console(file=stream or sys.stderr, highlight=False, soft_wrap=True)
+        self.stream = stream or sys.stderr  # plain lines: rich's console costs 20 ms to import, for nothing here
         self.notes = None
 
     def __enter__(self):
@@ -54,7 +52,7 @@ class QuietReporter:
 
     def message(self, text: str) -> None:
         """One line that must be seen even in quiet mode: a failure, the summary."""
-        self.console.print(text, markup=False)
+        print(text, file=self.stream, flush=True)
 
 
 class RichReporter(QuietReporter):
@@ -62,9 +60,11 @@ class RichReporter(QuietReporter):
 
     def __init__(self, stream=None):
         super().__init__(stream)
+        from rich.console import Console
         from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                                    TimeRemainingColumn)  # its spinners alone take 15 ms to import: not for --quiet
 
+        self.console = Console(file=self.stream, highlight=False, soft_wrap=True)
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),

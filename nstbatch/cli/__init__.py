@@ -1,5 +1,6 @@
 """The ``nstbatch`` command: one module per command, the shared options in options.py, wiring only."""
 
+import copy
 import sys
 
 # Each module registers its command on the app; the order here is the order of `nstbatch --help`.
@@ -16,7 +17,7 @@ def main() -> None:
     """The installed ``nstbatch`` command: the app, with one line instead of a traceback where a command
     needs torch (or onnx, to export) and the install has none: a network worker's."""
     try:
-        app()
+        _app_for(sys.argv[1:2])()
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in FULL_INSTALL_ONLY:
             raise
@@ -25,3 +26,16 @@ def main() -> None:
               f"its dependencies, or pip install . in a clone",
               file=sys.stderr)
         sys.exit(EXIT_USAGE)
+
+
+def _app_for(first_argument: list[str]):
+    """The app with only the command ``first_argument`` names, or the whole app (help, groups, a name it
+    does not know, for the suggestion). Typer turns every command's signature into options on each call:
+    for all of them that takes about as long as a network takes to paint a small photo."""
+    chosen = [info for info in app.registered_commands
+              if first_argument == [info.name or info.callback.__name__.lower().replace("_", "-")]]
+    if not chosen:
+        return app
+    lean = copy.copy(app)
+    lean.registered_commands, lean.registered_groups = chosen, []
+    return lean

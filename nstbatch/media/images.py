@@ -248,7 +248,7 @@ def save_image(image, path, exif: bytes | None = None) -> Path:
     path = Path(path)
     if path.suffix.lower() in SIXTEEN_BIT_SUFFIXES:
         return _save_tiff16(image, path)
-    fmt = Image.registered_extensions().get(path.suffix.lower())
+    fmt = _format_of(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: unknown image format '{path.suffix}'")
     options = {"quality": 95} if fmt == "JPEG" else {}
@@ -257,6 +257,13 @@ def save_image(image, path, exif: bytes | None = None) -> Path:
     with _durable(path) as f:
         tensor_to_pil(image).save(f, format=fmt, **options)
     return path
+
+
+def _format_of(suffix: str) -> str | None:
+    """Pillow's format for a file suffix. The common formats' plugins are looked up first: loading every
+    plugin Pillow has (``registered_extensions``) takes longer than writing a photo."""
+    Image.preinit()
+    return Image.EXTENSION.get(suffix) or Image.registered_extensions().get(suffix)
 
 
 @contextmanager

@@ -63,10 +63,12 @@ def provider_options(name: str, cache_dir: Path | None, fp16: bool) -> dict:
 
 
 def loadable(ort) -> list[str]:
-    """The listed providers that really load, probed once per process with a one-node model."""
+    """The listed providers nstbatch uses that really load, probed once per process with a one-node model.
+    The CPU is not probed: it always runs, and a session costs as much as painting a small photo."""
     key = id(ort)
     if key not in _loadable:
-        _loadable[key] = [name for name, state in provider_status(ort).items() if state == "loads"]
+        _loadable[key] = [name for name in ort.get_available_providers()
+                          if name == CPU or (name in PREFERENCE and _probe(ort, name) == "loads")]
     return _loadable[key]
 
 
