@@ -6,12 +6,15 @@
 - folder: photos per second for a folder through `nstbatch run --model` (decode, paint, encode, manifest),
   against optimisation with `run`'s defaults at the same size (timed on the quality photos);
 - look: the fixed Gatys distances (_distance.py) of the network's pictures and of optimisation's
-  (`run`'s defaults: L-BFGS, 150 iterations on the CPU) on photos that were not in the training set;
+  (`run`'s defaults: L-BFGS, 150 iterations on the CPU) on photos that were not in the training set; also
+  of the model's int8 copy where one lies beside it, and of each ``--also LABEL=FILE`` (another network of
+  the same painting, e.g. a recipe being tried), in one table against optimisation's;
 - steps: the same distances for snapshots of the model taken during training (``--snapshots DIR`` of
   ``stepN.safetensors``), and seconds per training step from the model folder's log.
 
     python benchmarks/bench_feedforward.py --model nstbatch/models/starry_night/model.safetensors \
-        --painting examples/styles/starry_night_vangogh.jpg [--size 256] [--snapshots DIR] [--log LOG]
+        --painting examples/styles/starry_night_vangogh.jpg [--size 256] [--snapshots DIR] [--log LOG] \
+        [--also LABEL=FILE ...] [--look-only]
 
 Prints the tables and appends them to benchmarks/RESULTS.md with the machine and the date.
 """
@@ -167,10 +170,29 @@ def video_fps(model_path: Path, clip: Path, size: int, folder: Path) -> tuple[fl
     return frames / seconds, frames
 
 
-def look(model_path: Path, painting: torch.Tensor, photos: list[Path], size: int, iterations: int | None):
-    """Per photo: the network's and optimisation's Gatys distances, and optimisation's seconds."""
-    network, _, _ = load_checkpoint(model_path)
-    net_engine = FeedForward(TorchPainter(network, "cpu"), ["p"], [1.0])
+def networks(model_path: Path, also: list[str]) -> dict[str, Path]:
+    """label -> file for the look: the model, its int8 copy where one lies beside it (what a CPU paints
+    with), and each ``--also LABEL=FILE``."""
+    from nstbatch.network.model_file import int8_path
+
+    files = {"the model": model_path}
+    copy = int8_path(model_path.with_suffix(".onnx"))
+    if copy.is_file():
+        files["its int8 copy"] = copy
+    for entry in also:
+        label, _, file = entry.partition("=")
+        if not file or not Path(file).is_file():
+            raise SystemExit(f"--also {entry}: give LABEL=FILE, a network's .safetensors or .onnx")
+        files[label] = Path(file)
+    return files
+
+
+def look(files: dict[str, Path], painting: torch.Tensor, photos: list[Path], size: int, iterations: int | None):
+    """Per photo: each network's and optimisation's Gatys distances, and optimisation's seconds. A network
+    file paints as `run --model FILE --device cpu` paints with it (an .onnx file is the file used)."""
+    from nstbatch.engines import open_model
+
+    engines = {label: open_model(str(file), device="cpu")[0] for label, file in files.items()}
     opts = Options(iterations=iterations or 150)
     optimiser = StyleTransfer([painting], opts, device="cpu")
     rows = []
@@ -179,10 +201,27 @@ def look(model_path: Path, painting: torch.Tensor, photos: list[Path], size: int
         score = gatys_scorer(photo, painting)
         started = time.perf_counter()
         optimised = optimiser(photo)
-        rows.append({"photo": path.name, "net": score(net_engine(photo).image), "opt": score(optimised.image),
-                     "opt_seconds": time.perf_counter() - started})
+        rows.append({"photo": path.name, "opt": score(optimised.image), "opt_seconds": time.perf_counter() - started,
+                     "nets": {label: score(engine(photo).image) for label, engine in engines.items()}})
+        rows[-1]["net"] = rows[-1]["nets"]["the model"]
         print(rows[-1])
     return rows
+
+
+def look_against_optimisation(rows: list[dict], files: dict[str, Path]) -> list[str]:
+    """The table of every network's mean distances beside optimisation's (the targets' terms: style as a
+    multiple of optimisation's, content as a difference)."""
+    opt_style = statistics.mean(r["opt"]["style_rel"] for r in rows)
+    opt_content = statistics.mean(r["opt"]["content_rel"] for r in rows)
+    lines = ["| network | file | style distance | content distance | style, × optimisation's | "
+             "content, − optimisation's |", "| --- | --- | --- | --- | --- | --- |",
+             f"| optimisation, run's defaults | – | {opt_style:.3f} | {opt_content:.3f} | 1.00× | 0.000 |"]
+    for label, file in files.items():
+        style = statistics.mean(r["nets"][label]["style_rel"] for r in rows)
+        content = statistics.mean(r["nets"][label]["content_rel"] for r in rows)
+        lines.append(f"| {label} | `{file}` | {style:.3f} | {content:.3f} | {style / opt_style:.2f}× | "
+                     f"{content - opt_content:+.3f} |")
+    return lines
 
 
 def snapshot_distances(folder: Path, painting, photos: list[Path], size: int) -> list[str]:
@@ -210,6 +249,9 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=None, help="Optimisation's budget (default: run's, 150).")
     parser.add_argument("--snapshots", type=Path, default=None, help="Folder of stepN.safetensors taken during training.")
     parser.add_argument("--log", type=Path, default=None, help="The training's log.jsonl, for seconds per step.")
+    parser.add_argument("--also", action="append", default=[], metavar="LABEL=FILE",
+                        help="Another network of the same painting to score beside the model (repeatable).")
+    parser.add_argument("--look-only", action="store_true", help="Only the look: no speed, folder or video.")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     photos = [DATA / p for p in QUALITY_PHOTOS if (DATA / p).exists()]
@@ -219,26 +261,29 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-ff-"))
     sizes = [int(s) for s in args.speed_sizes.split(",")]
 
+    files = networks(args.model, args.also)
+    command = " ".join(["python benchmarks/bench_feedforward.py --model", str(args.model), "--painting", str(args.painting),
+                        *(f"--also '{entry}'" for entry in args.also), *(["--look-only"] if args.look_only else [])])
     lines = [f"## Feed-forward mode ({time.strftime('%Y-%m-%d')}, {cpu_name()}, torch {torch.__version__}, "
-             f"{torch.get_num_threads()} threads)", "",
-             f"`python benchmarks/bench_feedforward.py --model {args.model} --painting {args.painting}`", "",
-             "Speed, one photo at a time (median of "
-             f"{args.repeats}, after a warm-up):", ""]
-    lines += speed(args.model, load_image(photos[0], 1024), sizes, args.repeats, work)
+             f"{torch.get_num_threads()} threads)", "", f"`{command}`", ""]
+    if not args.look_only:
+        lines += [f"Speed, one photo at a time (median of {args.repeats}, after a warm-up):", ""]
+        lines += speed(args.model, load_image(photos[0], 1024), sizes, args.repeats, work)
 
-    rows = look(args.model, painting, photos, args.size, args.iterations)
-    per_photo_opt = statistics.mean(r["opt_seconds"] for r in rows)
-    rate, seconds = folder_throughput(args.model, photos, args.size, args.folder_count, work)
-    lines += ["", f"Folder of {args.folder_count} photos at {args.size} px through `nstbatch run --model` (decode, "
-              f"paint, encode, manifest): {seconds:.1f} s, {rate:.1f} photos/s; optimisation with run's defaults "
-              f"({args.iterations or 150} iterations): {per_photo_opt:.0f} s a photo, so the network's folder "
-              f"throughput is {rate * per_photo_opt:.0f}x optimisation's.", ""]
-    clip = HERE.parent / "examples" / "video" / "cockatoo_3s.mp4"
-    for long_side in (256, 512):
-        fps, frames = video_fps(args.model, clip, long_side, work)
-        lines.append(f"`nstbatch video --model` on the bundled clip ({frames} frames) at {long_side} px, decode and "
-                     f"encode included: {fps:.1f} frames per second.")
-    lines.append("")
+    rows = look(files, painting, photos, args.size, args.iterations)
+    if not args.look_only:
+        per_photo_opt = statistics.mean(r["opt_seconds"] for r in rows)
+        rate, seconds = folder_throughput(args.model, photos, args.size, args.folder_count, work)
+        lines += ["", f"Folder of {args.folder_count} photos at {args.size} px through `nstbatch run --model` (decode, "
+                  f"paint, encode, manifest): {seconds:.1f} s, {rate:.1f} photos/s; optimisation with run's defaults "
+                  f"({args.iterations or 150} iterations): {per_photo_opt:.0f} s a photo, so the network's folder "
+                  f"throughput is {rate * per_photo_opt:.0f}x optimisation's.", ""]
+        clip = HERE.parent / "examples" / "video" / "cockatoo_3s.mp4"
+        for long_side in (256, 512):
+            fps, frames = video_fps(args.model, clip, long_side, work)
+            lines.append(f"`nstbatch video --model` on the bundled clip ({frames} frames) at {long_side} px, decode "
+                         f"and encode included: {fps:.1f} frames per second.")
+        lines.append("")
     lines += [f"Look at {args.size} px on photos not in the training set (fixed Gatys distances, lower is better; "
               "the photo itself scores style 1, content 0):", "",
               "| photo | network style | optimisation style | network content | optimisation content |",
@@ -252,7 +297,10 @@ def main() -> None:
     opt_content = statistics.mean(r["opt"]["content_rel"] for r in rows)
     lines.append(f"| mean | {net_style:.3f} | {opt_style:.3f} | {net_content:.3f} | {opt_content:.3f} |")
     lines += ["", f"Network / optimisation: style distance {net_style / opt_style:.2f}x, content distance "
-              f"{net_content / opt_content:.2f}x."]
+              f"{net_content / opt_content:.2f}x.", "",
+              "Every network scored, means over the same photos (the target: style at most 2× optimisation's, "
+              "content at most +0.05):", ""]
+    lines += look_against_optimisation(rows, files)
     if args.snapshots:
         lines += ["", "Quality against training steps (means over the same photos):", ""]
         lines += snapshot_distances(args.snapshots, painting, photos, args.size)
