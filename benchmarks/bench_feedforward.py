@@ -264,7 +264,9 @@ def main() -> None:
     files = networks(args.model, args.also)
     command = " ".join(["python benchmarks/bench_feedforward.py --model", str(args.model), "--painting", str(args.painting),
                         *(f"--also '{entry}'" for entry in args.also), *(["--look-only"] if args.look_only else [])])
-    lines = [f"## Feed-forward mode ({time.strftime('%Y-%m-%d')}, {cpu_name()}, torch {torch.__version__}, "
+    # A look-only run is a topic of its own: it must not send the full run's speed tables to the history.
+    title = "Feed-forward look against optimisation" if args.look_only else "Feed-forward mode"
+    lines = [f"## {title} ({time.strftime('%Y-%m-%d')}, {cpu_name()}, torch {torch.__version__}, "
              f"{torch.get_num_threads()} threads)", "", f"`{command}`", ""]
     if not args.look_only:
         lines += [f"Speed, one photo at a time (median of {args.repeats}, after a warm-up):", ""]
