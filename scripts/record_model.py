@@ -50,7 +50,7 @@ loss of every step, `preview.png` the last preview (the first training photo, th
 
 - **Command** (as run by `{script}`):
   `{command}`
-{started}- **Steps**: {info.step}, {info.settings['batch_size']} crops of {info.settings['crop_size']} px a step, seed {info.settings['seed']}.
+{started}- **Steps**: {info.step}, {info.settings['batch_size']} crop{'s' if info.settings['batch_size'] != 1 else ''} of {info.settings['crop_size']} px a step, seed {info.settings['seed']}.
 - **Time**: {seconds / 3600:.2f} hours of training steps ({seconds / len(rows):.2f} s a step, median
   {sorted(r['seconds'] for r in rows)[len(rows) // 2]:.2f} s) on {cpu_name()}, CPU only, torch, finished
   {time.strftime('%Y-%m-%d')}; other work shared the two cores at times.
