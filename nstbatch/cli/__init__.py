@@ -32,8 +32,8 @@ def _app_for(first_argument: list[str]):
     """The app with only the command ``first_argument`` names, or the whole app (help, groups, a name it
     does not know, for the suggestion). Typer turns every command's signature into options on each call:
     for all of them that takes about as long as a network takes to paint a small photo."""
-    chosen = [info for info in app.registered_commands
-              if first_argument == [info.name or info.callback.__name__.lower().replace("_", "-")]]
+    chosen = [command for command in app.registered_commands
+              if first_argument == [command.name or command.callback.__name__.lower().replace("_", "-")]]
     if not chosen:
         return app
     lean = copy.copy(app)
