@@ -9,6 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/clear_photos.sh
+[ -f train-runs/starry_night/model.safetensors ] || {
+  echo "train-runs/starry_night/model.safetensors: missing; run scripts/train_demo_model.sh first (its first stage)" >&2
+  exit 2
+}
 model_dir=${1:-train-runs/starry_night_steady}
 command=(.venv/bin/nstbatch train --style examples/styles/starry_night_vangogh.jpg --photos "$photos" --output "$model_dir"
   --start-from train-runs/starry_night/model.safetensors --steps 2400 --crop-size 160 --batch-size 2

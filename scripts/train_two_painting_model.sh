@@ -9,6 +9,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/clear_photos.sh
+[ -f train-runs/starry_night/model.safetensors ] || {
+  echo "train-runs/starry_night/model.safetensors: missing; run scripts/train_demo_model.sh first (its first stage)" >&2
+  exit 2
+}
 model_dir=${1:-train-runs/starry_kandinsky}
 command=(.venv/bin/nstbatch train --from train-runs/starry_night/model.safetensors
   --style examples/styles/composition_vii_kandinsky.jpg --photos "$photos" --output "$model_dir"
