@@ -208,6 +208,19 @@ def as_array(picture) -> np.ndarray:
     return np.asarray(picture, dtype=np.float32)
 
 
+def resized_picture(picture, long_side: int) -> np.ndarray:
+    """A 1 x 3 x H x W picture in [0, 1] with its long side at ``long_side``, each channel resampled by
+    Pillow's bicubic filter (antialiased when it shrinks), as optimisation resizes a painting
+    (runtime/transfer.resize_long_side); clipped to [0, 1]."""
+    height, width = picture.shape[-2:]
+    if max(height, width) == long_side:
+        return picture
+    size = _fitted_size(width, height, long_side)
+    channels = [np.asarray(Image.fromarray(channel, mode="F").resize(size, Image.Resampling.BICUBIC))
+                for channel in as_array(picture)[0]]
+    return np.clip(np.stack(channels), 0, 1)[None].astype(np.float32)
+
+
 def array_to_tensor(array: np.ndarray):
     """``array_to_picture`` as a torch tensor."""
     import torch

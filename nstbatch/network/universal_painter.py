@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UsageError
+from ..media.images import resized_picture
 from . import feature_transforms
 from .universal_shape import STAND_IN_SIDE
 
@@ -37,21 +38,6 @@ def _padded(pictures: np.ndarray) -> tuple[np.ndarray, int, int]:
     # Reflection cannot pad a side by as much as its own length; a sliver of a picture repeats its edge.
     reflect = tall - height < height and wide - width < width
     return np.pad(pictures, pad, mode="reflect" if reflect else "edge"), height, width
-
-
-def _resized(picture: np.ndarray, long_side: int) -> np.ndarray:
-    """A 1 x 3 x H x W picture with its long side at ``long_side``, by antialiased bicubic resampling, as
-    optimisation resizes a painting (runtime/transfer.resize_long_side)."""
-    from PIL import Image
-
-    height, width = picture.shape[-2:]
-    if max(height, width) == long_side:
-        return picture
-    scale = long_side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    channels = [np.asarray(Image.fromarray(channel, mode="F").resize(size, Image.Resampling.BICUBIC))
-                for channel in np.asarray(picture[0], np.float32)]
-    return np.clip(np.stack(channels), 0, 1)[None].astype(np.float32)
 
 
 def _resized_shares(style_map: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -82,9 +68,9 @@ class UniversalPainter:
         self.transform = transform or session.shape.kind
         self.strength = float(strength)
         self.files = list(files or [])  # the paintings' files, where they came from files
-        self.paintings = [np.asarray(painting, np.float32) for painting in paintings]
-        self.paintings = [_resized(painting, min(max(painting.shape[-2:]), PAINTING_MAX_SIDE))
-                          for painting in self.paintings]
+        self.paintings = [resized_picture(np.asarray(painting, np.float32),
+                                          min(max(painting.shape[-2:]), PAINTING_MAX_SIDE))
+                          for painting in paintings]
         self.colours = colours
         self._statistics: dict[int, tuple[list, list | None]] = {}  # by the photos' long side
 
@@ -104,7 +90,7 @@ class UniversalPainter:
         (None: colours not given), each painting at that size within its bounds: taken once for each SIDE_STEP."""
         side = max(SIDE_STEP, round(side / SIDE_STEP) * SIDE_STEP)
         if side not in self._statistics:
-            sized = [_resized(painting, max(PAINTING_MIN_SIDE, min(side, max(painting.shape[-2:]))))
+            sized = [resized_picture(painting, max(PAINTING_MIN_SIDE, min(side, max(painting.shape[-2:]))))
                      for painting in self.paintings]
             self._statistics[side] = ([self.painting_statistics(painting) for painting in sized],
                                       [feature_transforms.statistics(painting, self.transform) for painting in sized]
